@@ -1,0 +1,34 @@
+// Shared test utilities: one compute thread, fresh seeds, relative-error comparisons.
+import assert from "node:assert/strict";
+import { loadAddon, setNumThreads } from "../src/engine/native.js";
+import { Rng } from "../src/engine/random.js";
+
+if (loadAddon() !== null) setNumThreads(1);
+
+/** A fresh seed per call (printed on failure through the message), so random inputs vary run to run. */
+export function freshRng(label = ""): { rng: Rng; seed: number } {
+  const seed = (Date.now() ^ Math.floor(Math.random() * 0x7fffffff)) >>> 0;
+  void label;
+  return { rng: new Rng(seed), seed };
+}
+
+/** max |a - b| / max(max |b|, tiny): a scale-aware relative error. */
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length, "relErr: length mismatch");
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return num / Math.max(den, 1e-30);
+}
+
+/** Assert a relative error below tol, with the seed in the message so a failure can be replayed. */
+export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string, seed?: number): void {
+  const e = relErr(actual, expected);
+  assert.ok(e <= tol, `${what}: relative error ${e.toExponential(3)} > ${tol}` + (seed === undefined ? "" : ` (seed ${seed})`));
+  let nonzero = false;
+  for (let i = 0; i < expected.length && !nonzero; i++) nonzero = expected[i] !== 0;
+  assert.ok(expected.length === 0 || nonzero, `${what}: expected values are all zero; the comparison proves nothing`);
+}
