@@ -1,0 +1,275 @@
+// LLaMA decoder (Touvron et al. 2023): RMSNorm, rotary positions, SwiGLU MLP, multi-head or
+// grouped-query attention. Field names follow Hugging Face's LlamaForCausalLM so parameter names are the
+// safetensors keys. The input is a list of segments, token ids or float vectors of the model width, so
+// question tokens, REFRAG chunk vectors and expanded chunks interleave freely.
+//
+// Shapes: T tokens (rows), C hidden size, H query heads, Hkv key/value heads, D head dim, V vocab.
+import { add, attention, concatRows, linear, rope, swiglu } from "../engine/ops.js";
+import { Rng } from "../engine/random.js";
+import { Tensor, isGradEnabled } from "../engine/tensor.js";
+import { Embedding, Linear, RMSNorm } from "../nn/layers.js";
+import { Module } from "../nn/module.js";
+
+/** Hugging Face LlamaConfig fields (config.json as written by transformers). */
+export interface LlamaConfig {
+  model_type: "llama";
+  architectures?: string[];
+  vocab_size: number;
+  hidden_size: number;
+  intermediate_size: number;
+  num_hidden_layers: number;
+  num_attention_heads: number;
+  num_key_value_heads: number;
+  head_dim?: number;
+  rms_norm_eps: number;
+  rope_theta: number;
+  max_position_embeddings: number;
+  tie_word_embeddings: boolean;
+  bos_token_id?: number;
+  eos_token_id?: number;
+  pad_token_id?: number;
+  initializer_range?: number;
+  hidden_act?: "silu";
+  torch_dtype?: string;
+}
+
+/** A LlamaConfig with transformers' defaults filled in for the fields a small config may omit. */
+export function llamaConfig(c: Partial<LlamaConfig> & Pick<LlamaConfig, "vocab_size" | "hidden_size" | "num_hidden_layers" | "num_attention_heads">): LlamaConfig {
+  const cfg: LlamaConfig = {
+    model_type: "llama",
+    architectures: ["LlamaForCausalLM"],
+    intermediate_size: c.intermediate_size ?? Math.round((8 * c.hidden_size) / 3 / 32) * 32,
+    num_key_value_heads: c.num_key_value_heads ?? c.num_attention_heads,
+    rms_norm_eps: 1e-6,
+    rope_theta: 10000,
+    max_position_embeddings: 4096,
+    tie_word_embeddings: false,
+    initializer_range: 0.02,
+    hidden_act: "silu",
+    ...c,
+  };
+  validateLlamaConfig(cfg);
+  return cfg;
+}
+
+export function validateLlamaConfig(c: LlamaConfig): void {
+  const bad = (msg: string): never => {
+    throw new Error(`LlamaConfig: ${msg}`);
+  };
+  for (const k of ["vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads"] as const)
+    if (!Number.isInteger(c[k]) || c[k] < 1) bad(`${k} must be a positive integer, got ${c[k]}`);
+  const D = headDim(c);
+  if (c.head_dim === undefined && c.hidden_size % c.num_attention_heads !== 0)
+    bad(`hidden_size ${c.hidden_size} is not divisible by num_attention_heads ${c.num_attention_heads}`);
+  if (D % 2 !== 0) bad(`head dim ${D} must be even for rotary embeddings`);
+  if (c.num_attention_heads % c.num_key_value_heads !== 0)
+    bad(`num_attention_heads ${c.num_attention_heads} is not a multiple of num_key_value_heads ${c.num_key_value_heads}`);
+  if (c.hidden_act !== undefined && c.hidden_act !== "silu") bad(`hidden_act ${c.hidden_act} unsupported (silu only)`);
+}
+
+export function headDim(c: LlamaConfig): number {
+  return c.head_dim ?? c.hidden_size / c.num_attention_heads;
+}
+
+/** One decoder input segment: token ids (looked up in the embedding table) or ready vectors [n, C]. */
+export type Segment = { ids: Int32Array } | { embeds: Tensor };
+
+/**
+ * Key/value cache for incremental decoding: per layer, keys and values for positions [0, length),
+ * stored token-major [capacity, Hkv·D] so attention reads a prefix view without copies.
+ */
+export class KVCache {
+  readonly keys: Float32Array[];
+  readonly values: Float32Array[];
+  length = 0;
+
+  constructor(
+    readonly config: LlamaConfig,
+    readonly capacity: number,
+  ) {
+    const kvDim = config.num_key_value_heads * headDim(config);
+    this.keys = Array.from({ length: config.num_hidden_layers }, () => new Float32Array(capacity * kvDim));
+    this.values = Array.from({ length: config.num_hidden_layers }, () => new Float32Array(capacity * kvDim));
+  }
+
+  /** Bytes held for the cached positions (what a KV-cache size comparison should report). */
+  bytesUsed(): number {
+    const kvDim = this.config.num_key_value_heads * headDim(this.config);
+    return 2 * this.config.num_hidden_layers * this.length * kvDim * 4;
+  }
+
+  /** Forget everything from position `length` on (e.g. to reuse a prompt prefix). */
+  truncate(length: number): void {
+    if (length < 0 || length > this.length) throw new Error(`KVCache.truncate: ${length} outside [0, ${this.length}]`);
+    this.length = length;
+  }
+}
+
+export interface ForwardOptions {
+  /** Independent sequences stacked along rows, all of the same length (training). */
+  batch?: number;
+  /** Incremental decoding: new positions continue from cache.length, and the cache is extended. */
+  cache?: KVCache;
+}
+
+class LlamaAttention extends Module {
+  q_proj: Linear; // [H·D, C]
+  k_proj: Linear; // [Hkv·D, C]
+  v_proj: Linear; // [Hkv·D, C]
+  o_proj: Linear; // [C, H·D]
+
+  constructor(
+    readonly config: LlamaConfig,
+    rng: Rng,
+  ) {
+    super();
+    const C = config.hidden_size;
+    const D = headDim(config);
+    const std = config.initializer_range ?? 0.02;
+    this.q_proj = new Linear(C, config.num_attention_heads * D, rng, { std });
+    this.k_proj = new Linear(C, config.num_key_value_heads * D, rng, { std });
+    this.v_proj = new Linear(C, config.num_key_value_heads * D, rng, { std });
+    this.o_proj = new Linear(config.num_attention_heads * D, C, rng, { std: std / Math.sqrt(2 * config.num_hidden_layers) });
+  }
+
+  forward(x: Tensor, positions: Int32Array, layer: number, o: ForwardOptions): Tensor {
+    const c = this.config;
+    const H = c.num_attention_heads;
+    const Hkv = c.num_key_value_heads;
+    const q = rope(this.q_proj.forward(x), H, positions, c.rope_theta);
+    let k = rope(this.k_proj.forward(x), Hkv, positions, c.rope_theta);
+    let v = this.v_proj.forward(x);
+    let qOffset = 0;
+    if (o.cache !== undefined) {
+      // Append the new keys/values, then attend over the whole cached prefix.
+      const cache = o.cache;
+      const kvDim = k.cols;
+      const past = cache.length;
+      cache.keys[layer].set(k.data, past * kvDim);
+      cache.values[layer].set(v.data, past * kvDim);
+      const total = past + x.rows;
+      k = new Tensor(cache.keys[layer].subarray(0, total * kvDim), [total, kvDim]);
+      v = new Tensor(cache.values[layer].subarray(0, total * kvDim), [total, kvDim]);
+      qOffset = past;
+    }
+    const a = attention(q, k, v, { batch: o.batch ?? 1, heads: H, kvHeads: Hkv, causal: true, qOffset });
+    return this.o_proj.forward(a);
+  }
+}
+
+class LlamaMLP extends Module {
+  gate_proj: Linear; // [I, C]
+  up_proj: Linear; // [I, C]
+  down_proj: Linear; // [C, I]
+
+  constructor(config: LlamaConfig, rng: Rng) {
+    super();
+    const C = config.hidden_size;
+    const I = config.intermediate_size;
+    const std = config.initializer_range ?? 0.02;
+    this.gate_proj = new Linear(C, I, rng, { std });
+    this.up_proj = new Linear(C, I, rng, { std });
+    this.down_proj = new Linear(I, C, rng, { std: std / Math.sqrt(2 * config.num_hidden_layers) });
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.down_proj.forward(swiglu(this.gate_proj.forward(x), this.up_proj.forward(x)));
+  }
+}
+
+class LlamaDecoderLayer extends Module {
+  self_attn: LlamaAttention;
+  mlp: LlamaMLP;
+  input_layernorm: RMSNorm;
+  post_attention_layernorm: RMSNorm;
+
+  constructor(config: LlamaConfig, rng: Rng) {
+    super();
+    this.self_attn = new LlamaAttention(config, rng);
+    this.mlp = new LlamaMLP(config, rng);
+    this.input_layernorm = new RMSNorm(config.hidden_size, config.rms_norm_eps);
+    this.post_attention_layernorm = new RMSNorm(config.hidden_size, config.rms_norm_eps);
+  }
+
+  forward(x: Tensor, positions: Int32Array, layer: number, o: ForwardOptions): Tensor {
+    const h = add(x, this.self_attn.forward(this.input_layernorm.forward(x), positions, layer, o));
+    return add(h, this.mlp.forward(this.post_attention_layernorm.forward(h)));
+  }
+}
+
+export class LlamaModel extends Module {
+  embed_tokens: Embedding; // [V, C]
+  layers: LlamaDecoderLayer[];
+  norm: RMSNorm;
+
+  constructor(
+    readonly config: LlamaConfig,
+    rng: Rng,
+  ) {
+    super();
+    this.embed_tokens = new Embedding(config.vocab_size, config.hidden_size, rng, config.initializer_range ?? 0.02);
+    this.layers = Array.from({ length: config.num_hidden_layers }, () => new LlamaDecoderLayer(config, rng));
+    this.norm = new RMSNorm(config.hidden_size, config.rms_norm_eps);
+  }
+
+  /** Turn segments into one [T, C] input: token segments through the embedding table, vectors as given. */
+  embed(segments: Segment[]): Tensor {
+    const C = this.config.hidden_size;
+    const parts = segments.map((s) => {
+      if ("ids" in s) return this.embed_tokens.forward(s.ids);
+      if (s.embeds.cols !== C || s.embeds.shape.length !== 2)
+        throw new Error(`LlamaModel.embed: vector segment ${s.embeds} must be [n, ${C}]`);
+      return s.embeds;
+    });
+    return parts.length === 1 ? parts[0] : concatRows(parts);
+  }
+
+  /** Hidden states after the final norm, [rows, C], for input embeddings [rows, C]. */
+  forward(inputs: Tensor, o: ForwardOptions = {}): Tensor {
+    const B = o.batch ?? 1;
+    const rows = inputs.rows;
+    if (rows % B !== 0) throw new Error(`LlamaModel.forward: ${rows} rows not divisible by batch ${B}`);
+    const T = rows / B;
+    const past = o.cache?.length ?? 0;
+    if (o.cache !== undefined) {
+      if (B !== 1) throw new Error("LlamaModel.forward: the KV cache serves batch 1");
+      if (isGradEnabled()) throw new Error("LlamaModel.forward: the KV cache is for inference; wrap the call in noGrad()");
+      if (past + T > o.cache.capacity)
+        throw new Error(`LlamaModel.forward: ${past} cached + ${T} new positions exceed the cache capacity ${o.cache.capacity}`);
+    }
+    const positions = new Int32Array(rows);
+    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) positions[b * T + t] = past + t;
+    let h = inputs;
+    this.layers.forEach((layer, i) => {
+      h = layer.forward(h, positions, i, o);
+    });
+    if (o.cache !== undefined) o.cache.length = past + T;
+    return this.norm.forward(h);
+  }
+}
+
+export class LlamaForCausalLM extends Module {
+  model: LlamaModel;
+  lm_head?: Linear; // [V, C]; absent when tied to the embedding
+
+  constructor(
+    readonly config: LlamaConfig,
+    rng: Rng,
+  ) {
+    super();
+    validateLlamaConfig(config);
+    this.model = new LlamaModel(config, rng);
+    if (!config.tie_word_embeddings) this.lm_head = new Linear(config.hidden_size, config.vocab_size, rng, { std: config.initializer_range ?? 0.02 });
+  }
+
+  /** Logits [rows, V] for hidden states [rows, C]. */
+  logits(hidden: Tensor): Tensor {
+    return this.lm_head !== undefined ? this.lm_head.forward(hidden) : linear(hidden, this.model.embed_tokens.weight);
+  }
+
+  /** Segments in, logits for every position out (and the final hidden states). */
+  forward(segments: Segment[], o: ForwardOptions = {}): { logits: Tensor; hidden: Tensor } {
+    const hidden = this.model.forward(this.model.embed(segments), o);
+    return { logits: this.logits(hidden), hidden };
+  }
+}

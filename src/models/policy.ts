@@ -1,0 +1,67 @@
+// REFRAG selection policy: a small bidirectional transformer over the chunk vectors of one context, one
+// logit per chunk. A high logit means "expand this chunk back to raw tokens". Selection samples without
+// replacement (a chosen chunk's logit becomes -inf), as in a pointer network.
+import { reshape } from "../engine/ops.js";
+import { Rng } from "../engine/random.js";
+import type { Tensor } from "../engine/tensor.js";
+import { Linear } from "../nn/layers.js";
+import { Module } from "../nn/module.js";
+import { RobertaLayer, robertaConfig, type RobertaConfig } from "./roberta.js";
+
+export interface PolicyConfig {
+  model_type: "refrag_policy";
+  input_size: number; // chunk-vector width (encoder hidden size)
+  hidden_size: number;
+  num_hidden_layers: number;
+  num_attention_heads: number;
+  intermediate_size: number;
+  layer_norm_eps: number;
+  initializer_range?: number;
+}
+
+export function policyConfig(inputSize: number, hidden = 128, layers = 2, heads = 4): PolicyConfig {
+  return {
+    model_type: "refrag_policy",
+    input_size: inputSize,
+    hidden_size: hidden,
+    num_hidden_layers: layers,
+    num_attention_heads: heads,
+    intermediate_size: 4 * hidden,
+    layer_norm_eps: 1e-5,
+    initializer_range: 0.02,
+  };
+}
+
+export class RefragPolicy extends Module {
+  input_proj: Linear; // [hidden, input]
+  layers: RobertaLayer[];
+  score: Linear; // [1, hidden]
+
+  constructor(
+    readonly config: PolicyConfig,
+    rng: Rng,
+  ) {
+    super();
+    const block: RobertaConfig = robertaConfig({
+      vocab_size: 1,
+      hidden_size: config.hidden_size,
+      num_hidden_layers: config.num_hidden_layers,
+      num_attention_heads: config.num_attention_heads,
+      intermediate_size: config.intermediate_size,
+      layer_norm_eps: config.layer_norm_eps,
+      initializer_range: config.initializer_range,
+    });
+    this.input_proj = new Linear(config.input_size, config.hidden_size, rng, { bias: true });
+    this.layers = Array.from({ length: config.num_hidden_layers }, () => new RobertaLayer(block, rng));
+    this.score = new Linear(config.hidden_size, 1, rng, { bias: true });
+  }
+
+  /** Chunk vectors [L, input] of one context → logits [L]. */
+  forward(chunks: Tensor): Tensor {
+    const L = chunks.rows;
+    let h = this.input_proj.forward(chunks);
+    const lengths = Int32Array.of(L);
+    for (const layer of this.layers) h = layer.forward(h, 1, lengths);
+    return reshape(this.score.forward(h), [L]);
+  }
+}
