@@ -9,66 +9,33 @@ import { Rng } from "../engine/random.js";
 import { Tensor, isGradEnabled } from "../engine/tensor.js";
 import { Embedding, Linear, RMSNorm } from "../nn/layers.js";
 import { Module } from "../nn/module.js";
+import { parseLlamaConfig, type LlamaConfig } from "../io/config.js";
 
-/** Hugging Face LlamaConfig fields (config.json as written by transformers). */
-export interface LlamaConfig {
-  model_type: "llama";
-  architectures?: string[];
-  vocab_size: number;
-  hidden_size: number;
-  intermediate_size: number;
-  num_hidden_layers: number;
-  num_attention_heads: number;
-  num_key_value_heads: number;
-  head_dim?: number;
-  rms_norm_eps: number;
-  rope_theta: number;
-  max_position_embeddings: number;
-  tie_word_embeddings: boolean;
-  bos_token_id?: number;
-  eos_token_id?: number;
-  pad_token_id?: number;
-  initializer_range?: number;
-  hidden_act?: "silu";
-  torch_dtype?: string;
-}
+export type { LlamaConfig } from "../io/config.js";
 
-/** A LlamaConfig with transformers' defaults filled in for the fields a small config may omit. */
-export function llamaConfig(c: Partial<LlamaConfig> & Pick<LlamaConfig, "vocab_size" | "hidden_size" | "num_hidden_layers" | "num_attention_heads">): LlamaConfig {
-  const cfg: LlamaConfig = {
-    model_type: "llama",
-    architectures: ["LlamaForCausalLM"],
-    intermediate_size: c.intermediate_size ?? Math.round((8 * c.hidden_size) / 3 / 32) * 32,
-    num_key_value_heads: c.num_key_value_heads ?? c.num_attention_heads,
+type LlamaConfigInput = Partial<LlamaConfig> & Pick<LlamaConfig, "vocab_size" | "hidden_size" | "num_hidden_layers" | "num_attention_heads">;
+
+/** A full, validated LlamaConfig from the fields that matter (transformers' defaults for the rest). */
+export function llamaConfig(c: LlamaConfigInput): LlamaConfig {
+  return parseLlamaConfig({
+    intermediate_size: Math.round((8 * c.hidden_size) / 3 / 32) * 32,
     rms_norm_eps: 1e-6,
-    rope_theta: 10000,
     max_position_embeddings: 4096,
     tie_word_embeddings: false,
-    initializer_range: 0.02,
-    hidden_act: "silu",
     ...c,
-  };
-  validateLlamaConfig(cfg);
-  return cfg;
+    model_type: "llama",
+  });
 }
 
+/** What this implementation supports beyond what the config parser checks. */
 export function validateLlamaConfig(c: LlamaConfig): void {
-  const bad = (msg: string): never => {
-    throw new Error(`LlamaConfig: ${msg}`);
-  };
-  for (const k of ["vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads"] as const)
-    if (!Number.isInteger(c[k]) || c[k] < 1) bad(`${k} must be a positive integer, got ${c[k]}`);
-  const D = headDim(c);
-  if (c.head_dim === undefined && c.hidden_size % c.num_attention_heads !== 0)
-    bad(`hidden_size ${c.hidden_size} is not divisible by num_attention_heads ${c.num_attention_heads}`);
-  if (D % 2 !== 0) bad(`head dim ${D} must be even for rotary embeddings`);
-  if (c.num_attention_heads % c.num_key_value_heads !== 0)
-    bad(`num_attention_heads ${c.num_attention_heads} is not a multiple of num_key_value_heads ${c.num_key_value_heads}`);
-  if (c.hidden_act !== undefined && c.hidden_act !== "silu") bad(`hidden_act ${c.hidden_act} unsupported (silu only)`);
+  if (headDim(c) % 2 !== 0) throw new Error(`LlamaConfig: head dim ${headDim(c)} must be even for rotary embeddings`);
+  if (c.hidden_act !== "silu") throw new Error(`LlamaConfig: hidden_act "${c.hidden_act}" unsupported (silu only)`);
+  if (c.rope_scaling !== null) throw new Error("LlamaConfig: rope_scaling is not supported");
 }
 
 export function headDim(c: LlamaConfig): number {
-  return c.head_dim ?? c.hidden_size / c.num_attention_heads;
+  return c.head_dim;
 }
 
 /** One decoder input segment: token ids (looked up in the embedding table) or ready vectors [n, C]. */
@@ -125,11 +92,12 @@ class LlamaAttention extends Module {
     super();
     const C = config.hidden_size;
     const D = headDim(config);
-    const std = config.initializer_range ?? 0.02;
-    this.q_proj = new Linear(C, config.num_attention_heads * D, rng, { std });
-    this.k_proj = new Linear(C, config.num_key_value_heads * D, rng, { std });
-    this.v_proj = new Linear(C, config.num_key_value_heads * D, rng, { std });
-    this.o_proj = new Linear(config.num_attention_heads * D, C, rng, { std: std / Math.sqrt(2 * config.num_hidden_layers) });
+    const std = config.initializer_range;
+    const bias = config.attention_bias;
+    this.q_proj = new Linear(C, config.num_attention_heads * D, rng, { std, bias });
+    this.k_proj = new Linear(C, config.num_key_value_heads * D, rng, { std, bias });
+    this.v_proj = new Linear(C, config.num_key_value_heads * D, rng, { std, bias });
+    this.o_proj = new Linear(config.num_attention_heads * D, C, rng, { std: std / Math.sqrt(2 * config.num_hidden_layers), bias });
   }
 
   forward(x: Tensor, positions: Int32Array, layer: number, o: ForwardOptions): Tensor {
@@ -166,10 +134,11 @@ class LlamaMLP extends Module {
     super();
     const C = config.hidden_size;
     const I = config.intermediate_size;
-    const std = config.initializer_range ?? 0.02;
-    this.gate_proj = new Linear(C, I, rng, { std });
-    this.up_proj = new Linear(C, I, rng, { std });
-    this.down_proj = new Linear(I, C, rng, { std: std / Math.sqrt(2 * config.num_hidden_layers) });
+    const std = config.initializer_range;
+    const bias = config.mlp_bias;
+    this.gate_proj = new Linear(C, I, rng, { std, bias });
+    this.up_proj = new Linear(C, I, rng, { std, bias });
+    this.down_proj = new Linear(I, C, rng, { std: std / Math.sqrt(2 * config.num_hidden_layers), bias });
   }
 
   forward(x: Tensor): Tensor {
@@ -207,7 +176,7 @@ export class LlamaModel extends Module {
     rng: Rng,
   ) {
     super();
-    this.embed_tokens = new Embedding(config.vocab_size, config.hidden_size, rng, config.initializer_range ?? 0.02);
+    this.embed_tokens = new Embedding(config.vocab_size, config.hidden_size, rng, config.initializer_range);
     this.layers = Array.from({ length: config.num_hidden_layers }, () => new LlamaDecoderLayer(config, rng));
     this.norm = new RMSNorm(config.hidden_size, config.rms_norm_eps);
   }
@@ -259,7 +228,7 @@ export class LlamaForCausalLM extends Module {
     super();
     validateLlamaConfig(config);
     this.model = new LlamaModel(config, rng);
-    if (!config.tie_word_embeddings) this.lm_head = new Linear(config.hidden_size, config.vocab_size, rng, { std: config.initializer_range ?? 0.02 });
+    if (!config.tie_word_embeddings) this.lm_head = new Linear(config.hidden_size, config.vocab_size, rng, { std: config.initializer_range });
   }
 
   /** Logits [rows, V] for hidden states [rows, C]. */

@@ -6,18 +6,10 @@ import { Rng } from "../engine/random.js";
 import type { Tensor } from "../engine/tensor.js";
 import { Linear } from "../nn/layers.js";
 import { Module } from "../nn/module.js";
+import type { RefragPolicyConfig } from "../io/config.js";
 import { RobertaLayer, robertaConfig, type RobertaConfig } from "./roberta.js";
 
-export interface PolicyConfig {
-  model_type: "refrag_policy";
-  input_size: number; // chunk-vector width (encoder hidden size)
-  hidden_size: number;
-  num_hidden_layers: number;
-  num_attention_heads: number;
-  intermediate_size: number;
-  layer_norm_eps: number;
-  initializer_range?: number;
-}
+export type PolicyConfig = RefragPolicyConfig;
 
 export function policyConfig(inputSize: number, hidden = 128, layers = 2, heads = 4): PolicyConfig {
   return {
@@ -27,8 +19,8 @@ export function policyConfig(inputSize: number, hidden = 128, layers = 2, heads 
     num_hidden_layers: layers,
     num_attention_heads: heads,
     intermediate_size: 4 * hidden,
+    max_chunks: 4096,
     layer_norm_eps: 1e-5,
-    initializer_range: 0.02,
   };
 }
 
@@ -49,7 +41,7 @@ export class RefragPolicy extends Module {
       num_attention_heads: config.num_attention_heads,
       intermediate_size: config.intermediate_size,
       layer_norm_eps: config.layer_norm_eps,
-      initializer_range: config.initializer_range,
+      max_position_embeddings: 2,
     });
     this.input_proj = new Linear(config.input_size, config.hidden_size, rng, { bias: true });
     this.layers = Array.from({ length: config.num_hidden_layers }, () => new RobertaLayer(block, rng));
@@ -59,6 +51,7 @@ export class RefragPolicy extends Module {
   /** Chunk vectors [L, input] of one context → logits [L]. */
   forward(chunks: Tensor): Tensor {
     const L = chunks.rows;
+    if (L > this.config.max_chunks) throw new Error(`RefragPolicy: ${L} chunks exceed max_chunks ${this.config.max_chunks}`);
     let h = this.input_proj.forward(chunks);
     const lengths = Int32Array.of(L);
     for (const layer of this.layers) h = layer.forward(h, 1, lengths);

@@ -10,52 +10,28 @@ import { Tensor } from "../engine/tensor.js";
 import { Embedding, LayerNorm, Linear } from "../nn/layers.js";
 import { Module, Parameter } from "../nn/module.js";
 import { constParam } from "../nn/layers.js";
+import { parseRobertaConfig, type RobertaConfig } from "../io/config.js";
 
-/** Hugging Face RobertaConfig fields. */
-export interface RobertaConfig {
-  model_type: "roberta";
-  architectures?: string[];
-  vocab_size: number;
-  hidden_size: number;
-  num_hidden_layers: number;
-  num_attention_heads: number;
-  intermediate_size: number;
-  hidden_act?: "gelu";
-  max_position_embeddings: number;
-  type_vocab_size: number;
-  layer_norm_eps: number;
-  pad_token_id: number;
-  bos_token_id?: number;
-  eos_token_id?: number;
-  initializer_range?: number;
-}
+export type { RobertaConfig } from "../io/config.js";
 
-export function robertaConfig(c: Partial<RobertaConfig> & Pick<RobertaConfig, "vocab_size" | "hidden_size" | "num_hidden_layers" | "num_attention_heads">): RobertaConfig {
-  const cfg: RobertaConfig = {
-    model_type: "roberta",
-    architectures: ["RobertaModel"],
+type RobertaConfigInput = Partial<RobertaConfig> & Pick<RobertaConfig, "vocab_size" | "hidden_size" | "num_hidden_layers" | "num_attention_heads">;
+
+/** A full, validated RobertaConfig from the fields that matter (RoBERTa's usual values for the rest). */
+export function robertaConfig(c: RobertaConfigInput): RobertaConfig {
+  return parseRobertaConfig({
     intermediate_size: 4 * c.hidden_size,
-    hidden_act: "gelu",
     max_position_embeddings: 514,
     type_vocab_size: 1,
     layer_norm_eps: 1e-5,
     pad_token_id: 1,
-    initializer_range: 0.02,
     ...c,
-  };
-  validateRobertaConfig(cfg);
-  return cfg;
+    model_type: c.model_type ?? "roberta",
+  });
 }
 
+/** What this implementation supports beyond what the config parser checks. */
 export function validateRobertaConfig(c: RobertaConfig): void {
-  const bad = (msg: string): never => {
-    throw new Error(`RobertaConfig: ${msg}`);
-  };
-  for (const k of ["vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "max_position_embeddings"] as const)
-    if (!Number.isInteger(c[k]) || c[k] < 1) bad(`${k} must be a positive integer, got ${c[k]}`);
-  if (c.hidden_size % c.num_attention_heads !== 0)
-    bad(`hidden_size ${c.hidden_size} is not divisible by num_attention_heads ${c.num_attention_heads}`);
-  if (c.hidden_act !== undefined && c.hidden_act !== "gelu") bad(`hidden_act ${c.hidden_act} unsupported (gelu only)`);
+  if (c.hidden_act !== "gelu") throw new Error(`RobertaConfig: hidden_act "${c.hidden_act}" unsupported (exact gelu only)`);
 }
 
 class RobertaEmbeddings extends Module {
@@ -69,7 +45,7 @@ class RobertaEmbeddings extends Module {
     rng: Rng,
   ) {
     super();
-    const std = config.initializer_range ?? 0.02;
+    const std = config.initializer_range;
     this.word_embeddings = new Embedding(config.vocab_size, config.hidden_size, rng, std);
     this.position_embeddings = new Embedding(config.max_position_embeddings, config.hidden_size, rng, std);
     this.token_type_embeddings = new Embedding(config.type_vocab_size, config.hidden_size, rng, std);
@@ -78,13 +54,15 @@ class RobertaEmbeddings extends Module {
 
   /** ids [B·T] with per-sequence lengths; positions count from pad_token_id + 1 as in Hugging Face. */
   forward(ids: Int32Array, B: number, T: number, lengths: Int32Array): Tensor {
+    // RoBERTa numbers positions from pad_token_id + 1 (padding sits at pad_token_id); BERT from 0.
     const pad = this.config.pad_token_id;
+    const first = this.config.model_type === "roberta" ? pad + 1 : 0;
     const positions = new Int32Array(B * T);
     const types = new Int32Array(B * T);
     for (let b = 0; b < B; b++)
-      for (let t = 0; t < T; t++) positions[b * T + t] = t < lengths[b] ? pad + 1 + t : pad;
-    if (pad + T >= this.config.max_position_embeddings)
-      throw new Error(`RobertaEmbeddings: ${T} tokens exceed max_position_embeddings ${this.config.max_position_embeddings} (minus ${pad + 1})`);
+      for (let t = 0; t < T; t++) positions[b * T + t] = t < lengths[b] ? first + t : this.config.model_type === "roberta" ? pad : 0;
+    if (first + T > this.config.max_position_embeddings)
+      throw new Error(`RobertaEmbeddings: ${T} tokens exceed max_position_embeddings ${this.config.max_position_embeddings} (first position ${first})`);
     const h = add(add(this.word_embeddings.forward(ids), this.position_embeddings.forward(positions)), this.token_type_embeddings.forward(types));
     return this.LayerNorm.forward(h);
   }
@@ -124,7 +102,7 @@ class RobertaAttention extends Module {
     rng: Rng,
   ) {
     super();
-    const std = config.initializer_range ?? 0.02;
+    const std = config.initializer_range;
     this.self = new RobertaSelfAttention(config.hidden_size, rng, std);
     this.output = new RobertaDenseNorm(config.hidden_size, config.hidden_size, config.layer_norm_eps, rng, std);
   }
@@ -152,7 +130,7 @@ export class RobertaLayer extends Module {
   output: RobertaDenseNorm;
   constructor(config: RobertaConfig, rng: Rng) {
     super();
-    const std = config.initializer_range ?? 0.02;
+    const std = config.initializer_range;
     this.attention = new RobertaAttention(config, rng);
     this.intermediate = new RobertaIntermediate(config.hidden_size, config.intermediate_size, rng, std);
     this.output = new RobertaDenseNorm(config.intermediate_size, config.hidden_size, config.layer_norm_eps, rng, std);
@@ -246,7 +224,7 @@ class RobertaLMHead extends Module {
   bias: Parameter; // [V]; the decoder weight is tied to the word embeddings
   constructor(config: RobertaConfig, rng: Rng) {
     super();
-    const std = config.initializer_range ?? 0.02;
+    const std = config.initializer_range;
     this.dense = new Linear(config.hidden_size, config.hidden_size, rng, { bias: true, std });
     this.layer_norm = new LayerNorm(config.hidden_size, config.layer_norm_eps);
     this.bias = constParam([config.vocab_size], 0);
