@@ -3,7 +3,8 @@
 //   npm run bench:train-step [-- --threads 1,2 --steps 5 --batch 1 --seq 1024]
 import { parseArgs } from "node:util";
 import { crossEntropy } from "../src/engine/ops.js";
-import { loadAddon, numThreads, setNumThreads } from "../src/engine/native.js";
+import { numThreads, setNumThreads } from "../src/engine/native.js";
+import { peakGflops } from "../src/engine/kernels/gemm.js";
 import { Rng } from "../src/engine/random.js";
 import { LlamaForCausalLM, llamaConfig, type LlamaConfig } from "../src/models/llama.js";
 import { AdamW, clipGradNorm } from "../src/train/optimizer.js";
@@ -17,12 +18,6 @@ export function trainFlopsPerToken(c: LlamaConfig, T: number): number {
   const mlp = 3 * C * c.intermediate_size;
   const matmulParams = c.num_hidden_layers * (attn + mlp) + c.vocab_size * C;
   return 6 * matmulParams + 6 * c.num_hidden_layers * (c.num_attention_heads * D) * T;
-}
-
-function peakGflops(threads: number): number {
-  const addon = loadAddon() as { peakGflops?: (t: number) => number } | null;
-  if (addon?.peakGflops === undefined) throw new Error("native addon with peakGflops is required for this benchmark");
-  return addon.peakGflops(threads);
 }
 
 export function run(threadCounts: number[], steps: number, batch: number, seq: number): BenchRow[] {

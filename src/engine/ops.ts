@@ -352,3 +352,18 @@ export function crossEntropy(logits: Tensor, targets: Int32Array, ignoreIndex = 
     accumulate(logits.gradBuffer(), dl);
   });
 }
+
+/** Per-row negative log-likelihood of the targets (no gradient); NaN for ignored rows. For evaluation. */
+export function crossEntropyRows(logits: Tensor, targets: Int32Array, ignoreIndex = -100): Float64Array {
+  const rows = logits.rows;
+  const V = logits.cols;
+  if (targets.length !== rows) fail("crossEntropyRows", `${targets.length} targets for logits ${shapeStr(logits.shape)}`);
+  for (let r = 0; r < rows; r++)
+    if (targets[r] !== ignoreIndex && (targets[r] < 0 || targets[r] >= V))
+      fail("crossEntropyRows", `target ${targets[r]} at row ${r} outside vocabulary [0, ${V})`);
+  const lse = new Float32Array(rows);
+  K.pointwise.crossEntropyForward(rows, V, logits.data, targets, ignoreIndex, lse);
+  const out = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) out[r] = targets[r] === ignoreIndex ? NaN : lse[r] - logits.data[r * V + targets[r]];
+  return out;
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+// The `refrag` command.
+import { Command } from "commander";
+import { cpuFeatures, loadAddon, numThreads, setNumThreads } from "../engine/native.js";
+import { registerBenchCommands } from "./bench.js";
+import { registerDataCommands } from "./data.js";
+import { registerTokenizerCommands } from "./tokenizer.js";
+
+const program = new Command("refrag")
+  .description("REFRAG: compressed-context decoding for retrieval-augmented generation")
+  .option("--threads <n>", "compute threads (default: REFRAG_THREADS or all cores)")
+  .hook("preAction", (cmd) => {
+    const t = cmd.opts<{ threads?: string }>().threads;
+    if (t !== undefined) {
+      const n = Number(t);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`--threads must be a positive integer, got "${t}"`);
+      setNumThreads(n);
+    }
+  });
+
+program
+  .command("info")
+  .description("native kernels, CPU features and thread count")
+  .action(() => {
+    const native = loadAddon() !== null;
+    console.log(JSON.stringify({ native, threads: numThreads(), cpu: native ? cpuFeatures() : null, node: process.version }, null, 2));
+  });
+
+registerDataCommands(program);
+registerTokenizerCommands(program);
+registerBenchCommands(program);
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  console.error(`refrag: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+});

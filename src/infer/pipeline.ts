@@ -1,0 +1,109 @@
+// The REFRAG generation API: a question and passages (or their cached chunk vectors) in, streamed answer
+// tokens out. Each passage is tokenised and chunked on its own (chunks never straddle passages), so its
+// vectors can be computed once at indexing time and reused by every request that retrieves it.
+//
+// Decoder input (prompt format):
+//   <|bos|> <|question|> question tokens <|context|> passage 1 chunks … passage n chunks <|answer|>
+// where each chunk is one projected vector, or its raw tokens when the selection expands it.
+import { noGrad, type Tensor } from "../engine/tensor.js";
+import { concatRows } from "../engine/ops.js";
+import { chunkTokens, segmentLength, type RefragModel } from "../models/refrag.js";
+import type { Segment } from "../models/llama.js";
+import { generate, type GeneratedToken, type GenerationOptions, type GenerationStats } from "./generate.js";
+import { selectChunks, type SelectionOptions } from "./selection.js";
+import type { ChunkVectorCache } from "./vector_cache.js";
+
+/** What the pipeline needs from a tokenizer. */
+export interface PipelineTokenizer {
+  encode(text: string): number[];
+  decode(ids: readonly number[]): string;
+  tokenToId(token: string): number | undefined;
+}
+
+export const PROMPT_TOKENS = { bos: "<|bos|>", eos: "<|eos|>", question: "<|question|>", context: "<|context|>", answer: "<|answer|>" } as const;
+
+export interface RagRequest extends GenerationOptions {
+  question: string;
+  passages: string[];
+  /** How chunks are chosen for expansion (default: none, every chunk compressed). */
+  selection?: SelectionOptions;
+}
+
+export interface PreparedPrompt {
+  segments: Segment[];
+  /** Chunks in reading order, across passages. */
+  chunks: Int32Array[];
+  expand: boolean[];
+  /** Raw context tokens (what the full-context decoder would read). */
+  contextTokens: number;
+  positions: number;
+}
+
+export class RefragPipeline {
+  private readonly special: Record<keyof typeof PROMPT_TOKENS, number>;
+
+  constructor(
+    readonly model: RefragModel,
+    readonly tokenizer: PipelineTokenizer,
+    readonly vectorCache: ChunkVectorCache | null = null,
+  ) {
+    const ids = {} as Record<keyof typeof PROMPT_TOKENS, number>;
+    for (const [role, tok] of Object.entries(PROMPT_TOKENS) as [keyof typeof PROMPT_TOKENS, string][]) {
+      const id = tokenizer.tokenToId(tok);
+      if (id === undefined) throw new Error(`RefragPipeline: the tokenizer has no special token ${tok}`);
+      ids[role] = id;
+    }
+    this.special = ids;
+    if (vectorCache !== null && vectorCache.k !== model.chunkSize)
+      throw new Error(`RefragPipeline: vector cache k=${vectorCache.k} differs from the model's chunk size ${model.chunkSize}`);
+  }
+
+  /** Encoder vectors for one passage's chunks, from the cache when present (else computed and stored). */
+  async passageVectors(ids: Int32Array, chunks: Int32Array[]): Promise<Tensor> {
+    const cached = this.vectorCache === null ? null : await this.vectorCache.get(ids);
+    if (cached !== null) return cached;
+    const vectors = noGrad(() => this.model.encodeChunks(chunks));
+    if (this.vectorCache !== null) await this.vectorCache.put(ids, vectors);
+    return vectors;
+  }
+
+  /** Tokenise, chunk, encode (or read cached vectors), select and lay out the decoder input. */
+  async prepare(req: RagRequest): Promise<PreparedPrompt> {
+    if (typeof req.question !== "string" || req.question.trim() === "") throw new Error("request: question must be a non-empty string");
+    if (!Array.isArray(req.passages)) throw new Error("request: passages must be a list of strings");
+    const s = this.special;
+    const before = Int32Array.from([s.bos, s.question, ...this.tokenizer.encode(req.question), s.context]);
+    const after = Int32Array.of(s.answer);
+    const chunks: Int32Array[] = [];
+    const vectors: Tensor[] = [];
+    let contextTokens = 0;
+    for (const [i, p] of req.passages.entries()) {
+      if (typeof p !== "string") throw new Error(`request: passage ${i} is not a string`);
+      const ids = Int32Array.from(this.tokenizer.encode(p));
+      if (ids.length === 0) continue;
+      contextTokens += ids.length;
+      const pc = chunkTokens(ids, this.model.chunkSize);
+      chunks.push(...pc);
+      vectors.push(await this.passageVectors(ids, pc));
+    }
+    const all = vectors.length === 0 ? null : vectors.length === 1 ? vectors[0] : noGrad(() => concatRows(vectors));
+    const expand = all === null ? [] : selectChunks(this.model, req.selection ?? { mode: "none" }, { before, chunks, vectors: all });
+    const segments = noGrad(() =>
+      all === null ? [{ ids: before }, { ids: after }] : this.model.buildSegments({ before, chunks, projected: this.model.project(all), expand, after }),
+    );
+    return { segments, chunks, expand, contextTokens, positions: segmentLength(segments) };
+  }
+
+  /** Stream the answer. */
+  async *generate(req: RagRequest, stats?: Partial<GenerationStats>): AsyncGenerator<GeneratedToken, void, undefined> {
+    const prompt = await this.prepare(req);
+    yield* generate(this.model.decoder, prompt.segments, this.tokenizer, { ...req, stopTokenIds: [this.special.eos, ...(req.stopTokenIds ?? [])] }, stats);
+  }
+
+  /** The whole answer as one string. */
+  async answer(req: RagRequest, stats?: Partial<GenerationStats>): Promise<string> {
+    let text = "";
+    for await (const t of this.generate(req, stats)) text += t.text;
+    return text;
+  }
+}

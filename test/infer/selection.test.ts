@@ -1,0 +1,94 @@
+// Chunk selection and the chunk-vector cache.
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { freshRng, assertClose } from "../helpers.js";
+import { Rng } from "../../src/engine/random.js";
+import { Tensor } from "../../src/engine/tensor.js";
+import { chunkTokens, effectiveCompression, RefragModel } from "../../src/models/refrag.js";
+import { refragConfigFor, SHAPES } from "../../src/eval/latency.js";
+import { expandCount, sampleWithoutReplacement, selectChunks, topIndices } from "../../src/infer/selection.js";
+import { ChunkVectorCache, weightsId } from "../../src/infer/vector_cache.js";
+
+test("chunking, effective compression and expansion counts", () => {
+  assert.deepEqual(chunkTokens([1, 2, 3, 4, 5], 2).map((c) => [...c]), [[1, 2], [3, 4], [5]]);
+  assert.equal(chunkTokens([], 4).length, 0);
+  assert.throws(() => chunkTokens([1], 0), /chunk size must be a positive integer/);
+  assert.equal(effectiveCompression(16, 0), 16);
+  assert.ok(Math.abs(effectiveCompression(16, 1 / 15) - 8) < 1e-9);
+  assert.equal(expandCount(10, 0), 0);
+  assert.equal(expandCount(10, 0.25), 3);
+  assert.equal(expandCount(3, 0.01), 1);
+  assert.throws(() => expandCount(10, 1.5), /fraction must be in \[0, 1\]/);
+});
+
+test("sampling without replacement never repeats and follows the logits", () => {
+  const rng = new Rng(3);
+  const logits = Float32Array.of(5, 0, 0, 4, -10);
+  const counts = new Array(5).fill(0);
+  for (let i = 0; i < 400; i++) {
+    const { picks, logProb } = sampleWithoutReplacement(logits, 2, rng);
+    assert.equal(new Set(picks).size, 2);
+    assert.ok(logProb < 0);
+    for (const p of picks) counts[p]++;
+  }
+  assert.ok(counts[0] > 350 && counts[3] > 300 && counts[4] < 5, `counts ${counts}`);
+  assert.deepEqual(topIndices([0.1, 0.9, 0.5, 0.9], 3), [1, 3, 2]);
+  // All drawn: each index exactly once.
+  assert.deepEqual(sampleWithoutReplacement(logits, 9, rng).picks.sort(), [0, 1, 2, 3, 4]);
+});
+
+test("selection modes produce masks of the requested size", () => {
+  const cfg = refragConfigFor({ ...SHAPES.shipped, vocab: 64, decoder: { hidden: 32, layers: 1, heads: 2, kvHeads: 2, intermediate: 64 }, encoder: { hidden: 16, layers: 1, heads: 2, intermediate: 32 } }, 4, 256);
+  const model = new RefragModel(cfg, new Rng(1));
+  const { rng } = freshRng();
+  const chunks = chunkTokens(Int32Array.from({ length: 40 }, () => 4 + rng.int(60)), 4);
+  const vectors = model.encodeChunks(chunks);
+  const before = Int32Array.of(1, 5, 6);
+  for (const mode of ["random", "perplexity-desc", "perplexity-asc"] as const) {
+    const mask = selectChunks(model, { mode, fraction: 0.3 }, { before, chunks, vectors });
+    assert.equal(mask.filter(Boolean).length, 3, mode);
+  }
+  const asc = selectChunks(model, { mode: "perplexity-asc", fraction: 0.5 }, { before, chunks, vectors });
+  const desc = selectChunks(model, { mode: "perplexity-desc", fraction: 0.5 }, { before, chunks, vectors });
+  assert.ok(asc.every((a, i) => a !== desc[i]), "ascending and descending halves are complements");
+  assert.equal(selectChunks(model, { mode: "none" }, { before, chunks, vectors }).filter(Boolean).length, 0);
+  assert.equal(selectChunks(model, { mode: "all" }, { before, chunks, vectors }).filter(Boolean).length, 10);
+  assert.throws(() => selectChunks(model, { mode: "policy" }, { before, chunks, vectors }), /needs a model with a trained policy/);
+  // Expanded chunks appear as raw tokens in place, in order.
+  const segs = model.buildSegments({ before, chunks, projected: model.project(vectors), expand: desc, after: Int32Array.of(2) });
+  let positions = 0;
+  for (const s of segs) positions += "ids" in s ? s.ids.length : s.embeds.rows;
+  assert.equal(positions, 3 + 5 * 4 + 5 + 1);
+});
+
+test("chunk-vector cache: keyed by encoder, passage and k; F32 exact, BF16 within bf16 precision; persists", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "refrag-vec-"));
+  try {
+    const { rng, seed } = freshRng();
+    const vectors = new Tensor(rng.randn(5 * 8), [5, 8]);
+    const ids = Int32Array.from({ length: 70 }, () => rng.int(100));
+    const cache = new ChunkVectorCache(dir, "enc-a", 16);
+    assert.equal(await cache.get(ids), null);
+    await cache.put(ids, vectors);
+    assert.deepEqual((await cache.get(ids))!.data, vectors.data);
+    // A fresh cache object (a new process) reads the file back.
+    const again = new ChunkVectorCache(dir, "enc-a", 16);
+    assert.deepEqual((await again.get(ids))!.data, vectors.data);
+    assert.equal(await new ChunkVectorCache(dir, "enc-b", 16).get(ids), null, "another encoder misses");
+    assert.equal(await new ChunkVectorCache(dir, "enc-a", 8).get(ids), null, "another k misses");
+    const bf = new ChunkVectorCache(dir, "enc-a", 32, "BF16");
+    await bf.put(ids, vectors);
+    const back = await new ChunkVectorCache(dir, "enc-a", 32, "BF16").get(ids);
+    assertClose(back!.data, vectors.data, 1e-2, "bf16 vectors", seed);
+    assert.equal(readdirSync(dir).length, 2);
+    const m = new RefragModel(refragConfigFor({ ...SHAPES.shipped, vocab: 32, decoder: { hidden: 16, layers: 1, heads: 2, kvHeads: 2, intermediate: 32 }, encoder: { hidden: 8, layers: 1, heads: 2, intermediate: 16 } }, 4, 64), new Rng(2));
+    const id1 = weightsId(m.encoder);
+    m.encoder.parameters()[0].data[0] += 1;
+    assert.notEqual(weightsId(m.encoder), id1, "changing a weight changes the encoder id");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
