@@ -2,7 +2,7 @@
 // kernel, and record a backward that calls kernels and accumulates (+=) into the parents' gradients.
 // Tensors are treated as [rows, cols] by row-wise ops (cols = last dimension).
 import { kernels } from "./kernels/index.js";
-import { needsGrad, record, shapeStr, Tensor, type Shape } from "./tensor.js";
+import { isGradEnabled, needsGrad, record, shapeStr, Tensor, type Shape } from "./tensor.js";
 
 const K = kernels;
 
@@ -159,7 +159,8 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor): Tensor {
   if (x.cols !== Kd) fail("linear", `input ${shapeStr(x.shape)} does not match weight ${shapeStr(w.shape)} (in = ${Kd})`);
   const M = x.rows;
   const out = Tensor.zeros([...x.shape.slice(0, -1), N]);
-  if (w.bf16 !== null && !needsGrad(w)) K.gemm.gemmBf16(true, M, N, Kd, 1, x.data, w.bf16, 0, out.data);
+  // bf16 weights serve inference only: under the tape the f32 master copy is used.
+  if (w.bf16 !== null && !(isGradEnabled() && needsGrad(w))) K.gemm.gemmBf16(true, M, N, Kd, 1, x.data, w.bf16, 0, out.data);
   else K.gemm.gemm(false, true, M, N, Kd, 1, x.data, w.data, 0, out.data);
   const y = record("linear", out, [x, w], (g) => {
     // dx[M,K] += g[M,N] · w[N,K];  dw[N,K] += gᵀ[N,M] · x[M,K]

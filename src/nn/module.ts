@@ -1,5 +1,6 @@
 // Module: a tree of named parameters. Field names are the Hugging Face names, so walking the fields gives
 // the state-dict keys directly (model.layers.0.self_attn.q_proj.weight) with no rename table.
+import { kernels } from "../engine/kernels/index.js";
 import { Tensor } from "../engine/tensor.js";
 
 export class Parameter extends Tensor {
@@ -55,6 +56,21 @@ export abstract class Module {
     if (strict)
       for (const name of tensors.keys())
         if (!params.has(name)) throw new Error(`loadStateDict: unexpected tensor ${name}`);
+  }
+
+  /**
+   * Keep a bf16 copy of every matrix (2-D parameter) for inference: matmuls then read half the bytes,
+   * which is what decode (memory-bound) needs. Training keeps using the f32 weights. `false` drops the copies.
+   */
+  useBf16Weights(on = true): void {
+    for (const p of this.parameters()) {
+      if (!on || p.shape.length !== 2) {
+        p.bf16 = null;
+        continue;
+      }
+      p.bf16 = new Uint16Array(p.size);
+      kernels.gemm.f32ToBf16(p.data, p.bf16);
+    }
   }
 
   stateDict(): Map<string, Tensor> {

@@ -76,3 +76,19 @@ test("RoBERTa matches PyTorch: padded batch, last hidden states, CLS and mean po
     assertClose(model.pool(hidden, batch, "mean").data, f32(io.get("out_mean"), "mean"), 1e-4, "roberta mean");
   });
 });
+
+test("bf16 weights for inference stay close to f32 and leave training on f32", async () => {
+  const ckpt = await loadCheckpoint(dir("llama_gqa"));
+  const model = new LlamaForCausalLM(ckpt.config as LlamaConfig, new Rng(0));
+  model.loadStateDict(weights(ckpt.tensors));
+  const io = (await readSafetensors(join(dir("llama_gqa"), "io.safetensors"))).tensors;
+  const ids = i32(io.get("ids"), "ids");
+  model.useBf16Weights();
+  const logits = noGrad(() => model.forward([{ ids }]).logits);
+  assertClose(logits.data, f32(io.get("out_logits"), "logits"), 3e-2, "bf16 logits");
+  // Under the tape the f32 weights are used, so the result is the f32 one.
+  const taped = model.forward([{ ids }]).logits;
+  assertClose(taped.data, f32(io.get("out_logits"), "logits"), 1e-4, "taped logits with bf16 copies present");
+  model.useBf16Weights(false);
+  assert.ok(model.parameters().every((p) => p.bf16 === null));
+});
