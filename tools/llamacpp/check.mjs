@@ -21,6 +21,9 @@ import { parseLlamaConfig } from "../../dist/src/io/config.js";
 import { exportCheckpointToGguf, bytesToUnicode } from "../../dist/src/io/gguf_llama.js";
 import { tinyTokenizerJson, TINY_TOKENIZER_SIZE } from "../../dist/test/io/tiny_llama.js";
 import { referenceNextToken, topK } from "./ref_forward.mjs";
+import { loadCheckpoint } from "../../dist/src/io/checkpoint.js";
+import { LlamaForCausalLM } from "../../dist/src/models/llama.js";
+import { noGrad } from "../../dist/src/engine/tensor.js";
 import { randomLlamaTensors } from "./random_llama.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -76,6 +79,20 @@ async function runLlamaCpp(gguf, ids) {
   return JSON.parse(stdout);
 }
 
+// Next-token probabilities from refrag's own decoder (src/models/llama.ts) on the f32 checkpoint.
+async function refragNextToken(ck, ids) {
+  const { config, tensors } = await loadCheckpoint(ck);
+  const model = new LlamaForCausalLM(config, new Rng(0));
+  model.loadStateDict(new Map([...tensors].map(([k, v]) => [k, v.data])));
+  const logits = noGrad(() => model.forward([{ ids: Int32Array.from(ids) }]).logits);
+  const V = config.vocab_size;
+  const last = logits.data.subarray(logits.data.length - V);
+  const mx = Math.max(...last);
+  const e = Array.from(last, (x) => Math.exp(x - mx));
+  const z = e.reduce((a, b) => a + b, 0);
+  return e.map((x) => x / z);
+}
+
 const dir = args.keep ?? (await mkdtemp(join(tmpdir(), "refrag-llamacpp-")));
 await mkdir(dir, { recursive: true });
 let failed = false;
@@ -104,13 +121,25 @@ try {
     let maxDiff = 0;
     for (let i = 0; i < ours.length; i++) maxDiff = Math.max(maxDiff, Math.abs(ours[i] - theirs.probs[i]));
     const topEqual = refTop.length === 10 && refTop.every((id, i) => id === cppTop[i]);
-    const ok = topEqual && maxDiff <= tol;
+    // refrag's decoder against llama.cpp (f32 weights: both compute in f32 from identical weights).
+    let oursTopEqual = null;
+    let oursMaxDiff = null;
+    if (type === "f32") {
+      const mine = await refragNextToken(ck, PROMPT);
+      const mineTop = topK(mine, 10).map((x) => x.id);
+      oursTopEqual = mineTop.every((id, i) => id === cppTop[i]);
+      oursMaxDiff = 0;
+      for (let i = 0; i < mine.length; i++) oursMaxDiff = Math.max(oursMaxDiff, Math.abs(mine[i] - theirs.probs[i]));
+    }
+    const ok = topEqual && maxDiff <= tol && (oursTopEqual === null || (oursTopEqual && oursMaxDiff <= tol));
     failed ||= !ok;
     rows.push({
       type: variant,
       ok,
       topEqual,
       maxAbsProbDiff: maxDiff,
+      refragTopEqual: oursTopEqual,
+      refragMaxAbsProbDiff: oursMaxDiff,
       top1: [refTop[0], ours[refTop[0]]],
       refTop10: refTop,
       llamaTop10: cppTop,
@@ -120,10 +149,10 @@ try {
 } finally {
   if (args.keep === undefined) await rm(dir, { recursive: true, force: true });
 }
-console.log("type      top-10 equal  max |p_ours - p_llama.cpp|  top-1 (id, p)        result");
+console.log("type      top-10 equal  max |p_ref - p_llama.cpp|   top-1 (id, p)        refrag decoder vs llama.cpp   result");
 for (const r of rows) {
   console.log(
-    `${r.type.padEnd(9)} ${String(r.topEqual).padEnd(13)} ${r.maxAbsProbDiff.toExponential(3).padEnd(27)} ${`${r.top1[0]}, ${r.top1[1].toFixed(4)}`.padEnd(20)} ${r.ok ? "ok" : "FAIL"}`,
+    `${r.type.padEnd(9)} ${String(r.topEqual).padEnd(13)} ${r.maxAbsProbDiff.toExponential(3).padEnd(27)} ${`${r.top1[0]}, ${r.top1[1].toFixed(4)}`.padEnd(20)} ${(r.refragTopEqual === null ? "-" : `top-10 ${r.refragTopEqual ? "equal" : "DIFFER"}, max ${r.refragMaxAbsProbDiff.toExponential(2)}`).padEnd(29)} ${r.ok ? "ok" : "FAIL"}`,
   );
   if (!r.topEqual)
     console.log(`  ours:      ${r.refTop10.join(" ")}\n  llama.cpp: ${r.llamaTop10.join(" ")}`);
