@@ -15,7 +15,8 @@ import type { ChunkVectorCache } from "./vector_cache.js";
 
 /** What the pipeline needs from a tokenizer. */
 export interface PipelineTokenizer {
-  encode(text: string): number[];
+  /** allowSpecial: false keeps user text from smuggling in prompt-format tokens. */
+  encode(text: string, opts?: { allowSpecial?: boolean }): number[];
   decode(ids: readonly number[]): string;
   tokenToId(token: string): number | undefined;
 }
@@ -72,14 +73,14 @@ export class RefragPipeline {
     if (typeof req.question !== "string" || req.question.trim() === "") throw new Error("request: question must be a non-empty string");
     if (!Array.isArray(req.passages)) throw new Error("request: passages must be a list of strings");
     const s = this.special;
-    const before = Int32Array.from([s.bos, s.question, ...this.tokenizer.encode(req.question), s.context]);
+    const before = Int32Array.from([s.bos, s.question, ...this.tokenizer.encode(req.question, { allowSpecial: false }), s.context]);
     const after = Int32Array.of(s.answer);
     const chunks: Int32Array[] = [];
     const vectors: Tensor[] = [];
     let contextTokens = 0;
     for (const [i, p] of req.passages.entries()) {
       if (typeof p !== "string") throw new Error(`request: passage ${i} is not a string`);
-      const ids = Int32Array.from(this.tokenizer.encode(p));
+      const ids = Int32Array.from(this.tokenizer.encode(p, { allowSpecial: false }));
       if (ids.length === 0) continue;
       contextTokens += ids.length;
       const pc = chunkTokens(ids, this.model.chunkSize);
