@@ -8,7 +8,12 @@ import { run as runAttention } from "./attention.js";
 import { printTable, writeJson } from "./common.js";
 import { run as runGemm } from "./gemm.js";
 
-const { values } = parseArgs({ options: { threads: { type: "string", default: "1,2" }, out: { type: "string", default: "bench/results/kernels.json" } } });
+const { values } = parseArgs({
+  options: {
+    threads: { type: "string", default: "1,2" },
+    out: { type: "string", default: "bench/results/kernels.json" },
+  },
+});
 const threads = values.threads.split(",").map(Number);
 const before = numThreads();
 const gemm = await runGemm(threads);

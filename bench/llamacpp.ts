@@ -51,7 +51,23 @@ function timeOurs(model: LlamaForCausalLM, n: number, decode: number, repeats: n
 function timeLlamaCpp(gguf: string, n: number, decode: number, repeats: number, threads: number): Timing {
   const out = execFileSync(
     process.execPath,
-    [join(packageRoot(), "tools", "llamacpp", "logits.mjs"), "--model", gguf, "--prompt-len", String(n), "--decode", String(decode), "--repeats", String(repeats), "--threads", String(threads), "--ctx", String(n + decode + 8), "--batch", String(n)],
+    [
+      join(packageRoot(), "tools", "llamacpp", "logits.mjs"),
+      "--model",
+      gguf,
+      "--prompt-len",
+      String(n),
+      "--decode",
+      String(decode),
+      "--repeats",
+      String(repeats),
+      "--threads",
+      String(threads),
+      "--ctx",
+      String(n + decode + 8),
+      "--batch",
+      String(n),
+    ],
     { encoding: "utf8", maxBuffer: 256 << 20 },
   );
   const r = JSON.parse(out) as { timing: Timing };
@@ -70,7 +86,9 @@ const { values } = parseArgs({
 });
 const root = packageRoot();
 if (!existsSync(join(root, "tools", "llamacpp", "node_modules", "node-llama-cpp")))
-  throw new Error("llama.cpp is not installed: run `cd tools/llamacpp && npm install` first (npm registry only)");
+  throw new Error(
+    "llama.cpp is not installed: run `cd tools/llamacpp && npm install` first (npm registry only)",
+  );
 const shape = SHAPES[values.shape];
 if (shape === undefined) throw new Error(`unknown shape ${values.shape}`);
 const prompts = values.prompts.split(",").map(Number);
@@ -81,7 +99,27 @@ mkdirSync(dir, { recursive: true });
 const d = shape.decoder;
 execFileSync(
   process.execPath,
-  [join(root, "tools", "llamacpp", "random_llama.mjs"), "--out", dir, "--hidden", String(d.hidden), "--layers", String(d.layers), "--heads", String(d.heads), "--kv-heads", String(d.kvHeads), "--ff", String(d.intermediate), "--vocab", String(shape.vocab), "--ctx", String(Math.max(...prompts) + decode + 16), "--types", "f32"],
+  [
+    join(root, "tools", "llamacpp", "random_llama.mjs"),
+    "--out",
+    dir,
+    "--hidden",
+    String(d.hidden),
+    "--layers",
+    String(d.layers),
+    "--heads",
+    String(d.heads),
+    "--kv-heads",
+    String(d.kvHeads),
+    "--ff",
+    String(d.intermediate),
+    "--vocab",
+    String(shape.vocab),
+    "--ctx",
+    String(Math.max(...prompts) + decode + 16),
+    "--types",
+    "f32",
+  ],
   { stdio: "inherit" },
 );
 const ckpt = await loadCheckpoint(join(dir, "checkpoint"));
@@ -107,14 +145,26 @@ for (const threads of values.threads.split(",").map(Number)) {
     model.useBf16Weights(true);
     const bf16 = timeOurs(model, Math.min(n, 256), decode, repeats); // decode speed; a short prefill suffices
     model.useBf16Weights(false);
-    const row = { threads, prompt: n, llamaPrefill: cpp.prefillTokensPerSec, oursPrefill: ours.prefillTokensPerSec, llamaDecode: cpp.decodeTokensPerSec, oursDecode: ours.decodeTokensPerSec, oursDecodeBf16: bf16.decodeTokensPerSec };
+    const row = {
+      threads,
+      prompt: n,
+      llamaPrefill: cpp.prefillTokensPerSec,
+      oursPrefill: ours.prefillTokensPerSec,
+      llamaDecode: cpp.decodeTokensPerSec,
+      oursDecode: ours.decodeTokensPerSec,
+      oursDecodeBf16: bf16.decodeTokensPerSec,
+    };
     rows.push(row);
     console.error(JSON.stringify(row));
   }
 }
 const f = (x: number) => x.toFixed(1);
-console.log(`\nrefrag vs llama.cpp, ${shape.name} decoder (C=${d.hidden}, ${d.layers} layers, vocab ${shape.vocab}), f32 weights, batch 1\n`);
-console.log("threads  prompt  prefill tok/s: llama.cpp  refrag  ratio  |  decode tok/s: llama.cpp  refrag f32  ratio  refrag bf16  bf16/f32");
+console.log(
+  `\nrefrag vs llama.cpp, ${shape.name} decoder (C=${d.hidden}, ${d.layers} layers, vocab ${shape.vocab}), f32 weights, batch 1\n`,
+);
+console.log(
+  "threads  prompt  prefill tok/s: llama.cpp  refrag  ratio  |  decode tok/s: llama.cpp  refrag f32  ratio  refrag bf16  bf16/f32",
+);
 for (const r of rows)
   console.log(
     `${String(r.threads).padStart(7)}  ${String(r.prompt).padStart(6)}  ${f(r.llamaPrefill).padStart(24)}  ${f(r.oursPrefill).padStart(6)}  ${(r.oursPrefill / r.llamaPrefill).toFixed(2).padStart(5)}  |  ${f(r.llamaDecode).padStart(22)}  ${f(r.oursDecode).padStart(10)}  ${(r.oursDecode / r.llamaDecode).toFixed(2).padStart(5)}  ${f(r.oursDecodeBf16).padStart(11)}  ${(r.oursDecodeBf16 / r.oursDecode).toFixed(2).padStart(8)}`,

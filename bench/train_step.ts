@@ -21,7 +21,14 @@ export function trainFlopsPerToken(c: LlamaConfig, T: number): number {
 }
 
 export function run(threadCounts: number[], steps: number, batch: number, seq: number): BenchRow[] {
-  const cfg = llamaConfig({ vocab_size: 8192, hidden_size: 256, num_hidden_layers: 6, num_attention_heads: 4, intermediate_size: 688, max_position_embeddings: seq });
+  const cfg = llamaConfig({
+    vocab_size: 8192,
+    hidden_size: 256,
+    num_hidden_layers: 6,
+    num_attention_heads: 4,
+    intermediate_size: 688,
+    max_position_embeddings: seq,
+  });
   const rows: BenchRow[] = [];
   for (const threads of threadCounts) {
     setNumThreads(threads);
@@ -73,7 +80,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const before = numThreads();
   const rows = run(threads, Number(values.steps), Number(values.batch), Number(values.seq));
   setNumThreads(before);
-  printTable("Training step: forward + backward + AdamW (model FLOPs utilisation vs measured FMA peak)", rows);
+  printTable(
+    "Training step: forward + backward + AdamW (model FLOPs utilisation vs measured FMA peak)",
+    rows,
+  );
   writeJson(values.out, { date: new Date().toISOString(), rows });
   console.log(`\nwrote ${values.out}`);
 }

@@ -12,9 +12,19 @@ export { RefragProjector, projectorConfig } from "./models/projector.js";
 export { RefragPolicy, policyConfig } from "./models/policy.js";
 export { RefragModel, chunkTokens, effectiveCompression } from "./models/refrag.js";
 export { AdamW, clipGradNorm, cosineSchedule } from "./train/optimizer.js";
-export { generate, type GenerationOptions, type GeneratedToken, type GenerationStats } from "./infer/generate.js";
+export {
+  generate,
+  type GenerationOptions,
+  type GeneratedToken,
+  type GenerationStats,
+} from "./infer/generate.js";
 export { RefragPipeline, PROMPT_TOKENS, type RagRequest } from "./infer/pipeline.js";
-export { selectChunks, SELECTION_MODES, type SelectionMode, type SelectionOptions } from "./infer/selection.js";
+export {
+  selectChunks,
+  SELECTION_MODES,
+  type SelectionMode,
+  type SelectionOptions,
+} from "./infer/selection.js";
 export { ChunkVectorCache, weightsId } from "./infer/vector_cache.js";
 export { Tokenizer, trainByteLevelBpe } from "./tokenizer/index.js";
 export * from "./io/config.js";

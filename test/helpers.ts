@@ -25,10 +25,22 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** Assert a relative error below tol, with the seed in the message so a failure can be replayed. */
-export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string, seed?: number): void {
+export function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  tol: number,
+  what: string,
+  seed?: number,
+): void {
   const e = relErr(actual, expected);
-  assert.ok(e <= tol, `${what}: relative error ${e.toExponential(3)} > ${tol}` + (seed === undefined ? "" : ` (seed ${seed})`));
+  assert.ok(
+    e <= tol,
+    `${what}: relative error ${e.toExponential(3)} > ${tol}` + (seed === undefined ? "" : ` (seed ${seed})`),
+  );
   let nonzero = false;
   for (let i = 0; i < expected.length && !nonzero; i++) nonzero = expected[i] !== 0;
-  assert.ok(expected.length === 0 || nonzero, `${what}: expected values are all zero; the comparison proves nothing`);
+  assert.ok(
+    expected.length === 0 || nonzero,
+    `${what}: expected values are all zero; the comparison proves nothing`,
+  );
 }

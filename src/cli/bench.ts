@@ -8,15 +8,20 @@ import { latencyPlot, latencyTable, runLatency, SHAPES } from "../eval/latency.j
 const list = (s: string): number[] =>
   s.split(",").map((x) => {
     const n = Number(x);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`expected a comma-separated list of positive integers, got "${s}"`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new Error(`expected a comma-separated list of positive integers, got "${s}"`);
     return n;
   });
 
 export function registerBenchCommands(program: Command): void {
-  const bench = program.command("bench").description("benchmarks (print a table, write JSON and an SVG plot)");
+  const bench = program
+    .command("bench")
+    .description("benchmarks (print a table, write JSON and an SVG plot)");
   bench
     .command("latency")
-    .description("TTFT, time per output token, throughput and KV bytes: full context vs REFRAG (random weights)")
+    .description(
+      "TTFT, time per output token, throughput and KV bytes: full context vs REFRAG (random weights)",
+    )
     .option("--shape <name>", `model shape: ${Object.keys(SHAPES).join(", ")}`, "shipped")
     .option("--contexts <list>", "context lengths in tokens", "1024,2048,4096,8192,16384")
     .option("--ks <list>", "chunk sizes k", "8,16,32")
@@ -25,25 +30,41 @@ export function registerBenchCommands(program: Command): void {
     .option("--repeats <n>", "runs per case (median reported)", "3")
     .option("--threads <n>", "compute threads (default: all cores)")
     .option("--out <dir>", "output folder", "bench/results")
-    .action(async (o: { shape: string; contexts: string; ks: string; question: string; decode: string; repeats: string; threads?: string; out: string }) => {
-      const shape = SHAPES[o.shape];
-      if (shape === undefined) throw new Error(`unknown shape "${o.shape}" (choose ${Object.keys(SHAPES).join(", ")})`);
-      if (o.threads !== undefined) setNumThreads(list(o.threads)[0]);
-      const rows = await runLatency({
-        shape,
-        contexts: list(o.contexts),
-        ks: list(o.ks),
-        question: list(o.question)[0],
-        decodeTokens: list(o.decode)[0],
-        repeats: list(o.repeats)[0],
-        log: (l) => console.error(l),
-      });
-      console.log(`\nLatency, ${shape.name} shape, batch 1, ${numThreads()} threads\n`);
-      console.log(latencyTable(rows));
-      mkdirSync(o.out, { recursive: true });
-      const base = join(o.out, `latency_${shape.name}`);
-      writeFileSync(`${base}.json`, JSON.stringify({ date: new Date().toISOString(), threads: numThreads(), shape, rows }, null, 2) + "\n");
-      writeFileSync(`${base}.svg`, latencyPlot(rows, shape.name));
-      console.log(`\nwrote ${base}.json and ${base}.svg`);
-    });
+    .action(
+      async (o: {
+        shape: string;
+        contexts: string;
+        ks: string;
+        question: string;
+        decode: string;
+        repeats: string;
+        threads?: string;
+        out: string;
+      }) => {
+        const shape = SHAPES[o.shape];
+        if (shape === undefined)
+          throw new Error(`unknown shape "${o.shape}" (choose ${Object.keys(SHAPES).join(", ")})`);
+        if (o.threads !== undefined) setNumThreads(list(o.threads)[0]);
+        const rows = await runLatency({
+          shape,
+          contexts: list(o.contexts),
+          ks: list(o.ks),
+          question: list(o.question)[0],
+          decodeTokens: list(o.decode)[0],
+          repeats: list(o.repeats)[0],
+          log: (l) => console.error(l),
+        });
+        console.log(`\nLatency, ${shape.name} shape, batch 1, ${numThreads()} threads\n`);
+        console.log(latencyTable(rows));
+        mkdirSync(o.out, { recursive: true });
+        const base = join(o.out, `latency_${shape.name}`);
+        writeFileSync(
+          `${base}.json`,
+          JSON.stringify({ date: new Date().toISOString(), threads: numThreads(), shape, rows }, null, 2) +
+            "\n",
+        );
+        writeFileSync(`${base}.svg`, latencyPlot(rows, shape.name));
+        console.log(`\nwrote ${base}.json and ${base}.svg`);
+      },
+    );
 }

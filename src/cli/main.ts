@@ -23,7 +23,13 @@ program
   .description("native kernels, CPU features and thread count")
   .action(() => {
     const native = loadAddon() !== null;
-    console.log(JSON.stringify({ native, threads: numThreads(), cpu: native ? cpuFeatures() : null, node: process.version }, null, 2));
+    console.log(
+      JSON.stringify(
+        { native, threads: numThreads(), cpu: native ? cpuFeatures() : null, node: process.version },
+        null,
+        2,
+      ),
+    );
   });
 
 registerDataCommands(program);

@@ -24,7 +24,8 @@ export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, "package.json"))) {
     const up = dirname(dir);
-    if (up === dir) throw new Error("refrag: cannot find package.json above " + fileURLToPath(import.meta.url));
+    if (up === dir)
+      throw new Error("refrag: cannot find package.json above " + fileURLToPath(import.meta.url));
     dir = up;
   }
   return dir;
@@ -37,10 +38,14 @@ let loadError = "";
 export function loadAddon(): Record<string, unknown> | null {
   if (addon !== undefined) return addon;
   const root = packageRoot();
-  const candidates = [join(root, "build", "Release", "refrag.node"), join(root, "build", "Debug", "refrag.node")];
+  const candidates = [
+    join(root, "build", "Release", "refrag.node"),
+    join(root, "build", "Debug", "refrag.node"),
+  ];
   const path = candidates.find((p) => existsSync(p));
   if (process.env.REFRAG_BACKEND === "ref" || path === undefined) {
-    loadError = path === undefined ? `no native addon at ${candidates[0]} (run \`npm run build:native\`)` : "";
+    loadError =
+      path === undefined ? `no native addon at ${candidates[0]} (run \`npm run build:native\`)` : "";
     addon = null;
     return addon;
   }
@@ -52,7 +57,8 @@ export function loadAddon(): Record<string, unknown> | null {
 /** The addon, or a clear error saying how to build it. */
 export function requireAddon(): Record<string, unknown> {
   const a = loadAddon();
-  if (a === null) throw new Error("refrag: native kernels unavailable: " + (loadError || "REFRAG_BACKEND=ref"));
+  if (a === null)
+    throw new Error("refrag: native kernels unavailable: " + (loadError || "REFRAG_BACKEND=ref"));
   return a;
 }
 

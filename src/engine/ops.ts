@@ -57,10 +57,13 @@ export function concatRows(parts: Tensor[]): Tensor {
 /** Rows [start, end) of x along the first dimension (a copy). */
 export function sliceRows(x: Tensor, start: number, end: number): Tensor {
   const rows = x.shape[0];
-  if (!(0 <= start && start <= end && end <= rows)) fail("sliceRows", `range [${start}, ${end}) outside ${shapeStr(x.shape)}`);
+  if (!(0 <= start && start <= end && end <= rows))
+    fail("sliceRows", `range [${start}, ${end}) outside ${shapeStr(x.shape)}`);
   const inner = rows === 0 ? 0 : x.size / rows;
   const out = new Tensor(x.data.slice(start * inner, end * inner), [end - start, ...x.shape.slice(1)]);
-  return record("sliceRows", out, [x], (g) => accumulate(x.gradBuffer().subarray(start * inner, end * inner), g));
+  return record("sliceRows", out, [x], (g) =>
+    accumulate(x.gradBuffer().subarray(start * inner, end * inner), g),
+  );
 }
 
 /** out[i, :] = table[ids[i], :] (an embedding lookup, or gathering rows of any 2-D tensor). */
@@ -69,7 +72,9 @@ export function gatherRows(table: Tensor, ids: Int32Array): Tensor {
   const dim = table.shape[1];
   const out = Tensor.zeros([ids.length, dim]);
   K.pointwise.embeddingForward(ids, dim, table.data, out.data);
-  return record("gatherRows", out, [table], (g) => K.pointwise.embeddingBackward(ids, dim, g, table.gradBuffer()));
+  return record("gatherRows", out, [table], (g) =>
+    K.pointwise.embeddingBackward(ids, dim, g, table.gradBuffer()),
+  );
 }
 
 // ---------------------------------------------------------------- arithmetic
@@ -110,9 +115,11 @@ export function scale(x: Tensor, s: number): Tensor {
 /** x + bias, bias broadcast over rows (bias has x.cols elements). */
 export function addBias(x: Tensor, bias: Tensor): Tensor {
   const cols = x.cols;
-  if (bias.size !== cols) fail("addBias", `bias ${shapeStr(bias.shape)} does not match x ${shapeStr(x.shape)}`);
+  if (bias.size !== cols)
+    fail("addBias", `bias ${shapeStr(bias.shape)} does not match x ${shapeStr(x.shape)}`);
   const out = new Tensor(x.data.slice(), x.shape);
-  for (let r = 0; r < x.rows; r++) K.pointwise.axpy(1, bias.data, out.data.subarray(r * cols, (r + 1) * cols));
+  for (let r = 0; r < x.rows; r++)
+    K.pointwise.axpy(1, bias.data, out.data.subarray(r * cols, (r + 1) * cols));
   return record("addBias", out, [x, bias], (g) => {
     if (needsGrad(x)) accumulate(x.gradBuffer(), g);
     if (needsGrad(bias)) {
@@ -140,7 +147,8 @@ export function meanRows(x: Tensor): Tensor {
   const cols = x.cols;
   if (rows === 0) fail("meanRows", `no rows in ${shapeStr(x.shape)}`);
   const out = Tensor.zeros([1, cols]);
-  for (let r = 0; r < rows; r++) K.pointwise.axpy(1 / rows, x.data.subarray(r * cols, (r + 1) * cols), out.data);
+  for (let r = 0; r < rows; r++)
+    K.pointwise.axpy(1 / rows, x.data.subarray(r * cols, (r + 1) * cols), out.data);
   return record("meanRows", out, [x], (g) => {
     const gx = x.gradBuffer();
     for (let r = 0; r < rows; r++) K.pointwise.axpy(1 / rows, g, gx.subarray(r * cols, (r + 1) * cols));
@@ -156,11 +164,13 @@ export function meanRows(x: Tensor): Tensor {
 export function linear(x: Tensor, w: Tensor, bias?: Tensor): Tensor {
   if (w.shape.length !== 2) fail("linear", `weight must be 2-D [out, in], got ${shapeStr(w.shape)}`);
   const [N, Kd] = w.shape;
-  if (x.cols !== Kd) fail("linear", `input ${shapeStr(x.shape)} does not match weight ${shapeStr(w.shape)} (in = ${Kd})`);
+  if (x.cols !== Kd)
+    fail("linear", `input ${shapeStr(x.shape)} does not match weight ${shapeStr(w.shape)} (in = ${Kd})`);
   const M = x.rows;
   const out = Tensor.zeros([...x.shape.slice(0, -1), N]);
   // bf16 weights serve inference only: under the tape the f32 master copy is used.
-  if (w.bf16 !== null && !(isGradEnabled() && needsGrad(w))) K.gemm.gemmBf16(true, M, N, Kd, 1, x.data, w.bf16, 0, out.data);
+  if (w.bf16 !== null && !(isGradEnabled() && needsGrad(w)))
+    K.gemm.gemmBf16(true, M, N, Kd, 1, x.data, w.bf16, 0, out.data);
   else K.gemm.gemm(false, true, M, N, Kd, 1, x.data, w.data, 0, out.data);
   const y = record("linear", out, [x, w], (g) => {
     // dx[M,K] += g[M,N] · w[N,K];  dw[N,K] += gᵀ[N,M] · x[M,K]
@@ -188,7 +198,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 
 export function rmsnorm(x: Tensor, w: Tensor, eps: number): Tensor {
   const dim = x.cols;
-  if (w.size !== dim) fail("rmsnorm", `weight ${shapeStr(w.shape)} does not match input ${shapeStr(x.shape)}`);
+  if (w.size !== dim)
+    fail("rmsnorm", `weight ${shapeStr(w.shape)} does not match input ${shapeStr(x.shape)}`);
   const rows = x.rows;
   const out = Tensor.zeros(x.shape);
   const rstd = new Float32Array(rows);
@@ -204,7 +215,10 @@ export function rmsnorm(x: Tensor, w: Tensor, eps: number): Tensor {
 export function layernorm(x: Tensor, w: Tensor, b: Tensor, eps: number): Tensor {
   const dim = x.cols;
   if (w.size !== dim || b.size !== dim)
-    fail("layernorm", `weight ${shapeStr(w.shape)} / bias ${shapeStr(b.shape)} do not match input ${shapeStr(x.shape)}`);
+    fail(
+      "layernorm",
+      `weight ${shapeStr(w.shape)} / bias ${shapeStr(b.shape)} do not match input ${shapeStr(x.shape)}`,
+    );
   const rows = x.rows;
   const out = Tensor.zeros(x.shape);
   const mean = new Float32Array(rows);
@@ -302,8 +316,17 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions):
   const B = o.batch ?? 1;
   const Hq = o.heads;
   const Hkv = o.kvHeads;
-  if (q.cols % Hq !== 0 || k.cols % Hkv !== 0 || q.cols / Hq !== k.cols / Hkv || k.cols !== v.cols || k.rows !== v.rows)
-    fail("attention", `q ${shapeStr(q.shape)} (${Hq} heads), k ${shapeStr(k.shape)}, v ${shapeStr(v.shape)} (${Hkv} kv heads) do not fit`);
+  if (
+    q.cols % Hq !== 0 ||
+    k.cols % Hkv !== 0 ||
+    q.cols / Hq !== k.cols / Hkv ||
+    k.cols !== v.cols ||
+    k.rows !== v.rows
+  )
+    fail(
+      "attention",
+      `q ${shapeStr(q.shape)} (${Hq} heads), k ${shapeStr(k.shape)}, v ${shapeStr(v.shape)} (${Hkv} kv heads) do not fit`,
+    );
   if (Hq % Hkv !== 0) fail("attention", `query heads ${Hq} not a multiple of kv heads ${Hkv}`);
   if (q.rows % B !== 0 || k.rows % B !== 0) fail("attention", `rows not divisible by batch ${B}`);
   const D = q.cols / Hq;
@@ -314,12 +337,48 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions):
   const scale = 1 / Math.sqrt(D);
   const out = Tensor.zeros(q.shape);
   const lse = new Float32Array(B * Hq * Tq);
-  K.attention.attentionForward(B, Tq, Tk, Hq, Hkv, D, qOffset, o.causal, scale, q.data, k.data, v.data, kvLen, out.data, lse);
+  K.attention.attentionForward(
+    B,
+    Tq,
+    Tk,
+    Hq,
+    Hkv,
+    D,
+    qOffset,
+    o.causal,
+    scale,
+    q.data,
+    k.data,
+    v.data,
+    kvLen,
+    out.data,
+    lse,
+  );
   return record("attention", out, [q, k, v], (g) => {
     const dq = new Float32Array(q.size);
     const dk = new Float32Array(k.size);
     const dv = new Float32Array(v.size);
-    K.attention.attentionBackward(B, Tq, Tk, Hq, Hkv, D, qOffset, o.causal, scale, q.data, k.data, v.data, kvLen, out.data, lse, g, dq, dk, dv);
+    K.attention.attentionBackward(
+      B,
+      Tq,
+      Tk,
+      Hq,
+      Hkv,
+      D,
+      qOffset,
+      o.causal,
+      scale,
+      q.data,
+      k.data,
+      v.data,
+      kvLen,
+      out.data,
+      lse,
+      g,
+      dq,
+      dk,
+      dv,
+    );
     if (needsGrad(q)) accumulate(q.gradBuffer(), dq);
     if (needsGrad(k)) accumulate(k.gradBuffer(), dk);
     if (needsGrad(v)) accumulate(v.gradBuffer(), dv);
@@ -335,7 +394,8 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions):
 export function crossEntropy(logits: Tensor, targets: Int32Array, ignoreIndex = -100): Tensor {
   const rows = logits.rows;
   const V = logits.cols;
-  if (targets.length !== rows) fail("crossEntropy", `${targets.length} targets for logits ${shapeStr(logits.shape)}`);
+  if (targets.length !== rows)
+    fail("crossEntropy", `${targets.length} targets for logits ${shapeStr(logits.shape)}`);
   let kept = 0;
   for (let i = 0; i < rows; i++) {
     const t = targets[i];
@@ -358,13 +418,15 @@ export function crossEntropy(logits: Tensor, targets: Int32Array, ignoreIndex = 
 export function crossEntropyRows(logits: Tensor, targets: Int32Array, ignoreIndex = -100): Float64Array {
   const rows = logits.rows;
   const V = logits.cols;
-  if (targets.length !== rows) fail("crossEntropyRows", `${targets.length} targets for logits ${shapeStr(logits.shape)}`);
+  if (targets.length !== rows)
+    fail("crossEntropyRows", `${targets.length} targets for logits ${shapeStr(logits.shape)}`);
   for (let r = 0; r < rows; r++)
     if (targets[r] !== ignoreIndex && (targets[r] < 0 || targets[r] >= V))
       fail("crossEntropyRows", `target ${targets[r]} at row ${r} outside vocabulary [0, ${V})`);
   const lse = new Float32Array(rows);
   K.pointwise.crossEntropyForward(rows, V, logits.data, targets, ignoreIndex, lse);
   const out = new Float64Array(rows);
-  for (let r = 0; r < rows; r++) out[r] = targets[r] === ignoreIndex ? NaN : lse[r] - logits.data[r * V + targets[r]];
+  for (let r = 0; r < rows; r++)
+    out[r] = targets[r] === ignoreIndex ? NaN : lse[r] - logits.data[r * V + targets[r]];
   return out;
 }

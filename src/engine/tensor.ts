@@ -95,7 +95,8 @@ export class Tensor {
 
   /** The scalar value of a one-element tensor. */
   item(): number {
-    if (this.data.length !== 1) throw new Error(`item: tensor has shape ${shapeStr(this.shape)}, not one element`);
+    if (this.data.length !== 1)
+      throw new Error(`item: tensor has shape ${shapeStr(this.shape)}, not one element`);
     return this.data[0];
   }
 

@@ -66,7 +66,13 @@ export function refragConfigFor(shape: LatencyShape, k: number, maxPositions: nu
       pad_token_id: 0,
       bos_token_id: 1,
     },
-    projector: { model_type: "refrag_projector", input_size: shape.encoder.hidden, hidden_size: shape.decoder.hidden, output_size: shape.decoder.hidden, hidden_act: "gelu" },
+    projector: {
+      model_type: "refrag_projector",
+      input_size: shape.encoder.hidden,
+      hidden_size: shape.decoder.hidden,
+      output_size: shape.decoder.hidden,
+      hidden_act: "gelu",
+    },
   });
 }
 
@@ -115,7 +121,11 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-async function timeRequest(model: RefragModel, build: () => Segment[], decodeTokens: number): Promise<{ stats: GenerationStats; rss: number }> {
+async function timeRequest(
+  model: RefragModel,
+  build: () => Segment[],
+  decodeTokens: number,
+): Promise<{ stats: GenerationStats; rss: number }> {
   const stats: Partial<GenerationStats> = {};
   const t0 = performance.now();
   let rss = 0;
@@ -139,7 +149,10 @@ export async function runLatency(o: LatencyOptions): Promise<LatencyRow[]> {
   const maxPositions = maxCtx + o.question + o.decodeTokens + 8;
   const rows: LatencyRow[] = [];
   // One decoder and projector for all k (weights random); an encoder per k only differs in positions.
-  const base = new RefragModel(refragConfigFor(o.shape, Math.max(...o.ks), maxPositions), new Rng(o.seed ?? 0));
+  const base = new RefragModel(
+    refragConfigFor(o.shape, Math.max(...o.ks), maxPositions),
+    new Rng(o.seed ?? 0),
+  );
   const question = Int32Array.from({ length: o.question }, () => 4 + rng.int(o.shape.vocab - 4));
   for (const s of o.contexts) {
     const context = Int32Array.from({ length: s }, () => 4 + rng.int(o.shape.vocab - 4));
@@ -147,7 +160,9 @@ export async function runLatency(o: LatencyOptions): Promise<LatencyRow[]> {
       const results: { stats: GenerationStats; rss: number }[] = [];
       for (let r = 0; r < o.repeats; r++) results.push(await timeRequest(base, build, o.decodeTokens));
       const ttft = median(results.map((x) => x.stats.ttftMs));
-      const tpot = median(results.map((x) => (x.stats.totalMs - x.stats.ttftMs) / Math.max(1, x.stats.generated - 1)));
+      const tpot = median(
+        results.map((x) => (x.stats.totalMs - x.stats.ttftMs) / Math.max(1, x.stats.generated - 1)),
+      );
       const row: LatencyRow = {
         shape: o.shape.name,
         context: s,
@@ -160,7 +175,9 @@ export async function runLatency(o: LatencyOptions): Promise<LatencyRow[]> {
         kvBytes: results[0].stats.kvBytes,
         rssMB: Math.max(...results.map((x) => x.rss)) / 2 ** 20,
       };
-      log(`${o.shape.name} s=${s} ${mode}${k === null ? "" : ` k=${k}`}: TTFT ${ttft.toFixed(1)} ms, TPOT ${tpot.toFixed(2)} ms, ${row.positions} positions`);
+      log(
+        `${o.shape.name} s=${s} ${mode}${k === null ? "" : ` k=${k}`}: TTFT ${ttft.toFixed(1)} ms, TPOT ${tpot.toFixed(2)} ms, ${row.positions} positions`,
+      );
       return row;
     };
     const full = await run("full", null, () => [{ ids: question }, { ids: context }]);
@@ -169,8 +186,20 @@ export async function runLatency(o: LatencyOptions): Promise<LatencyRow[]> {
       const chunks = chunkTokens(context, k);
       // Indexing time (not timed): the encoder's chunk vectors, as the vector cache would hold them.
       const cachedVectors: Tensor = noGrad(() => base.encodeChunks(chunks));
-      const cached = await run("cached", k, () => noGrad(() => base.buildSegments({ before: question, chunks, projected: base.project(cachedVectors) })));
-      const encoded = await run("encoder", k, () => noGrad(() => base.buildSegments({ before: question, chunks, projected: base.project(base.encodeChunks(chunks)) })));
+      const cached = await run("cached", k, () =>
+        noGrad(() =>
+          base.buildSegments({ before: question, chunks, projected: base.project(cachedVectors) }),
+        ),
+      );
+      const encoded = await run("encoder", k, () =>
+        noGrad(() =>
+          base.buildSegments({
+            before: question,
+            chunks,
+            projected: base.project(base.encodeChunks(chunks)),
+          }),
+        ),
+      );
       const predicted = predictedTtftRatio(s, k, o.question, o.shape.decoder.hidden);
       for (const r of [cached, encoded]) {
         r.ttftSpeedup = full.ttftMs / r.ttftMs;
@@ -185,7 +214,22 @@ export async function runLatency(o: LatencyOptions): Promise<LatencyRow[]> {
 
 /** A printable table of the rows. */
 export function latencyTable(rows: LatencyRow[]): string {
-  const header = ["shape", "context", "mode", "k", "positions", "TTFT ms", "TPOT ms", "tok/s", "KV MiB", "RSS MiB", "TTFT x", "predicted x", "meas/pred", "TPOT x"];
+  const header = [
+    "shape",
+    "context",
+    "mode",
+    "k",
+    "positions",
+    "TTFT ms",
+    "TPOT ms",
+    "tok/s",
+    "KV MiB",
+    "RSS MiB",
+    "TTFT x",
+    "predicted x",
+    "meas/pred",
+    "TPOT x",
+  ];
   const body = rows.map((r) => [
     r.shape,
     String(r.context),
@@ -199,7 +243,9 @@ export function latencyTable(rows: LatencyRow[]): string {
     r.rssMB.toFixed(0),
     r.ttftSpeedup === undefined ? "" : r.ttftSpeedup.toFixed(2),
     r.predictedSpeedup === undefined ? "" : r.predictedSpeedup.toFixed(2),
-    r.ttftSpeedup === undefined || r.predictedSpeedup === undefined ? "" : (r.ttftSpeedup / r.predictedSpeedup).toFixed(2),
+    r.ttftSpeedup === undefined || r.predictedSpeedup === undefined
+      ? ""
+      : (r.ttftSpeedup / r.predictedSpeedup).toFixed(2),
     r.tpotSpeedup === undefined ? "" : r.tpotSpeedup.toFixed(2),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
@@ -214,22 +260,43 @@ export function latencyPlot(rows: LatencyRow[], shape: string): string {
     ks.map((k) => ({
       name: `REFRAG k=${k}${mode === "encoder" ? " +enc" : ""}`,
       dashed: mode === "encoder",
-      points: rows.filter((r) => r.k === k && r.mode === mode).map((r) => [r.context, metric(r) ?? NaN] as [number, number]),
+      points: rows
+        .filter((r) => r.k === k && r.mode === mode)
+        .map((r) => [r.context, metric(r) ?? NaN] as [number, number]),
     }));
   const panels: Panel[] = [
-    { title: "TTFT acceleration", xLabel: "context tokens", yLabel: "× vs full context", logX: true, logY: true, series: [...series((r) => r.ttftSpeedup, "cached"), ...series((r) => r.ttftSpeedup, "encoder")] },
-    { title: "TPOT acceleration", xLabel: "context tokens", yLabel: "× vs full context", logX: true, series: series((r) => r.tpotSpeedup, "cached") },
+    {
+      title: "TTFT acceleration",
+      xLabel: "context tokens",
+      yLabel: "× vs full context",
+      logX: true,
+      logY: true,
+      series: [...series((r) => r.ttftSpeedup, "cached"), ...series((r) => r.ttftSpeedup, "encoder")],
+    },
+    {
+      title: "TPOT acceleration",
+      xLabel: "context tokens",
+      yLabel: "× vs full context",
+      logX: true,
+      series: series((r) => r.tpotSpeedup, "cached"),
+    },
     {
       title: "Decode throughput",
       xLabel: "context tokens",
       yLabel: "tokens / s",
       logX: true,
       series: [
-        { name: "full context", points: rows.filter((r) => r.mode === "full").map((r) => [r.context, r.tokensPerSec] as [number, number]) },
+        {
+          name: "full context",
+          points: rows
+            .filter((r) => r.mode === "full")
+            .map((r) => [r.context, r.tokensPerSec] as [number, number]),
+        },
         ...series((r) => r.tokensPerSec, "cached"),
       ],
     },
   ];
-  return renderSvg(panels, { title: `REFRAG vs full-context decoding (${shape} shape, batch 1, ${numThreads()} threads)` });
+  return renderSvg(panels, {
+    title: `REFRAG vs full-context decoding (${shape} shape, batch 1, ${numThreads()} threads)`,
+  });
 }
-

@@ -47,20 +47,30 @@ function fmtTick(v: number): string {
 }
 
 /** Render panels side by side into one SVG document. */
-export function renderSvg(panels: Panel[], opts: { width?: number; height?: number; title?: string } = {}): string {
+export function renderSvg(
+  panels: Panel[],
+  opts: { width?: number; height?: number; title?: string } = {},
+): string {
   const W = opts.width ?? 420;
   const H = opts.height ?? 320;
   const top = opts.title ? 30 : 0;
   const m = { l: 62, r: 12, t: 30, b: 48 };
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W * panels.length}" height="${H + top}" font-family="sans-serif" font-size="12">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W * panels.length}" height="${H + top}" font-family="sans-serif" font-size="12">`,
+  );
   parts.push(`<rect width="100%" height="100%" fill="white"/>`);
-  if (opts.title) parts.push(`<text x="${(W * panels.length) / 2}" y="20" text-anchor="middle" font-size="15" font-weight="bold">${esc(opts.title)}</text>`);
+  if (opts.title)
+    parts.push(
+      `<text x="${(W * panels.length) / 2}" y="20" text-anchor="middle" font-size="15" font-weight="bold">${esc(opts.title)}</text>`,
+    );
   panels.forEach((p, pi) => {
     const ox = pi * W;
     const oy = top;
     const xs = p.series.flatMap((s) => s.points.map((q) => q[0]));
-    const ys = p.series.flatMap((s) => s.points.map((q) => q[1])).filter((v) => Number.isFinite(v) && (!p.logY || v > 0));
+    const ys = p.series
+      .flatMap((s) => s.points.map((q) => q[1]))
+      .filter((v) => Number.isFinite(v) && (!p.logY || v > 0));
     if (xs.length === 0 || ys.length === 0) return;
     let [x0, x1] = [Math.min(...xs), Math.max(...xs)];
     let [y0, y1] = [Math.min(...ys), Math.max(...ys)];
@@ -69,31 +79,52 @@ export function renderSvg(panels: Panel[], opts: { width?: number; height?: numb
     if (y0 === y1) [y0, y1] = [y0 * 0.9, y1 * 1.1 + 1];
     if (p.logY) [y0, y1] = [y0 / 1.3, y1 * 1.3];
     else y1 = y1 * 1.08;
-    const tx = (v: number) => (p.logX ? (Math.log(v) - Math.log(x0)) / (Math.log(x1) - Math.log(x0)) : (v - x0) / (x1 - x0));
-    const ty = (v: number) => (p.logY ? (Math.log(v) - Math.log(y0)) / (Math.log(y1) - Math.log(y0)) : (v - y0) / (y1 - y0));
+    const tx = (v: number) =>
+      p.logX ? (Math.log(v) - Math.log(x0)) / (Math.log(x1) - Math.log(x0)) : (v - x0) / (x1 - x0);
+    const ty = (v: number) =>
+      p.logY ? (Math.log(v) - Math.log(y0)) / (Math.log(y1) - Math.log(y0)) : (v - y0) / (y1 - y0);
     const X = (v: number) => ox + m.l + tx(v) * (W - m.l - m.r);
     const Y = (v: number) => oy + H - m.b - ty(v) * (H - m.t - m.b);
-    parts.push(`<text x="${ox + W / 2}" y="${oy + 18}" text-anchor="middle" font-weight="bold">${esc(p.title)}</text>`);
-    parts.push(`<rect x="${ox + m.l}" y="${oy + m.t}" width="${W - m.l - m.r}" height="${H - m.t - m.b}" fill="none" stroke="#888"/>`);
+    parts.push(
+      `<text x="${ox + W / 2}" y="${oy + 18}" text-anchor="middle" font-weight="bold">${esc(p.title)}</text>`,
+    );
+    parts.push(
+      `<rect x="${ox + m.l}" y="${oy + m.t}" width="${W - m.l - m.r}" height="${H - m.t - m.b}" fill="none" stroke="#888"/>`,
+    );
     for (const v of niceTicks(x0, x1, p.logX ?? false)) {
-      parts.push(`<line x1="${X(v)}" y1="${oy + H - m.b}" x2="${X(v)}" y2="${oy + H - m.b + 4}" stroke="#888"/>`);
+      parts.push(
+        `<line x1="${X(v)}" y1="${oy + H - m.b}" x2="${X(v)}" y2="${oy + H - m.b + 4}" stroke="#888"/>`,
+      );
       parts.push(`<text x="${X(v)}" y="${oy + H - m.b + 16}" text-anchor="middle">${fmtTick(v)}</text>`);
     }
     for (const v of niceTicks(y0, y1, p.logY ?? false)) {
       parts.push(`<line x1="${ox + m.l}" y1="${Y(v)}" x2="${ox + W - m.r}" y2="${Y(v)}" stroke="#eee"/>`);
       parts.push(`<text x="${ox + m.l - 5}" y="${Y(v) + 4}" text-anchor="end">${fmtTick(v)}</text>`);
     }
-    parts.push(`<text x="${ox + m.l + (W - m.l - m.r) / 2}" y="${oy + H - 8}" text-anchor="middle">${esc(p.xLabel)}</text>`);
-    parts.push(`<text transform="translate(${ox + 14},${oy + m.t + (H - m.t - m.b) / 2}) rotate(-90)" text-anchor="middle">${esc(p.yLabel)}</text>`);
+    parts.push(
+      `<text x="${ox + m.l + (W - m.l - m.r) / 2}" y="${oy + H - 8}" text-anchor="middle">${esc(p.xLabel)}</text>`,
+    );
+    parts.push(
+      `<text transform="translate(${ox + 14},${oy + m.t + (H - m.t - m.b) / 2}) rotate(-90)" text-anchor="middle">${esc(p.yLabel)}</text>`,
+    );
     p.series.forEach((s, si) => {
       const color = COLORS[si % COLORS.length];
-      const pts = s.points.filter((q) => Number.isFinite(q[1]) && (!p.logY || q[1] > 0)).sort((a, b) => a[0] - b[0]);
+      const pts = s.points
+        .filter((q) => Number.isFinite(q[1]) && (!p.logY || q[1] > 0))
+        .sort((a, b) => a[0] - b[0]);
       if (pts.length === 0) return;
-      const d = pts.map((q, i) => `${i === 0 ? "M" : "L"}${X(q[0]).toFixed(1)},${Y(q[1]).toFixed(1)}`).join(" ");
-      parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5,4"' : ""}/>`);
-      for (const q of pts) parts.push(`<circle cx="${X(q[0]).toFixed(1)}" cy="${Y(q[1]).toFixed(1)}" r="3" fill="${color}"/>`);
+      const d = pts
+        .map((q, i) => `${i === 0 ? "M" : "L"}${X(q[0]).toFixed(1)},${Y(q[1]).toFixed(1)}`)
+        .join(" ");
+      parts.push(
+        `<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5,4"' : ""}/>`,
+      );
+      for (const q of pts)
+        parts.push(`<circle cx="${X(q[0]).toFixed(1)}" cy="${Y(q[1]).toFixed(1)}" r="3" fill="${color}"/>`);
       const ly = oy + m.t + 14 + si * 15;
-      parts.push(`<line x1="${ox + m.l + 8}" y1="${ly - 4}" x2="${ox + m.l + 26}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5,4"' : ""}/>`);
+      parts.push(
+        `<line x1="${ox + m.l + 8}" y1="${ly - 4}" x2="${ox + m.l + 26}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5,4"' : ""}/>`,
+      );
       parts.push(`<text x="${ox + m.l + 30}" y="${ly}">${esc(s.name)}</text>`);
     });
   });

@@ -45,7 +45,11 @@ export interface GenerationStats {
 }
 
 /** Positions the cache needs, checked against the decoder's context window with a clear error. */
-export function checkContext(decoder: LlamaForCausalLM, promptPositions: number, maxNewTokens: number): number {
+export function checkContext(
+  decoder: LlamaForCausalLM,
+  promptPositions: number,
+  maxNewTokens: number,
+): number {
   const need = promptPositions + maxNewTokens;
   const limit = decoder.config.max_position_embeddings;
   if (promptPositions === 0) throw new Error("generate: the prompt is empty");
@@ -81,7 +85,8 @@ export async function* generate(
   const t0 = performance.now();
   validateSampling(o);
   const maxNew = o.maxNewTokens ?? 64;
-  if (!Number.isInteger(maxNew) || maxNew < 1) throw new Error(`generate: maxNewTokens must be a positive integer, got ${maxNew}`);
+  if (!Number.isInteger(maxNew) || maxNew < 1)
+    throw new Error(`generate: maxNewTokens must be a positive integer, got ${maxNew}`);
   const positions = segmentLength(prompt);
   const cache = new KVCache(decoder.config, checkContext(decoder, positions, maxNew));
   const rng = new Rng(o.seed ?? 0);

@@ -21,7 +21,13 @@ export interface PipelineTokenizer {
   tokenToId(token: string): number | undefined;
 }
 
-export const PROMPT_TOKENS = { bos: "<|bos|>", eos: "<|eos|>", question: "<|question|>", context: "<|context|>", answer: "<|answer|>" } as const;
+export const PROMPT_TOKENS = {
+  bos: "<|bos|>",
+  eos: "<|eos|>",
+  question: "<|question|>",
+  context: "<|context|>",
+  answer: "<|answer|>",
+} as const;
 
 export interface RagRequest extends GenerationOptions {
   question: string;
@@ -56,7 +62,9 @@ export class RefragPipeline {
     }
     this.special = ids;
     if (vectorCache !== null && vectorCache.k !== model.chunkSize)
-      throw new Error(`RefragPipeline: vector cache k=${vectorCache.k} differs from the model's chunk size ${model.chunkSize}`);
+      throw new Error(
+        `RefragPipeline: vector cache k=${vectorCache.k} differs from the model's chunk size ${model.chunkSize}`,
+      );
   }
 
   /** Encoder vectors for one passage's chunks, from the cache when present (else computed and stored). */
@@ -70,10 +78,16 @@ export class RefragPipeline {
 
   /** Tokenise, chunk, encode (or read cached vectors), select and lay out the decoder input. */
   async prepare(req: RagRequest): Promise<PreparedPrompt> {
-    if (typeof req.question !== "string" || req.question.trim() === "") throw new Error("request: question must be a non-empty string");
+    if (typeof req.question !== "string" || req.question.trim() === "")
+      throw new Error("request: question must be a non-empty string");
     if (!Array.isArray(req.passages)) throw new Error("request: passages must be a list of strings");
     const s = this.special;
-    const before = Int32Array.from([s.bos, s.question, ...this.tokenizer.encode(req.question, { allowSpecial: false }), s.context]);
+    const before = Int32Array.from([
+      s.bos,
+      s.question,
+      ...this.tokenizer.encode(req.question, { allowSpecial: false }),
+      s.context,
+    ]);
     const after = Int32Array.of(s.answer);
     const chunks: Int32Array[] = [];
     const vectors: Tensor[] = [];
@@ -87,18 +101,33 @@ export class RefragPipeline {
       chunks.push(...pc);
       vectors.push(await this.passageVectors(ids, pc));
     }
-    const all = vectors.length === 0 ? null : vectors.length === 1 ? vectors[0] : noGrad(() => concatRows(vectors));
-    const expand = all === null ? [] : selectChunks(this.model, req.selection ?? { mode: "none" }, { before, chunks, vectors: all });
+    const all =
+      vectors.length === 0 ? null : vectors.length === 1 ? vectors[0] : noGrad(() => concatRows(vectors));
+    const expand =
+      all === null
+        ? []
+        : selectChunks(this.model, req.selection ?? { mode: "none" }, { before, chunks, vectors: all });
     const segments = noGrad(() =>
-      all === null ? [{ ids: before }, { ids: after }] : this.model.buildSegments({ before, chunks, projected: this.model.project(all), expand, after }),
+      all === null
+        ? [{ ids: before }, { ids: after }]
+        : this.model.buildSegments({ before, chunks, projected: this.model.project(all), expand, after }),
     );
     return { segments, chunks, expand, contextTokens, positions: segmentLength(segments) };
   }
 
   /** Stream the answer. */
-  async *generate(req: RagRequest, stats?: Partial<GenerationStats>): AsyncGenerator<GeneratedToken, void, undefined> {
+  async *generate(
+    req: RagRequest,
+    stats?: Partial<GenerationStats>,
+  ): AsyncGenerator<GeneratedToken, void, undefined> {
     const prompt = await this.prepare(req);
-    yield* generate(this.model.decoder, prompt.segments, this.tokenizer, { ...req, stopTokenIds: [this.special.eos, ...(req.stopTokenIds ?? [])] }, stats);
+    yield* generate(
+      this.model.decoder,
+      prompt.segments,
+      this.tokenizer,
+      { ...req, stopTokenIds: [this.special.eos, ...(req.stopTokenIds ?? [])] },
+      stats,
+    );
   }
 
   /** The whole answer as one string. */

@@ -22,7 +22,8 @@ export function validateSampling(o: SamplingOptions): void {
   const k = o.topK ?? 0;
   if (!(t >= 0 && Number.isFinite(t))) throw new Error(`sampling: temperature must be >= 0, got ${t}`);
   if (!(p > 0 && p <= 1)) throw new Error(`sampling: topP must be in (0, 1], got ${p}`);
-  if (!Number.isInteger(k) || k < 0) throw new Error(`sampling: topK must be a non-negative integer, got ${k}`);
+  if (!Number.isInteger(k) || k < 0)
+    throw new Error(`sampling: topK must be a non-negative integer, got ${k}`);
 }
 
 export function sampleToken(logits: Float32Array, o: SamplingOptions, rng: Rng): number {

@@ -18,7 +18,14 @@ export interface SelectionOptions {
   seed?: number;
 }
 
-export const SELECTION_MODES: SelectionMode[] = ["none", "all", "random", "perplexity-desc", "perplexity-asc", "policy"];
+export const SELECTION_MODES: SelectionMode[] = [
+  "none",
+  "all",
+  "random",
+  "perplexity-desc",
+  "perplexity-asc",
+  "policy",
+];
 
 /** How many of L chunks a fraction p expands (rounded, at least 1 when p > 0). */
 export function expandCount(L: number, p: number): number {
@@ -30,7 +37,11 @@ export function expandCount(L: number, p: number): number {
  * Sample `n` distinct indices from logits without replacement (pointer-network masking: a chosen index's
  * logit becomes -inf). Returns the indices in the order drawn and the sum of their log-probabilities.
  */
-export function sampleWithoutReplacement(logits: ArrayLike<number>, n: number, rng: Rng): { picks: number[]; logProb: number } {
+export function sampleWithoutReplacement(
+  logits: ArrayLike<number>,
+  n: number,
+  rng: Rng,
+): { picks: number[]; logProb: number } {
   const L = logits.length;
   const masked = new Set<number>();
   const picks: number[] = [];
@@ -66,7 +77,11 @@ export function topIndices(values: ArrayLike<number>, n: number): number[] {
  * Mean negative log-likelihood of each chunk's tokens under the decoder reading the raw context
  * (the perplexity heuristic; it costs one full-context forward pass).
  */
-export function chunkPerplexities(model: RefragModel, before: Int32Array, chunks: Int32Array[]): Float64Array {
+export function chunkPerplexities(
+  model: RefragModel,
+  before: Int32Array,
+  chunks: Int32Array[],
+): Float64Array {
   return noGrad(() => {
     const ids = new Int32Array(before.length + chunks.reduce((n, c) => n + c.length, 0));
     ids.set(before, 0);
@@ -99,7 +114,11 @@ export function chunkPerplexities(model: RefragModel, before: Int32Array, chunks
 }
 
 /** The expansion mask (true = raw tokens) for one context. */
-export function selectChunks(model: RefragModel, o: SelectionOptions, ctx: { before: Int32Array; chunks: Int32Array[]; vectors: Tensor }): boolean[] {
+export function selectChunks(
+  model: RefragModel,
+  o: SelectionOptions,
+  ctx: { before: Int32Array; chunks: Int32Array[]; vectors: Tensor },
+): boolean[] {
   const L = ctx.chunks.length;
   const mask = new Array<boolean>(L).fill(false);
   const n = expandCount(L, o.fraction ?? 0.25);
@@ -117,18 +136,24 @@ export function selectChunks(model: RefragModel, o: SelectionOptions, ctx: { bef
     case "perplexity-asc": {
       const ppl = chunkPerplexities(model, ctx.before, ctx.chunks);
       const sign = o.mode === "perplexity-desc" ? 1 : -1;
-      picks = topIndices(Array.from(ppl, (v) => sign * v), n);
+      picks = topIndices(
+        Array.from(ppl, (v) => sign * v),
+        n,
+      );
       break;
     }
     case "policy": {
-      if (model.policy === null) throw new Error("selection: mode 'policy' needs a model with a trained policy");
+      if (model.policy === null)
+        throw new Error("selection: mode 'policy' needs a model with a trained policy");
       const policy = model.policy;
       const logits = noGrad(() => policy.forward(ctx.vectors)).data;
       picks = o.sample ? sampleWithoutReplacement(logits, n, rng).picks : topIndices(logits, n);
       break;
     }
     default:
-      throw new Error(`selection: unknown mode ${String(o.mode satisfies never)} (choose ${SELECTION_MODES.join(", ")})`);
+      throw new Error(
+        `selection: unknown mode ${String(o.mode satisfies never)} (choose ${SELECTION_MODES.join(", ")})`,
+      );
   }
   for (const i of picks) mask[i] = true;
   return mask;

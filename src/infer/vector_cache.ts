@@ -56,7 +56,8 @@ export class ChunkVectorCache {
     if (this.dir === null || !existsSync(this.path(key))) return null;
     const { tensors } = await readSafetensors(this.path(key));
     const t = tensors.get("vectors");
-    if (t === undefined || t.shape.length !== 2) throw new Error(`ChunkVectorCache: ${this.path(key)} has no 2-D "vectors" tensor`);
+    if (t === undefined || t.shape.length !== 2)
+      throw new Error(`ChunkVectorCache: ${this.path(key)} has no 2-D "vectors" tensor`);
     let data: Float32Array;
     if (t.dtype === "F32") data = (t.data as Float32Array).slice();
     else if (t.dtype === "BF16") {
@@ -85,7 +86,11 @@ export class ChunkVectorCache {
     this.memory.set(key, kept);
     if (this.dir !== null) {
       mkdirSync(this.dir, { recursive: true });
-      await writeSafetensors(this.path(key), { vectors: stored }, { encoder: this.encoderId, k: String(this.k) });
+      await writeSafetensors(
+        this.path(key),
+        { vectors: stored },
+        { encoder: this.encoderId, k: String(this.k) },
+      );
     }
   }
 

@@ -13,7 +13,8 @@ import { parseLlamaConfig, type LlamaConfig } from "../io/config.js";
 
 export type { LlamaConfig } from "../io/config.js";
 
-type LlamaConfigInput = Partial<LlamaConfig> & Pick<LlamaConfig, "vocab_size" | "hidden_size" | "num_hidden_layers" | "num_attention_heads">;
+type LlamaConfigInput = Partial<LlamaConfig> &
+  Pick<LlamaConfig, "vocab_size" | "hidden_size" | "num_hidden_layers" | "num_attention_heads">;
 
 /** A full, validated LlamaConfig from the fields that matter (transformers' defaults for the rest). */
 export function llamaConfig(c: LlamaConfigInput): LlamaConfig {
@@ -29,8 +30,10 @@ export function llamaConfig(c: LlamaConfigInput): LlamaConfig {
 
 /** What this implementation supports beyond what the config parser checks. */
 export function validateLlamaConfig(c: LlamaConfig): void {
-  if (headDim(c) % 2 !== 0) throw new Error(`LlamaConfig: head dim ${headDim(c)} must be even for rotary embeddings`);
-  if (c.hidden_act !== "silu") throw new Error(`LlamaConfig: hidden_act "${c.hidden_act}" unsupported (silu only)`);
+  if (headDim(c) % 2 !== 0)
+    throw new Error(`LlamaConfig: head dim ${headDim(c)} must be even for rotary embeddings`);
+  if (c.hidden_act !== "silu")
+    throw new Error(`LlamaConfig: hidden_act "${c.hidden_act}" unsupported (silu only)`);
   if (c.rope_scaling !== null) throw new Error("LlamaConfig: rope_scaling is not supported");
 }
 
@@ -67,7 +70,8 @@ export class KVCache {
 
   /** Forget everything from position `length` on (e.g. to reuse a prompt prefix). */
   truncate(length: number): void {
-    if (length < 0 || length > this.length) throw new Error(`KVCache.truncate: ${length} outside [0, ${this.length}]`);
+    if (length < 0 || length > this.length)
+      throw new Error(`KVCache.truncate: ${length} outside [0, ${this.length}]`);
     this.length = length;
   }
 }
@@ -97,7 +101,10 @@ class LlamaAttention extends Module {
     this.q_proj = new Linear(C, config.num_attention_heads * D, rng, { std, bias });
     this.k_proj = new Linear(C, config.num_key_value_heads * D, rng, { std, bias });
     this.v_proj = new Linear(C, config.num_key_value_heads * D, rng, { std, bias });
-    this.o_proj = new Linear(config.num_attention_heads * D, C, rng, { std: std / Math.sqrt(2 * config.num_hidden_layers), bias });
+    this.o_proj = new Linear(config.num_attention_heads * D, C, rng, {
+      std: std / Math.sqrt(2 * config.num_hidden_layers),
+      bias,
+    });
   }
 
   forward(x: Tensor, positions: Int32Array, layer: number, o: ForwardOptions): Tensor {
@@ -202,9 +209,12 @@ export class LlamaModel extends Module {
     const past = o.cache?.length ?? 0;
     if (o.cache !== undefined) {
       if (B !== 1) throw new Error("LlamaModel.forward: the KV cache serves batch 1");
-      if (isGradEnabled()) throw new Error("LlamaModel.forward: the KV cache is for inference; wrap the call in noGrad()");
+      if (isGradEnabled())
+        throw new Error("LlamaModel.forward: the KV cache is for inference; wrap the call in noGrad()");
       if (past + T > o.cache.capacity)
-        throw new Error(`LlamaModel.forward: ${past} cached + ${T} new positions exceed the cache capacity ${o.cache.capacity}`);
+        throw new Error(
+          `LlamaModel.forward: ${past} cached + ${T} new positions exceed the cache capacity ${o.cache.capacity}`,
+        );
     }
     const positions = new Int32Array(rows);
     for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) positions[b * T + t] = past + t;
@@ -228,12 +238,17 @@ export class LlamaForCausalLM extends Module {
     super();
     validateLlamaConfig(config);
     this.model = new LlamaModel(config, rng);
-    if (!config.tie_word_embeddings) this.lm_head = new Linear(config.hidden_size, config.vocab_size, rng, { std: config.initializer_range });
+    if (!config.tie_word_embeddings)
+      this.lm_head = new Linear(config.hidden_size, config.vocab_size, rng, {
+        std: config.initializer_range,
+      });
   }
 
   /** Logits [rows, V] for hidden states [rows, C]. */
   logits(hidden: Tensor): Tensor {
-    return this.lm_head !== undefined ? this.lm_head.forward(hidden) : linear(hidden, this.model.embed_tokens.weight);
+    return this.lm_head !== undefined
+      ? this.lm_head.forward(hidden)
+      : linear(hidden, this.model.embed_tokens.weight);
   }
 
   /** Segments in, logits for every position out (and the final hidden states). */

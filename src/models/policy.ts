@@ -51,7 +51,8 @@ export class RefragPolicy extends Module {
   /** Chunk vectors [L, input] of one context → logits [L]. */
   forward(chunks: Tensor): Tensor {
     const L = chunks.rows;
-    if (L > this.config.max_chunks) throw new Error(`RefragPolicy: ${L} chunks exceed max_chunks ${this.config.max_chunks}`);
+    if (L > this.config.max_chunks)
+      throw new Error(`RefragPolicy: ${L} chunks exceed max_chunks ${this.config.max_chunks}`);
     let h = this.input_proj.forward(chunks);
     const lengths = Int32Array.of(L);
     for (const layer of this.layers) h = layer.forward(h, 1, lengths);

@@ -9,8 +9,18 @@ import type { RefragProjectorConfig } from "../io/config.js";
 
 export type ProjectorConfig = RefragProjectorConfig;
 
-export function projectorConfig(encoderWidth: number, decoderWidth: number, act: "gelu" | "silu" = "gelu"): ProjectorConfig {
-  return { model_type: "refrag_projector", input_size: encoderWidth, hidden_size: decoderWidth, output_size: decoderWidth, hidden_act: act };
+export function projectorConfig(
+  encoderWidth: number,
+  decoderWidth: number,
+  act: "gelu" | "silu" = "gelu",
+): ProjectorConfig {
+  return {
+    model_type: "refrag_projector",
+    input_size: encoderWidth,
+    hidden_size: decoderWidth,
+    output_size: decoderWidth,
+    hidden_act: act,
+  };
 }
 
 export class RefragProjector extends Module {
@@ -23,8 +33,10 @@ export class RefragProjector extends Module {
   ) {
     super();
     for (const k of ["input_size", "hidden_size", "output_size"] as const)
-      if (!Number.isInteger(config[k]) || config[k] < 1) throw new Error(`ProjectorConfig: ${k} must be a positive integer, got ${config[k]}`);
-    if (config.hidden_act !== "gelu" && config.hidden_act !== "silu") throw new Error(`ProjectorConfig: hidden_act "${config.hidden_act}" unsupported (gelu or silu)`);
+      if (!Number.isInteger(config[k]) || config[k] < 1)
+        throw new Error(`ProjectorConfig: ${k} must be a positive integer, got ${config[k]}`);
+    if (config.hidden_act !== "gelu" && config.hidden_act !== "silu")
+      throw new Error(`ProjectorConfig: hidden_act "${config.hidden_act}" unsupported (gelu or silu)`);
     const std = 0.02;
     this.linear_1 = new Linear(config.input_size, config.hidden_size, rng, { bias: true, std });
     this.linear_2 = new Linear(config.hidden_size, config.output_size, rng, { bias: true, std });

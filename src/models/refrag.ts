@@ -21,9 +21,11 @@ export type { RefragConfig } from "../io/config.js";
 
 /** Split context token ids into chunks of k (the last one may be shorter). */
 export function chunkTokens(ids: ArrayLike<number>, k: number): Int32Array[] {
-  if (!Number.isInteger(k) || k < 1) throw new Error(`chunkTokens: chunk size must be a positive integer, got ${k}`);
+  if (!Number.isInteger(k) || k < 1)
+    throw new Error(`chunkTokens: chunk size must be a positive integer, got ${k}`);
   const out: Int32Array[] = [];
-  for (let i = 0; i < ids.length; i += k) out.push(Int32Array.from(Array.prototype.slice.call(ids, i, Math.min(ids.length, i + k)) as number[]));
+  for (let i = 0; i < ids.length; i += k)
+    out.push(Int32Array.from(Array.prototype.slice.call(ids, i, Math.min(ids.length, i + k)) as number[]));
   return out;
 }
 
@@ -44,7 +46,10 @@ export class RefragModel extends Module {
     rng: Rng,
   ) {
     super();
-    if (config.projector.input_size !== config.encoder.hidden_size || config.projector.output_size !== config.decoder.hidden_size)
+    if (
+      config.projector.input_size !== config.encoder.hidden_size ||
+      config.projector.output_size !== config.decoder.hidden_size
+    )
       throw new Error(
         `RefragModel: projector ${config.projector.input_size}→${config.projector.output_size} does not join encoder width ${config.encoder.hidden_size} to decoder width ${config.decoder.hidden_size}`,
       );
@@ -94,10 +99,20 @@ export class RefragModel extends Module {
    * expand[i], as its raw tokens (order preserved), then `after` tokens. Consecutive compressed chunks
    * share one segment.
    */
-  buildSegments(o: { before?: Int32Array; chunks: Int32Array[]; projected: Tensor; expand?: ArrayLike<boolean>; after?: Int32Array }): Segment[] {
+  buildSegments(o: {
+    before?: Int32Array;
+    chunks: Int32Array[];
+    projected: Tensor;
+    expand?: ArrayLike<boolean>;
+    after?: Int32Array;
+  }): Segment[] {
     const L = o.chunks.length;
-    if (o.projected.rows !== L) throw new Error(`RefragModel.buildSegments: ${o.projected.rows} vectors for ${L} chunks`);
-    if (o.expand !== undefined && o.expand.length !== L) throw new Error(`RefragModel.buildSegments: expand mask has ${o.expand.length} entries for ${L} chunks`);
+    if (o.projected.rows !== L)
+      throw new Error(`RefragModel.buildSegments: ${o.projected.rows} vectors for ${L} chunks`);
+    if (o.expand !== undefined && o.expand.length !== L)
+      throw new Error(
+        `RefragModel.buildSegments: expand mask has ${o.expand.length} entries for ${L} chunks`,
+      );
     const segs: Segment[] = [];
     if (o.before !== undefined && o.before.length > 0) segs.push({ ids: o.before });
     let run = -1; // start of the current run of compressed chunks

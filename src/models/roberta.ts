@@ -14,7 +14,8 @@ import { parseRobertaConfig, type RobertaConfig } from "../io/config.js";
 
 export type { RobertaConfig } from "../io/config.js";
 
-type RobertaConfigInput = Partial<RobertaConfig> & Pick<RobertaConfig, "vocab_size" | "hidden_size" | "num_hidden_layers" | "num_attention_heads">;
+type RobertaConfigInput = Partial<RobertaConfig> &
+  Pick<RobertaConfig, "vocab_size" | "hidden_size" | "num_hidden_layers" | "num_attention_heads">;
 
 /** A full, validated RobertaConfig from the fields that matter (RoBERTa's usual values for the rest). */
 export function robertaConfig(c: RobertaConfigInput): RobertaConfig {
@@ -31,7 +32,8 @@ export function robertaConfig(c: RobertaConfigInput): RobertaConfig {
 
 /** What this implementation supports beyond what the config parser checks. */
 export function validateRobertaConfig(c: RobertaConfig): void {
-  if (c.hidden_act !== "gelu") throw new Error(`RobertaConfig: hidden_act "${c.hidden_act}" unsupported (exact gelu only)`);
+  if (c.hidden_act !== "gelu")
+    throw new Error(`RobertaConfig: hidden_act "${c.hidden_act}" unsupported (exact gelu only)`);
 }
 
 class RobertaEmbeddings extends Module {
@@ -60,10 +62,16 @@ class RobertaEmbeddings extends Module {
     const positions = new Int32Array(B * T);
     const types = new Int32Array(B * T);
     for (let b = 0; b < B; b++)
-      for (let t = 0; t < T; t++) positions[b * T + t] = t < lengths[b] ? first + t : this.config.model_type === "roberta" ? pad : 0;
+      for (let t = 0; t < T; t++)
+        positions[b * T + t] = t < lengths[b] ? first + t : this.config.model_type === "roberta" ? pad : 0;
     if (first + T > this.config.max_position_embeddings)
-      throw new Error(`RobertaEmbeddings: ${T} tokens exceed max_position_embeddings ${this.config.max_position_embeddings} (first position ${first})`);
-    const h = add(add(this.word_embeddings.forward(ids), this.position_embeddings.forward(positions)), this.token_type_embeddings.forward(types));
+      throw new Error(
+        `RobertaEmbeddings: ${T} tokens exceed max_position_embeddings ${this.config.max_position_embeddings} (first position ${first})`,
+      );
+    const h = add(
+      add(this.word_embeddings.forward(ids), this.position_embeddings.forward(positions)),
+      this.token_type_embeddings.forward(types),
+    );
     return this.LayerNorm.forward(h);
   }
 }
@@ -104,7 +112,13 @@ class RobertaAttention extends Module {
     super();
     const std = config.initializer_range;
     this.self = new RobertaSelfAttention(config.hidden_size, rng, std);
-    this.output = new RobertaDenseNorm(config.hidden_size, config.hidden_size, config.layer_norm_eps, rng, std);
+    this.output = new RobertaDenseNorm(
+      config.hidden_size,
+      config.hidden_size,
+      config.layer_norm_eps,
+      rng,
+      std,
+    );
   }
   forward(x: Tensor, B: number, lengths: Int32Array): Tensor {
     const H = this.config.num_attention_heads;
@@ -133,7 +147,13 @@ export class RobertaLayer extends Module {
     const std = config.initializer_range;
     this.attention = new RobertaAttention(config, rng);
     this.intermediate = new RobertaIntermediate(config.hidden_size, config.intermediate_size, rng, std);
-    this.output = new RobertaDenseNorm(config.intermediate_size, config.hidden_size, config.layer_norm_eps, rng, std);
+    this.output = new RobertaDenseNorm(
+      config.intermediate_size,
+      config.hidden_size,
+      config.layer_norm_eps,
+      rng,
+      std,
+    );
   }
   /** x: [B·T, C] with per-sequence valid lengths (keys beyond are masked). */
   forward(x: Tensor, B: number, lengths: Int32Array): Tensor {
@@ -194,7 +214,10 @@ export class RobertaModel extends Module {
   /** Last hidden states [B·T, C] (padding rows hold values but are never attended to). */
   forward(batch: EncoderBatch): Tensor {
     const { ids, lengths, B, T } = batch;
-    if (ids.length !== B * T || lengths.length !== B) throw new Error(`RobertaModel.forward: ids ${ids.length} / lengths ${lengths.length} do not match B=${B}, T=${T}`);
+    if (ids.length !== B * T || lengths.length !== B)
+      throw new Error(
+        `RobertaModel.forward: ids ${ids.length} / lengths ${lengths.length} do not match B=${B}, T=${T}`,
+      );
     let h = this.embeddings.forward(ids, B, T, lengths);
     for (const layer of this.encoder.layer) h = layer.forward(h, B, lengths);
     return h;

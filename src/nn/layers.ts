@@ -20,7 +20,12 @@ export class Linear extends Module {
   weight: Parameter; // [out, in]
   bias?: Parameter; // [out]
 
-  constructor(inFeatures: number, outFeatures: number, rng: Rng, opts: { bias?: boolean; std?: number } = {}) {
+  constructor(
+    inFeatures: number,
+    outFeatures: number,
+    rng: Rng,
+    opts: { bias?: boolean; std?: number } = {},
+  ) {
     super();
     this.weight = normalParam(rng, [outFeatures, inFeatures], opts.std ?? 0.02);
     if (opts.bias) this.bias = constParam([outFeatures], 0);

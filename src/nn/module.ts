@@ -19,7 +19,8 @@ export abstract class Module {
       else if (value instanceof Module) for (const [n, p] of value.namedParameters(name)) out.set(n, p);
       else if (Array.isArray(value))
         value.forEach((item, i) => {
-          if (item instanceof Module) for (const [n, p] of item.namedParameters(`${name}.${i}`)) out.set(n, p);
+          if (item instanceof Module)
+            for (const [n, p] of item.namedParameters(`${name}.${i}`)) out.set(n, p);
         });
     }
     return out;
@@ -49,7 +50,9 @@ export abstract class Module {
         continue;
       }
       if (t.length !== p.size)
-        throw new Error(`loadStateDict: ${name} has ${t.length} values, parameter [${p.shape.join(", ")}] needs ${p.size}`);
+        throw new Error(
+          `loadStateDict: ${name} has ${t.length} values, parameter [${p.shape.join(", ")}] needs ${p.size}`,
+        );
       p.data.set(t);
       p.bf16 = null;
     }

@@ -46,7 +46,18 @@ export class AdamW {
     for (const [name, p] of this.params) {
       if (p.grad === null) continue;
       const wd = this.decay.get(name) ? this.weightDecay : 0;
-      kernels.pointwise.adamw(p.data, p.grad, this.m.get(name)!, this.v.get(name)!, lr, this.beta1, this.beta2, this.eps, wd, this.step);
+      kernels.pointwise.adamw(
+        p.data,
+        p.grad,
+        this.m.get(name)!,
+        this.v.get(name)!,
+        lr,
+        this.beta1,
+        this.beta2,
+        this.eps,
+        wd,
+        this.step,
+      );
       p.bf16 = null; // a stale bf16 copy would silently serve old weights
     }
   }
@@ -68,7 +79,13 @@ export function clipGradNorm(params: Iterable<Parameter>, maxNorm: number): numb
 }
 
 /** Learning rate at `step` (0-based) of `total`: linear warm-up then cosine decay to minRatio · peak. */
-export function cosineSchedule(step: number, total: number, peak: number, warmupFrac = 0.04, minRatio = 0.1): number {
+export function cosineSchedule(
+  step: number,
+  total: number,
+  peak: number,
+  warmupFrac = 0.04,
+  minRatio = 0.1,
+): number {
   const warm = Math.max(1, Math.round(total * warmupFrac));
   if (step < warm) return (peak * (step + 1)) / warm;
   const progress = Math.min(1, (step - warm) / Math.max(1, total - warm));

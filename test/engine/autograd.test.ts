@@ -16,7 +16,16 @@ function param(rng: Rng, shape: number[], std = 1): Tensor {
  * loss = Σ f(inputs) ∘ R for a fixed random R; compare the tape's gradient of every input with central
  * differences at up to `probes` random coordinates.
  */
-function gradcheck(name: string, rng: Rng, seed: number, inputs: Tensor[], f: () => Tensor, tol = 2e-2, eps = 1e-2, probes = 24): void {
+function gradcheck(
+  name: string,
+  rng: Rng,
+  seed: number,
+  inputs: Tensor[],
+  f: () => Tensor,
+  tol = 2e-2,
+  eps = 1e-2,
+  probes = 24,
+): void {
   const out0 = noGrad(f);
   const R = new Tensor(rng.randn(out0.size), out0.shape);
   const lossOf = () => noGrad(() => ops.sum(ops.mul(f(), R)).item());
@@ -38,7 +47,10 @@ function gradcheck(name: string, rng: Rng, seed: number, inputs: Tensor[], f: ()
       analytic.push(x.grad[j]);
     }
     const e = relErr(analytic, numeric);
-    assert.ok(e < tol, `${name}: input ${i} gradient relative error ${e.toExponential(2)} (seed ${seed})\n analytic ${analytic.slice(0, 6)}\n numeric  ${numeric.slice(0, 6)}`);
+    assert.ok(
+      e < tol,
+      `${name}: input ${i} gradient relative error ${e.toExponential(2)} (seed ${seed})\n analytic ${analytic.slice(0, 6)}\n numeric  ${numeric.slice(0, 6)}`,
+    );
   }
 }
 
@@ -100,14 +112,18 @@ test("attention gradients: causal, grouped-query, batch, padding, query offset",
   const q = param(rng, [2 * 5, 4 * D]);
   const k = param(rng, [2 * 5, 2 * D]);
   const v = param(rng, [2 * 5, 2 * D]);
-  gradcheck("attention causal gqa", rng, seed, [q, k, v], () => ops.attention(q, k, v, { batch: 2, heads: 4, kvHeads: 2, causal: true }));
+  gradcheck("attention causal gqa", rng, seed, [q, k, v], () =>
+    ops.attention(q, k, v, { batch: 2, heads: 4, kvHeads: 2, causal: true }),
+  );
   gradcheck("attention padded", rng, seed, [q, k, v], () =>
     ops.attention(q, k, v, { batch: 2, heads: 4, kvHeads: 2, causal: false, kvLen: Int32Array.of(3, 5) }),
   );
   const q1 = param(rng, [3, 2 * D]);
   const k1 = param(rng, [7, 2 * D]);
   const v1 = param(rng, [7, 2 * D]);
-  gradcheck("attention qOffset", rng, seed, [q1, k1, v1], () => ops.attention(q1, k1, v1, { heads: 2, kvHeads: 2, causal: true, qOffset: 4 }));
+  gradcheck("attention qOffset", rng, seed, [q1, k1, v1], () =>
+    ops.attention(q1, k1, v1, { heads: 2, kvHeads: 2, causal: true, qOffset: 4 }),
+  );
 });
 
 test("cross-entropy gradient and value", () => {
@@ -127,16 +143,25 @@ test("cross-entropy gradient and value", () => {
     kept++;
   }
   const got = noGrad(() => ops.crossEntropy(logits, targets).item());
-  assert.ok(Math.abs(got - total / kept) < 1e-4 * Math.max(1, Math.abs(total / kept)), `crossEntropy ${got} vs ${total / kept}`);
+  assert.ok(
+    Math.abs(got - total / kept) < 1e-4 * Math.max(1, Math.abs(total / kept)),
+    `crossEntropy ${got} vs ${total / kept}`,
+  );
 });
 
 test("ops name the op and the shapes in errors", () => {
   const a = Tensor.zeros([2, 3]);
   const b = Tensor.zeros([3, 2]);
   assert.throws(() => ops.add(a, b), /add: shapes differ: \[2, 3\] vs \[3, 2\]/);
-  assert.throws(() => ops.linear(a, Tensor.zeros([4, 5])), /linear: input \[2, 3\] does not match weight \[4, 5\]/);
+  assert.throws(
+    () => ops.linear(a, Tensor.zeros([4, 5])),
+    /linear: input \[2, 3\] does not match weight \[4, 5\]/,
+  );
   assert.throws(() => ops.matmul(a, a), /matmul: cannot multiply \[2, 3\] by \[2, 3\]/);
-  assert.throws(() => ops.crossEntropy(a, Int32Array.of(0, 7)), /crossEntropy: target 7 at row 1 outside vocabulary \[0, 3\)/);
+  assert.throws(
+    () => ops.crossEntropy(a, Int32Array.of(0, 7)),
+    /crossEntropy: target 7 at row 1 outside vocabulary \[0, 3\)/,
+  );
   assert.throws(() => ops.sliceRows(a, 1, 5), /sliceRows: range \[1, 5\) outside \[2, 3\]/);
   assert.throws(() => Tensor.zeros([2, 2]).backward(), /not a scalar/);
 });

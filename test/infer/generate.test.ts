@@ -11,7 +11,15 @@ import { argmax, sampleToken, validateSampling } from "../../src/infer/sampling.
 import { LlamaForCausalLM, llamaConfig, type Segment } from "../../src/models/llama.js";
 
 function tinyModel(seed: number): LlamaForCausalLM {
-  const cfg = llamaConfig({ vocab_size: 40, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 64, max_position_embeddings: 64 });
+  const cfg = llamaConfig({
+    vocab_size: 40,
+    hidden_size: 32,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    intermediate_size: 64,
+    max_position_embeddings: 64,
+  });
   const m = new LlamaForCausalLM(cfg, new Rng(seed));
   // Larger weights than the init so greedy paths are varied rather than one repeated token.
   for (const p of m.parameters()) if (p.shape.length === 2) for (let i = 0; i < p.size; i++) p.data[i] *= 8;
@@ -21,14 +29,19 @@ function tinyModel(seed: number): LlamaForCausalLM {
 test("greedy generation with the KV cache equals generation without it", async () => {
   const { rng, seed } = freshRng();
   const model = tinyModel(seed);
-  const prompt: Segment[] = [{ ids: Int32Array.from({ length: 6 }, () => rng.int(40)) }, { embeds: new Tensor(rng.randn(2 * 32, 0.5), [2, 32]) }];
+  const prompt: Segment[] = [
+    { ids: Int32Array.from({ length: 6 }, () => rng.int(40)) },
+    { embeds: new Tensor(rng.randn(2 * 32, 0.5), [2, 32]) },
+  ];
   const cached: number[] = [];
   for await (const t of generate(model, prompt, null, { maxNewTokens: 12 })) cached.push(t.id);
   // Without a cache: recompute the whole sequence for every new token.
   const plain: number[] = [];
   noGrad(() => {
     for (let i = 0; i < 12; i++) {
-      const { logits } = model.forward([...prompt, { ids: Int32Array.from(plain) }].filter((s) => !("ids" in s) || s.ids.length > 0));
+      const { logits } = model.forward(
+        [...prompt, { ids: Int32Array.from(plain) }].filter((s) => !("ids" in s) || s.ids.length > 0),
+      );
       plain.push(argmax(sliceRows(logits, logits.rows - 1, logits.rows).data));
     }
   });
@@ -46,7 +59,13 @@ test("a stream cancelled by the caller stops computing at once", async () => {
   };
   const stats: Partial<GenerationStats> = {};
   let n = 0;
-  for await (const _ of generate(model, [{ ids: Int32Array.of(1, 2, 3) }], null, { maxNewTokens: 50 }, stats)) {
+  for await (const _ of generate(
+    model,
+    [{ ids: Int32Array.of(1, 2, 3) }],
+    null,
+    { maxNewTokens: 50 },
+    stats,
+  )) {
     if (++n === 3) break; // the caller leaves the loop
   }
   assert.equal(forwards, 3, "prefill + 2 decode steps, nothing after the break");
@@ -57,7 +76,13 @@ test("a stream cancelled by the caller stops computing at once", async () => {
   forwards = 0;
   const ctrl = new AbortController();
   const seen: number[] = [];
-  for await (const t of generate(model, [{ ids: Int32Array.of(1, 2, 3) }], null, { maxNewTokens: 50, signal: ctrl.signal }, stats)) {
+  for await (const t of generate(
+    model,
+    [{ ids: Int32Array.of(1, 2, 3) }],
+    null,
+    { maxNewTokens: 50, signal: ctrl.signal },
+    stats,
+  )) {
     seen.push(t.id);
     if (seen.length === 2) ctrl.abort();
   }
@@ -69,11 +94,19 @@ test("a stream cancelled by the caller stops computing at once", async () => {
 test("stop tokens, token budget, and over-long requests", async () => {
   const model = tinyModel(5);
   const first: number[] = [];
-  for await (const t of generate(model, [{ ids: Int32Array.of(4, 5) }], null, { maxNewTokens: 5 })) first.push(t.id);
+  for await (const t of generate(model, [{ ids: Int32Array.of(4, 5) }], null, { maxNewTokens: 5 }))
+    first.push(t.id);
   assert.equal(first.length, 5);
   const stats: Partial<GenerationStats> = {};
   const out: number[] = [];
-  for await (const t of generate(model, [{ ids: Int32Array.of(4, 5) }], null, { maxNewTokens: 5, stopTokenIds: [first[2]] }, stats)) out.push(t.id);
+  for await (const t of generate(
+    model,
+    [{ ids: Int32Array.of(4, 5) }],
+    null,
+    { maxNewTokens: 5, stopTokenIds: [first[2]] },
+    stats,
+  ))
+    out.push(t.id);
   assert.deepEqual(out, first.slice(0, first.indexOf(first[2])));
   assert.equal(stats.finishReason, "stop");
   await assert.rejects(async () => {
@@ -84,13 +117,20 @@ test("stop tokens, token budget, and over-long requests", async () => {
 test("text streaming honours stop strings and holds back their prefixes", async () => {
   const model = tinyModel(7);
   // A toy detokeniser: token i prints as a letter.
-  const tok = { decode: (ids: readonly number[]) => ids.map((i) => String.fromCharCode(97 + (i % 26))).join("") };
+  const tok = {
+    decode: (ids: readonly number[]) => ids.map((i) => String.fromCharCode(97 + (i % 26))).join(""),
+  };
   let full = "";
-  for await (const t of generate(model, [{ ids: Int32Array.of(1, 9) }], tok, { maxNewTokens: 10 })) full += t.text;
+  for await (const t of generate(model, [{ ids: Int32Array.of(1, 9) }], tok, { maxNewTokens: 10 }))
+    full += t.text;
   assert.equal(full.length, 10);
   const stop = full.slice(4, 6);
   let cut = "";
-  for await (const t of generate(model, [{ ids: Int32Array.of(1, 9) }], tok, { maxNewTokens: 10, stop: [stop] })) cut += t.text;
+  for await (const t of generate(model, [{ ids: Int32Array.of(1, 9) }], tok, {
+    maxNewTokens: 10,
+    stop: [stop],
+  }))
+    cut += t.text;
   assert.equal(cut, full.slice(0, full.indexOf(stop)));
 });
 

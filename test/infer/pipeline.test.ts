@@ -12,20 +12,35 @@ import { Tokenizer } from "../../src/tokenizer/index.js";
 import { defaultTokenizerPath } from "../../src/tokenizer/pipeline.js";
 
 const tokenizer = Tokenizer.fromFile(defaultTokenizerPath());
-const shape = { ...SHAPES.shipped, vocab: tokenizer.vocabSize, decoder: { hidden: 32, layers: 2, heads: 2, kvHeads: 2, intermediate: 64 }, encoder: { hidden: 16, layers: 1, heads: 2, intermediate: 32 } };
+const shape = {
+  ...SHAPES.shipped,
+  vocab: tokenizer.vocabSize,
+  decoder: { hidden: 32, layers: 2, heads: 2, kvHeads: 2, intermediate: 64 },
+  encoder: { hidden: 16, layers: 1, heads: 2, intermediate: 32 },
+};
 
 test("pipeline: question tokens, one position per chunk, answer marker; cached vectors are reused", async () => {
   const model = new RefragModel(refragConfigFor(shape, 8, 1024), new Rng(4));
   const cache = new ChunkVectorCache(null, weightsId(model.encoder), 8);
   const pipe = new RefragPipeline(model, tokenizer, cache);
-  const passages = ["Paris is the capital and most populous city of France.", "The Seine flows through Paris before reaching the English Channel at Le Havre."];
+  const passages = [
+    "Paris is the capital and most populous city of France.",
+    "The Seine flows through Paris before reaching the English Channel at Le Havre.",
+  ];
   const req = { question: "What is the capital of France?", passages };
   const p = await pipe.prepare(req);
   const qTokens = tokenizer.encode(req.question).length;
   const ctxTokens = passages.reduce((n, x) => n + tokenizer.encode(x).length, 0);
   assert.equal(p.contextTokens, ctxTokens);
-  assert.equal(p.chunks.length, passages.reduce((n, x) => n + Math.ceil(tokenizer.encode(x).length / 8), 0));
-  assert.equal(p.positions, 3 + qTokens + p.chunks.length + 1, "bos, question marker, question, context marker, chunks, answer marker");
+  assert.equal(
+    p.chunks.length,
+    passages.reduce((n, x) => n + Math.ceil(tokenizer.encode(x).length / 8), 0),
+  );
+  assert.equal(
+    p.positions,
+    3 + qTokens + p.chunks.length + 1,
+    "bos, question marker, question, context marker, chunks, answer marker",
+  );
   assert.equal(cache.size, 2);
   const again = await pipe.prepare(req);
   assert.equal(cache.size, 2, "the second request reads the cache");
@@ -35,7 +50,10 @@ test("pipeline: question tokens, one position per chunk, answer marker; cached v
   assert.equal(full.positions, 3 + qTokens + ctxTokens + 1);
   // Prompt-format tokens inside user text stay plain text.
   const sneaky = await pipe.prepare({ question: "Is <|answer|> special?", passages: [] });
-  assert.equal(sneaky.positions, 3 + tokenizer.encode("Is <|answer|> special?", { allowSpecial: false }).length + 1);
+  assert.equal(
+    sneaky.positions,
+    3 + tokenizer.encode("Is <|answer|> special?", { allowSpecial: false }).length + 1,
+  );
 });
 
 test("pipeline streams text and rejects bad requests clearly", async () => {
@@ -43,13 +61,26 @@ test("pipeline streams text and rejects bad requests clearly", async () => {
   const pipe = new RefragPipeline(model, tokenizer);
   let text = "";
   let n = 0;
-  for await (const t of pipe.generate({ question: "Name a river.", passages: ["The Loire is the longest river in France."], maxNewTokens: 6 })) {
+  for await (const t of pipe.generate({
+    question: "Name a river.",
+    passages: ["The Loire is the longest river in France."],
+    maxNewTokens: 6,
+  })) {
     text += t.text;
     n++;
   }
   assert.ok(n >= 1 && n <= 7);
   assert.equal(typeof text, "string");
-  await assert.rejects(() => pipe.prepare({ question: "  ", passages: [] }), /question must be a non-empty string/);
-  await assert.rejects(() => pipe.prepare({ question: "q", passages: [3 as unknown as string] }), /passage 0 is not a string/);
-  await assert.rejects(() => pipe.answer({ question: "q", passages: ["word ".repeat(3000)], selection: { mode: "all" } }), /exceeds the decoder's context window of 256/);
+  await assert.rejects(
+    () => pipe.prepare({ question: "  ", passages: [] }),
+    /question must be a non-empty string/,
+  );
+  await assert.rejects(
+    () => pipe.prepare({ question: "q", passages: [3 as unknown as string] }),
+    /passage 0 is not a string/,
+  );
+  await assert.rejects(
+    () => pipe.answer({ question: "q", passages: ["word ".repeat(3000)], selection: { mode: "all" } }),
+    /exceeds the decoder's context window of 256/,
+  );
 });

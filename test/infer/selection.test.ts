@@ -9,11 +9,19 @@ import { Rng } from "../../src/engine/random.js";
 import { Tensor } from "../../src/engine/tensor.js";
 import { chunkTokens, effectiveCompression, RefragModel } from "../../src/models/refrag.js";
 import { refragConfigFor, SHAPES } from "../../src/eval/latency.js";
-import { expandCount, sampleWithoutReplacement, selectChunks, topIndices } from "../../src/infer/selection.js";
+import {
+  expandCount,
+  sampleWithoutReplacement,
+  selectChunks,
+  topIndices,
+} from "../../src/infer/selection.js";
 import { ChunkVectorCache, weightsId } from "../../src/infer/vector_cache.js";
 
 test("chunking, effective compression and expansion counts", () => {
-  assert.deepEqual(chunkTokens([1, 2, 3, 4, 5], 2).map((c) => [...c]), [[1, 2], [3, 4], [5]]);
+  assert.deepEqual(
+    chunkTokens([1, 2, 3, 4, 5], 2).map((c) => [...c]),
+    [[1, 2], [3, 4], [5]],
+  );
   assert.equal(chunkTokens([], 4).length, 0);
   assert.throws(() => chunkTokens([1], 0), /chunk size must be a positive integer/);
   assert.equal(effectiveCompression(16, 0), 16);
@@ -41,10 +49,22 @@ test("sampling without replacement never repeats and follows the logits", () => 
 });
 
 test("selection modes produce masks of the requested size", () => {
-  const cfg = refragConfigFor({ ...SHAPES.shipped, vocab: 64, decoder: { hidden: 32, layers: 1, heads: 2, kvHeads: 2, intermediate: 64 }, encoder: { hidden: 16, layers: 1, heads: 2, intermediate: 32 } }, 4, 256);
+  const cfg = refragConfigFor(
+    {
+      ...SHAPES.shipped,
+      vocab: 64,
+      decoder: { hidden: 32, layers: 1, heads: 2, kvHeads: 2, intermediate: 64 },
+      encoder: { hidden: 16, layers: 1, heads: 2, intermediate: 32 },
+    },
+    4,
+    256,
+  );
   const model = new RefragModel(cfg, new Rng(1));
   const { rng } = freshRng();
-  const chunks = chunkTokens(Int32Array.from({ length: 40 }, () => 4 + rng.int(60)), 4);
+  const chunks = chunkTokens(
+    Int32Array.from({ length: 40 }, () => 4 + rng.int(60)),
+    4,
+  );
   const vectors = model.encodeChunks(chunks);
   const before = Int32Array.of(1, 5, 6);
   for (const mode of ["random", "perplexity-desc", "perplexity-asc"] as const) {
@@ -53,12 +73,24 @@ test("selection modes produce masks of the requested size", () => {
   }
   const asc = selectChunks(model, { mode: "perplexity-asc", fraction: 0.5 }, { before, chunks, vectors });
   const desc = selectChunks(model, { mode: "perplexity-desc", fraction: 0.5 }, { before, chunks, vectors });
-  assert.ok(asc.every((a, i) => a !== desc[i]), "ascending and descending halves are complements");
+  assert.ok(
+    asc.every((a, i) => a !== desc[i]),
+    "ascending and descending halves are complements",
+  );
   assert.equal(selectChunks(model, { mode: "none" }, { before, chunks, vectors }).filter(Boolean).length, 0);
   assert.equal(selectChunks(model, { mode: "all" }, { before, chunks, vectors }).filter(Boolean).length, 10);
-  assert.throws(() => selectChunks(model, { mode: "policy" }, { before, chunks, vectors }), /needs a model with a trained policy/);
+  assert.throws(
+    () => selectChunks(model, { mode: "policy" }, { before, chunks, vectors }),
+    /needs a model with a trained policy/,
+  );
   // Expanded chunks appear as raw tokens in place, in order.
-  const segs = model.buildSegments({ before, chunks, projected: model.project(vectors), expand: desc, after: Int32Array.of(2) });
+  const segs = model.buildSegments({
+    before,
+    chunks,
+    projected: model.project(vectors),
+    expand: desc,
+    after: Int32Array.of(2),
+  });
   let positions = 0;
   for (const s of segs) positions += "ids" in s ? s.ids.length : s.embeds.rows;
   assert.equal(positions, 3 + 5 * 4 + 5 + 1);
@@ -84,7 +116,19 @@ test("chunk-vector cache: keyed by encoder, passage and k; F32 exact, BF16 withi
     const back = await new ChunkVectorCache(dir, "enc-a", 32, "BF16").get(ids);
     assertClose(back!.data, vectors.data, 1e-2, "bf16 vectors", seed);
     assert.equal(readdirSync(dir).length, 2);
-    const m = new RefragModel(refragConfigFor({ ...SHAPES.shipped, vocab: 32, decoder: { hidden: 16, layers: 1, heads: 2, kvHeads: 2, intermediate: 32 }, encoder: { hidden: 8, layers: 1, heads: 2, intermediate: 16 } }, 4, 64), new Rng(2));
+    const m = new RefragModel(
+      refragConfigFor(
+        {
+          ...SHAPES.shipped,
+          vocab: 32,
+          decoder: { hidden: 16, layers: 1, heads: 2, kvHeads: 2, intermediate: 32 },
+          encoder: { hidden: 8, layers: 1, heads: 2, intermediate: 16 },
+        },
+        4,
+        64,
+      ),
+      new Rng(2),
+    );
     const id1 = weightsId(m.encoder);
     m.encoder.parameters()[0].data[0] += 1;
     assert.notEqual(weightsId(m.encoder), id1, "changing a weight changes the encoder id");

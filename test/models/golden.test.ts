@@ -73,7 +73,12 @@ test("RoBERTa matches PyTorch: padded batch, last hidden states, CLS and mean po
         }
     assertClose(got, want, 1e-4, "roberta hidden");
     assertClose(model.pool(hidden, batch, "cls").data, f32(io.get("out_cls"), "cls"), 1e-4, "roberta cls");
-    assertClose(model.pool(hidden, batch, "mean").data, f32(io.get("out_mean"), "mean"), 1e-4, "roberta mean");
+    assertClose(
+      model.pool(hidden, batch, "mean").data,
+      f32(io.get("out_mean"), "mean"),
+      1e-4,
+      "roberta mean",
+    );
   });
 });
 

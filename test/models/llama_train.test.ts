@@ -10,7 +10,14 @@ import { AdamW, clipGradNorm, cosineSchedule } from "../../src/train/optimizer.j
 
 test("a 2-layer LLaMA learns an affine-recurrence sequence task (loss falls from ln V to < 0.35)", () => {
   const V = 16;
-  const cfg = llamaConfig({ vocab_size: V, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 64 });
+  const cfg = llamaConfig({
+    vocab_size: V,
+    hidden_size: 32,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    intermediate_size: 64,
+  });
   const model = new LlamaForCausalLM(cfg, new Rng(1));
   const opt = new AdamW(model.namedParameters(), { lr: 1e-2, weightDecay: 0.0 });
   const data = new Rng(2);
@@ -40,13 +47,23 @@ test("a 2-layer LLaMA learns an affine-recurrence sequence task (loss falls from
   }
   const first = losses[0];
   const last = losses.slice(-10).reduce((a, b) => a + b, 0) / 10;
-  assert.ok(Math.abs(first - Math.log(V)) < 0.5, `initial loss ${first} should be near ln ${V} = ${Math.log(V).toFixed(3)}`);
+  assert.ok(
+    Math.abs(first - Math.log(V)) < 0.5,
+    `initial loss ${first} should be near ln ${V} = ${Math.log(V).toFixed(3)}`,
+  );
   assert.ok(last < 0.35, `final loss ${last.toFixed(4)} (first ${first.toFixed(3)}) should fall below 0.35`);
 });
 
 test("decoding with the KV cache equals recomputing the whole sequence (mixed token/vector input)", () => {
   const { rng, seed } = freshRng();
-  const cfg = llamaConfig({ vocab_size: 50, hidden_size: 48, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 96 });
+  const cfg = llamaConfig({
+    vocab_size: 50,
+    hidden_size: 48,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    intermediate_size: 96,
+  });
   const model = new LlamaForCausalLM(cfg, rng);
   const q = Int32Array.from({ length: 5 }, () => rng.int(50));
   const vecs = new Tensor(rng.randn(3 * 48, 0.02), [3, 48]);
@@ -63,6 +80,9 @@ test("decoding with the KV cache equals recomputing the whole sequence (mixed to
       const e = relErr(step[i], row);
       assert.ok(e < 1e-4, `position ${8 + i}: cached vs full relative error ${e} (seed ${seed})`);
     }
-    assert.throws(() => model.forward([{ ids: new Int32Array(30) }], { cache }), /exceed the cache capacity 32/);
+    assert.throws(
+      () => model.forward([{ ids: new Int32Array(30) }], { cache }),
+      /exceed the cache capacity 32/,
+    );
   });
 });

@@ -129,7 +129,8 @@ try {
       const mineTop = topK(mine, 10).map((x) => x.id);
       oursTopEqual = mineTop.every((id, i) => id === cppTop[i]);
       oursMaxDiff = 0;
-      for (let i = 0; i < mine.length; i++) oursMaxDiff = Math.max(oursMaxDiff, Math.abs(mine[i] - theirs.probs[i]));
+      for (let i = 0; i < mine.length; i++)
+        oursMaxDiff = Math.max(oursMaxDiff, Math.abs(mine[i] - theirs.probs[i]));
     }
     const ok = topEqual && maxDiff <= tol && (oursTopEqual === null || (oursTopEqual && oursMaxDiff <= tol));
     failed ||= !ok;
@@ -149,7 +150,9 @@ try {
 } finally {
   if (args.keep === undefined) await rm(dir, { recursive: true, force: true });
 }
-console.log("type      top-10 equal  max |p_ref - p_llama.cpp|   top-1 (id, p)        refrag decoder vs llama.cpp   result");
+console.log(
+  "type      top-10 equal  max |p_ref - p_llama.cpp|   top-1 (id, p)        refrag decoder vs llama.cpp   result",
+);
 for (const r of rows) {
   console.log(
     `${r.type.padEnd(9)} ${String(r.topEqual).padEnd(13)} ${r.maxAbsProbDiff.toExponential(3).padEnd(27)} ${`${r.top1[0]}, ${r.top1[1].toFixed(4)}`.padEnd(20)} ${(r.refragTopEqual === null ? "-" : `top-10 ${r.refragTopEqual ? "equal" : "DIFFER"}, max ${r.refragMaxAbsProbDiff.toExponential(2)}`).padEnd(29)} ${r.ok ? "ok" : "FAIL"}`,

@@ -110,16 +110,62 @@ export interface AttentionKernels {
  * parameter gradients (dw, db, dtable). */
 export interface PointwiseKernels {
   /** y = x / rms(x) * w; rstd[rows] saved. x, y: [rows, dim], w: [dim]. */
-  rmsnormForward(rows: number, dim: number, eps: number, x: Float32Array, w: Float32Array, y: Float32Array, rstd: Float32Array): void;
-  rmsnormBackward(rows: number, dim: number, x: Float32Array, w: Float32Array, rstd: Float32Array, dy: Float32Array, dx: Float32Array, dw: Float32Array): void;
+  rmsnormForward(
+    rows: number,
+    dim: number,
+    eps: number,
+    x: Float32Array,
+    w: Float32Array,
+    y: Float32Array,
+    rstd: Float32Array,
+  ): void;
+  rmsnormBackward(
+    rows: number,
+    dim: number,
+    x: Float32Array,
+    w: Float32Array,
+    rstd: Float32Array,
+    dy: Float32Array,
+    dx: Float32Array,
+    dw: Float32Array,
+  ): void;
   /** y = (x - mean) * rstd * w + b; mean, rstd: [rows] saved. */
-  layernormForward(rows: number, dim: number, eps: number, x: Float32Array, w: Float32Array, b: Float32Array, y: Float32Array, mean: Float32Array, rstd: Float32Array): void;
-  layernormBackward(rows: number, dim: number, x: Float32Array, w: Float32Array, mean: Float32Array, rstd: Float32Array, dy: Float32Array, dx: Float32Array, dw: Float32Array, db: Float32Array): void;
+  layernormForward(
+    rows: number,
+    dim: number,
+    eps: number,
+    x: Float32Array,
+    w: Float32Array,
+    b: Float32Array,
+    y: Float32Array,
+    mean: Float32Array,
+    rstd: Float32Array,
+  ): void;
+  layernormBackward(
+    rows: number,
+    dim: number,
+    x: Float32Array,
+    w: Float32Array,
+    mean: Float32Array,
+    rstd: Float32Array,
+    dy: Float32Array,
+    dx: Float32Array,
+    dw: Float32Array,
+    db: Float32Array,
+  ): void;
   /**
    * Rotary embedding in place on x: [T, H, D], Hugging Face LLaMA "rotate half" layout (pairs i, i + D/2),
    * angle = positions[t] * theta^(-2i/D). inverse = true rotates by the negative angle (the backward).
    */
-  rope(T: number, H: number, D: number, theta: number, positions: Int32Array, x: Float32Array, inverse: boolean): void;
+  rope(
+    T: number,
+    H: number,
+    D: number,
+    theta: number,
+    positions: Int32Array,
+    x: Float32Array,
+    inverse: boolean,
+  ): void;
   siluForward(x: Float32Array, y: Float32Array): void;
   siluBackward(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
   /** Exact GELU, 0.5·x·(1 + erf(x/√2)) (Hugging Face "gelu"). */
@@ -127,7 +173,13 @@ export interface PointwiseKernels {
   geluBackward(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
   /** y = silu(gate) · up. */
   swigluForward(gate: Float32Array, up: Float32Array, y: Float32Array): void;
-  swigluBackward(gate: Float32Array, up: Float32Array, dy: Float32Array, dgate: Float32Array, dup: Float32Array): void;
+  swigluBackward(
+    gate: Float32Array,
+    up: Float32Array,
+    dy: Float32Array,
+    dgate: Float32Array,
+    dup: Float32Array,
+  ): void;
   /** Row-wise softmax over the last dim. */
   softmaxForward(rows: number, dim: number, x: Float32Array, y: Float32Array): void;
   softmaxBackward(rows: number, dim: number, y: Float32Array, dy: Float32Array, dx: Float32Array): void;
@@ -139,11 +191,38 @@ export interface PointwiseKernels {
    * Softmax cross-entropy per row of logits [rows, V] against targets [rows]; rows whose target equals
    * ignoreIndex are skipped. Writes lse[rows] and returns the summed loss over the kept rows.
    */
-  crossEntropyForward(rows: number, V: number, logits: Float32Array, targets: Int32Array, ignoreIndex: number, lse: Float32Array): number;
+  crossEntropyForward(
+    rows: number,
+    V: number,
+    logits: Float32Array,
+    targets: Int32Array,
+    ignoreIndex: number,
+    lse: Float32Array,
+  ): number;
   /** dlogits = gradScale · (softmax(logits) - onehot(target)), zero rows for ignored targets. */
-  crossEntropyBackward(rows: number, V: number, logits: Float32Array, targets: Int32Array, ignoreIndex: number, lse: Float32Array, gradScale: number, dlogits: Float32Array): void;
+  crossEntropyBackward(
+    rows: number,
+    V: number,
+    logits: Float32Array,
+    targets: Int32Array,
+    ignoreIndex: number,
+    lse: Float32Array,
+    gradScale: number,
+    dlogits: Float32Array,
+  ): void;
   /** One AdamW step (decoupled weight decay, bias correction with `step` >= 1), updating p, m, v in place. */
-  adamw(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;
+  adamw(
+    p: Float32Array,
+    g: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    step: number,
+  ): void;
   /** Σ x² in double precision. */
   sumSquares(x: Float32Array): number;
   /** x *= s in place. */
