@@ -1,0 +1,174 @@
+// Dense matrix products: the TypeScript reference (plain loops, the spec) and the native kernels.
+// Shape legend: op(A) is M×K, op(B) is K×N, C is M×N, all row-major and contiguous. A is stored K×M when
+// transA, B is stored N×K when transB. C = alpha · op(A) · op(B) + beta · C; beta = 0 overwrites C
+// without reading it (so NaN in an uninitialised C does not leak), as in BLAS.
+import { loadAddon } from "../native.js";
+import type { GemmKernels } from "./types.js";
+
+function checkDim(op: string, name: string, v: number): void {
+  if (!Number.isInteger(v) || v < 0 || v > 2147483647)
+    throw new TypeError(`${op}: ${name} must be a non-negative integer, got ${v}`);
+}
+
+function checkLen(op: string, name: string, arr: { length: number }, need: number, shape: string): void {
+  if (arr.length < need)
+    throw new TypeError(`${op}: ${name} has ${arr.length} elements, needs ${need} (${shape})`);
+}
+
+function shapeOf(transA: boolean, transB: boolean, M: number, N: number, K: number): string {
+  return `M=${M} N=${N} K=${K} transA=${transA} transB=${transB}`;
+}
+
+/** C = alpha · op(A) · op(B) + beta · C, accumulated in f64; B (at offset offB) is a stored matrix. */
+function refProduct(
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  alpha: number,
+  A: ArrayLike<number>,
+  offA: number,
+  B: ArrayLike<number>,
+  offB: number,
+  beta: number,
+  C: Float32Array,
+  offC: number,
+): void {
+  // op(B) as a K×N row-major copy, so the inner loop is a plain axpy.
+  const b = new Float64Array(K * N);
+  for (let p = 0; p < K; p++)
+    for (let j = 0; j < N; j++) b[p * N + j] = transB ? B[offB + j * K + p] : B[offB + p * N + j];
+  const row = new Float64Array(N);
+  for (let i = 0; i < M; i++) {
+    row.fill(0);
+    for (let p = 0; p < K; p++) {
+      const a = transA ? A[offA + p * M + i] : A[offA + i * K + p];
+      for (let j = 0; j < N; j++) row[j] += a * b[p * N + j];
+    }
+    for (let j = 0; j < N; j++) {
+      const c = offC + i * N + j;
+      C[c] = beta === 0 ? alpha * row[j] : alpha * row[j] + beta * C[c];
+    }
+  }
+}
+
+// Scratch views for bit casts between f32 and u32.
+const castF = new Float32Array(1);
+const castU = new Uint32Array(castF.buffer);
+
+/** bf16 bits → f32 value (exact). */
+function bf16Value(bits: number): number {
+  castU[0] = bits << 16;
+  return castF[0];
+}
+
+/** f32 value → bf16 bits, round-to-nearest-even; NaN keeps its sign and becomes quiet. */
+export function bf16Round(x: number): number {
+  castF[0] = x;
+  const u = castU[0];
+  if ((u & 0x7fffffff) > 0x7f800000) return ((u >>> 16) | 0x40) & 0xffff;
+  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+export const refGemm: GemmKernels = {
+  gemm(transA, transB, M, N, K, alpha, A, B, beta, C) {
+    const op = "gemm";
+    for (const [n, v] of [
+      ["M", M],
+      ["N", N],
+      ["K", K],
+    ] as const)
+      checkDim(op, n, v);
+    const s = shapeOf(transA, transB, M, N, K);
+    checkLen(op, "A", A, M * K, s);
+    checkLen(op, "B", B, K * N, s);
+    checkLen(op, "C", C, M * N, s);
+    refProduct(transA, transB, M, N, K, alpha, A, 0, B, 0, beta, C, 0);
+  },
+
+  gemmBatched(transA, transB, batch, M, N, K, alpha, A, strideA, B, strideB, beta, C, strideC) {
+    const op = "gemmBatched";
+    for (const [n, v] of [
+      ["batch", batch],
+      ["M", M],
+      ["N", N],
+      ["K", K],
+      ["strideA", strideA],
+      ["strideB", strideB],
+      ["strideC", strideC],
+    ] as const)
+      checkDim(op, n, v);
+    const s = `batch=${batch} ${shapeOf(transA, transB, M, N, K)} strides=${strideA},${strideB},${strideC}`;
+    if (batch > 1 && M * N > 0 && strideC < M * N)
+      throw new TypeError(`${op}: strideC ${strideC} < M*N would make outputs overlap (${s})`);
+    const need = (stride: number, size: number) => (batch === 0 ? 0 : (batch - 1) * stride + size);
+    checkLen(op, "A", A, need(strideA, M * K), s);
+    checkLen(op, "B", B, need(strideB, K * N), s);
+    checkLen(op, "C", C, need(strideC, M * N), s);
+    for (let b = 0; b < batch; b++)
+      refProduct(transA, transB, M, N, K, alpha, A, b * strideA, B, b * strideB, beta, C, b * strideC);
+  },
+
+  gemmBf16(transB, M, N, K, alpha, A, B, beta, C) {
+    const op = "gemmBf16";
+    for (const [n, v] of [
+      ["M", M],
+      ["N", N],
+      ["K", K],
+    ] as const)
+      checkDim(op, n, v);
+    const s = shapeOf(false, transB, M, N, K);
+    checkLen(op, "A", A, M * K, s);
+    checkLen(op, "B", B, K * N, s);
+    checkLen(op, "C", C, M * N, s);
+    const Bf = new Float32Array(K * N);
+    refGemm.bf16ToF32(B.subarray(0, K * N), Bf);
+    refProduct(false, transB, M, N, K, alpha, A, 0, Bf, 0, beta, C, 0);
+  },
+
+  f32ToBf16(src, dst) {
+    checkLen("f32ToBf16", "dst", dst, src.length, `n=${src.length}`);
+    for (let i = 0; i < src.length; i++) dst[i] = bf16Round(src[i]);
+  },
+
+  bf16ToF32(src, dst) {
+    checkLen("bf16ToF32", "dst", dst, src.length, `n=${src.length}`);
+    for (let i = 0; i < src.length; i++) dst[i] = bf16Value(src[i]);
+  },
+};
+
+interface GemmAddon {
+  gemm: GemmKernels["gemm"];
+  gemmBatched: GemmKernels["gemmBatched"];
+  gemmBf16: GemmKernels["gemmBf16"];
+  f32ToBf16: GemmKernels["f32ToBf16"];
+  bf16ToF32: GemmKernels["bf16ToF32"];
+  peakGflops(threads: number, seconds: number): number;
+}
+
+function gemmAddon(): GemmAddon | null {
+  const a = loadAddon();
+  if (a === null || typeof a.gemm !== "function") return null;
+  return a as unknown as GemmAddon;
+}
+
+const addon = gemmAddon();
+
+/** The C++ kernels (null when the addon is missing). Argument checks happen in C++ and name the op. */
+export const nativeGemm: GemmKernels | null =
+  addon === null
+    ? null
+    : {
+        gemm: addon.gemm,
+        gemmBatched: addon.gemmBatched,
+        gemmBf16: addon.gemmBf16,
+        f32ToBf16: addon.f32ToBf16,
+        bf16ToF32: addon.bf16ToF32,
+      };
+
+/** Measured fp32 FMA peak (GFLOP/s) on `threads` threads (at most numThreads()), over `seconds`. */
+export function peakGflops(threads: number, seconds = 0.5): number {
+  if (addon === null) throw new Error("peakGflops: native addon unavailable");
+  return addon.peakGflops(threads, seconds);
+}
