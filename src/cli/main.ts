@@ -3,6 +3,7 @@
 import { Command } from "commander";
 import { cpuFeatures, loadAddon, numThreads, setNumThreads } from "../engine/native.js";
 import { registerBenchCommands } from "./bench.js";
+import { registerConvertCommands } from "./convert.js";
 import { registerDataCommands } from "./data.js";
 import { registerTokenizerCommands } from "./tokenizer.js";
 
@@ -35,6 +36,7 @@ program
 registerDataCommands(program);
 registerTokenizerCommands(program);
 registerBenchCommands(program);
+registerConvertCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(`refrag: ${e instanceof Error ? e.message : String(e)}`);
