@@ -6,6 +6,7 @@ import { registerBenchCommands } from "./bench.js";
 import { registerConvertCommands } from "./convert.js";
 import { registerDataCommands } from "./data.js";
 import { registerTokenizerCommands } from "./tokenizer.js";
+import { registerTrainCommands } from "./train.js";
 
 const program = new Command("refrag")
   .description("REFRAG: compressed-context decoding for retrieval-augmented generation")
@@ -37,6 +38,7 @@ registerDataCommands(program);
 registerTokenizerCommands(program);
 registerBenchCommands(program);
 registerConvertCommands(program);
+registerTrainCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(`refrag: ${e instanceof Error ? e.message : String(e)}`);

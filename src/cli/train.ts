@@ -1,0 +1,206 @@
+// `refrag train …`: token streams and the pre-training stages. Long runs show progress, save atomic
+// checkpoints, stop cleanly on Ctrl-C (saving first) and resume when started again with the same --out.
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import { parseLlamaConfig, parseRobertaConfig } from "../io/config.js";
+import { SHAPES } from "../eval/latency.js";
+import { Tokenizer } from "../tokenizer/index.js";
+import { defaultTokenizerPath } from "../tokenizer/pipeline.js";
+import type { StepInfo } from "../train/loop.js";
+import { pretrainDecoder, pretrainEncoder } from "../train/stages/pretrain.js";
+import {
+  buildTokenStream,
+  loadTokenStream,
+  saveTokenStream,
+  sha256OfFile,
+  type Split,
+} from "../train/tokens.js";
+
+function int(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got "${v}"`);
+  return n;
+}
+function num(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got "${v}"`);
+  return n;
+}
+
+function stopOnSignal(): () => boolean {
+  let stop = false;
+  process.once("SIGINT", () => {
+    console.error("\nstopping after this step (checkpoint first); Ctrl-C again to abort");
+    stop = true;
+    process.once("SIGINT", () => process.exit(130));
+  });
+  return () => stop;
+}
+
+function logger(tokensPerStep: number): (i: StepInfo) => void {
+  return (i) =>
+    console.error(
+      `step ${i.step + 1}  loss ${i.loss.toFixed(4)}  lr ${i.lr.toExponential(2)}  |g| ${i.gradNorm.toFixed(2)}  ${i.ms.toFixed(0)} ms  ${((tokensPerStep / i.ms) * 1000).toFixed(0)} tok/s`,
+    );
+}
+
+export function registerTrainCommands(program: Command): void {
+  const train = program.command("train").description("training: token streams and stages (resumable)");
+
+  train
+    .command("tokens")
+    .description("tokenise one split of a JSONL corpus into a uint16 token stream")
+    .requiredOption("--corpus <paths...>", "JSONL files or folders")
+    .requiredOption("--out <file>", "output .u16 file (a .json description is written beside it)")
+    .option("--split <split>", "train, validation or test", "train")
+    .option("--tokenizer <file>", "tokenizer.json", defaultTokenizerPath())
+    .action((o: { corpus: string[]; out: string; split: string; tokenizer: string }) => {
+      if (!["train", "validation", "test"].includes(o.split))
+        throw new Error(`--split must be train, validation or test, got "${o.split}"`);
+      const tok = Tokenizer.fromFile(o.tokenizer);
+      const t0 = performance.now();
+      const s = buildTokenStream(o.corpus, o.split as Split, tok, sha256OfFile(o.tokenizer), {
+        progress: (d, n) => process.stderr.write(`\r${d} documents, ${n} tokens`),
+      });
+      saveTokenStream(o.out, s);
+      console.error(
+        `\nwrote ${o.out}: ${s.info.tokens} tokens from ${s.info.documents} documents in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      );
+    });
+
+  train
+    .command("decoder")
+    .description("pre-train the LLaMA decoder on next-token prediction")
+    .requiredOption("--data <file>", "training token stream (.u16)")
+    .requiredOption("--out <dir>", "checkpoint folder (resumed when it holds this run)")
+    .option("--config <file>", "LLaMA config.json (default: the shipped shape)")
+    .option("--steps <n>", "optimizer steps", "2000")
+    .option("--batch <n>", "sequences per step", "8")
+    .option("--seq <n>", "tokens per sequence", "256")
+    .option("--lr <x>", "peak learning rate", "1e-3")
+    .option("--save-every <n>", "checkpoint interval in steps", "100")
+    .option("--seed <n>", "seed", "1")
+    .option("--tokenizer <file>", "tokenizer.json stored with the checkpoint", defaultTokenizerPath())
+    .action(
+      async (o: {
+        data: string;
+        out: string;
+        config?: string;
+        steps: string;
+        batch: string;
+        seq: string;
+        lr: string;
+        saveEvery: string;
+        seed: string;
+        tokenizer: string;
+      }) => {
+        const tok = Tokenizer.fromFile(o.tokenizer);
+        const d = SHAPES.shipped.decoder;
+        const raw = o.config
+          ? JSON.parse(readFileSync(o.config, "utf8"))
+          : {
+              model_type: "llama",
+              vocab_size: tok.vocabSize,
+              hidden_size: d.hidden,
+              num_hidden_layers: d.layers,
+              num_attention_heads: d.heads,
+              num_key_value_heads: d.kvHeads,
+              intermediate_size: d.intermediate,
+              max_position_embeddings: 4096,
+              rms_norm_eps: 1e-6,
+              tie_word_embeddings: true,
+              bos_token_id: tok.tokenToId("<|bos|>"),
+              eos_token_id: tok.tokenToId("<|eos|>"),
+              pad_token_id: tok.tokenToId("<|pad|>"),
+            };
+        const config = parseLlamaConfig(raw, o.config ?? "shipped decoder");
+        const stream = loadTokenStream(o.data);
+        const c = {
+          steps: int("steps", o.steps),
+          batch: int("batch", o.batch),
+          seqLen: int("seq", o.seq),
+          lr: num("lr", o.lr),
+          saveEvery: int("save-every", o.saveEvery),
+          seed: int("seed", o.seed),
+          logEvery: 10,
+        };
+        const state = await pretrainDecoder(config, stream.tokens, c, {
+          out: o.out,
+          tokenizerJson: readFileSync(o.tokenizer, "utf8"),
+          log: logger(c.batch * c.seqLen),
+          shouldStop: stopOnSignal(),
+        });
+        console.error(`${o.out}: step ${state.step}/${state.steps}`);
+      },
+    );
+
+  train
+    .command("encoder")
+    .description("pre-train the RoBERTa encoder with masked-language modelling")
+    .requiredOption("--data <file>", "training token stream (.u16)")
+    .requiredOption("--out <dir>", "checkpoint folder (resumed when it holds this run)")
+    .option("--config <file>", "RoBERTa config.json (default: the shipped shape)")
+    .option("--steps <n>", "optimizer steps", "2000")
+    .option("--batch <n>", "sequences per step", "64")
+    .option("--seq <n>", "max tokens per sequence", "64")
+    .option("--lr <x>", "peak learning rate", "1e-3")
+    .option("--save-every <n>", "checkpoint interval in steps", "100")
+    .option("--seed <n>", "seed", "1")
+    .option("--tokenizer <file>", "tokenizer.json", defaultTokenizerPath())
+    .action(
+      async (o: {
+        data: string;
+        out: string;
+        config?: string;
+        steps: string;
+        batch: string;
+        seq: string;
+        lr: string;
+        saveEvery: string;
+        seed: string;
+        tokenizer: string;
+      }) => {
+        const tok = Tokenizer.fromFile(o.tokenizer);
+        const e = SHAPES.shipped.encoder;
+        const pad = tok.tokenToId("<|pad|>") ?? 0;
+        const raw = o.config
+          ? JSON.parse(readFileSync(o.config, "utf8"))
+          : {
+              model_type: "roberta",
+              architectures: ["RobertaForMaskedLM"],
+              vocab_size: tok.vocabSize,
+              hidden_size: e.hidden,
+              num_hidden_layers: e.layers,
+              num_attention_heads: e.heads,
+              intermediate_size: e.intermediate,
+              max_position_embeddings: 130,
+              type_vocab_size: 1,
+              layer_norm_eps: 1e-5,
+              pad_token_id: pad,
+              bos_token_id: tok.tokenToId("<|bos|>"),
+              eos_token_id: tok.tokenToId("<|eos|>"),
+            };
+        const config = parseRobertaConfig(raw, o.config ?? "shipped encoder");
+        const mask = tok.tokenToId("<|mask|>");
+        if (mask === undefined) throw new Error("the tokenizer has no <|mask|> token");
+        const stream = loadTokenStream(o.data);
+        const c = {
+          steps: int("steps", o.steps),
+          batch: int("batch", o.batch),
+          seqLen: int("seq", o.seq),
+          lr: num("lr", o.lr),
+          saveEvery: int("save-every", o.saveEvery),
+          seed: int("seed", o.seed),
+          logEvery: 10,
+        };
+        const firstRegular = 14; // ids 0..13 are special tokens in the project's tokenizer
+        const state = await pretrainEncoder(config, stream.tokens, mask, firstRegular, c, {
+          out: o.out,
+          tokenizerJson: readFileSync(o.tokenizer, "utf8"),
+          log: logger(c.batch * c.seqLen),
+          shouldStop: stopOnSignal(),
+        });
+        console.error(`${o.out}: step ${state.step}/${state.steps}`);
+      },
+    );
+}
