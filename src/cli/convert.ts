@@ -6,11 +6,14 @@ export function registerConvertCommands(program: Command): void {
   const convert = program.command("convert").description("convert checkpoints to other formats");
   convert
     .command("gguf <checkpoint> <out>")
-    .description("export a LLaMA checkpoint folder (config.json + model.safetensors [+ tokenizer.json]) to GGUF")
+    .description(
+      "export a LLaMA checkpoint folder (config.json + model.safetensors [+ tokenizer.json]) to GGUF",
+    )
     .option("--type <type>", "2-D weight type: f32, f16 or bf16 (norms stay f32)", "f32")
     .option("--name <name>", "general.name written into the file")
     .action(async (checkpoint: string, out: string, o: { type: string; name?: string }) => {
-      if (o.type !== "f32" && o.type !== "f16" && o.type !== "bf16") throw new Error(`--type must be f32, f16 or bf16, got "${o.type}"`);
+      if (o.type !== "f32" && o.type !== "f16" && o.type !== "bf16")
+        throw new Error(`--type must be f32, f16 or bf16, got "${o.type}"`);
       await exportCheckpointToGguf(checkpoint, out, { weightType: o.type, name: o.name });
       console.log(`wrote ${out}`);
     });

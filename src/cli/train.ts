@@ -46,6 +46,7 @@ function logger(tokensPerStep: number): (i: StepInfo) => void {
 
 export function registerTrainCommands(program: Command): void {
   const train = program.command("train").description("training: token streams and stages (resumable)");
+  registerRefragStageCommands(train);
 
   train
     .command("tokens")
@@ -203,4 +204,78 @@ export function registerTrainCommands(program: Command): void {
         console.error(`${o.out}: step ${state.step}/${state.steps}`);
       },
     );
+}
+
+interface RefragStageFlags {
+  data: string;
+  out: string;
+  from?: string;
+  encoder?: string;
+  decoder?: string;
+  k: string;
+  steps: string;
+  lr: string;
+  maxChunks: string;
+  tokens: string;
+  continuation: string;
+  saveEvery: string;
+  seed: string;
+  tokenizer: string;
+}
+
+/** `refrag train reconstruct|cpt`: REFRAG's own stages over a REFRAG checkpoint (or encoder + decoder). */
+export function registerRefragStageCommands(train: Command): void {
+  for (const stage of ["reconstruct", "cpt"] as const) {
+    train
+      .command(stage)
+      .description(
+        stage === "reconstruct"
+          ? "stage 1: decoder frozen, encoder + projector learn to reconstruct chunks from their vectors (curriculum)"
+          : "stage 2: continual pre-training, next-paragraph prediction from chunk vectors (curriculum)",
+      )
+      .requiredOption("--data <file>", "training token stream (.u16)")
+      .requiredOption("--out <dir>", "checkpoint folder (resumed when it holds this run)")
+      .option("--from <dir>", "REFRAG checkpoint to start from (e.g. the reconstruction output)")
+      .option("--encoder <dir>", "pre-trained encoder checkpoint (with --decoder, instead of --from)")
+      .option("--decoder <dir>", "pre-trained decoder checkpoint")
+      .option("--k <n>", "tokens per chunk (new models only)", "16")
+      .option("--steps <n>", "optimizer steps", "2000")
+      .option("--lr <x>", "peak learning rate", stage === "reconstruct" ? "2e-4" : "5e-5")
+      .option("--max-chunks <n>", "largest number of chunks per sequence (curriculum top)", "16")
+      .option("--tokens <n>", "tokens per step", "4096")
+      .option("--continuation <n>", "cpt: tokens predicted after the context", "128")
+      .option("--save-every <n>", "checkpoint interval in steps", "100")
+      .option("--seed <n>", "seed", "1")
+      .option("--tokenizer <file>", "tokenizer.json stored with the checkpoint", defaultTokenizerPath())
+      .action(async (o: RefragStageFlags) => {
+        const { continualPretrain, initRefrag, loadRefrag, reconstruct, hasCheckpoint } = await import(
+          "../train/stages/refrag.js"
+        );
+        let model;
+        if (hasCheckpoint(o.out)) model = await loadRefrag(o.out);
+        else if (o.from !== undefined) model = await loadRefrag(o.from);
+        else if (o.encoder !== undefined && o.decoder !== undefined)
+          model = await initRefrag(o.encoder, o.decoder, int("k", o.k), int("seed", o.seed));
+        else throw new Error("give --from <refrag checkpoint>, or --encoder <dir> and --decoder <dir>");
+        const stream = loadTokenStream(o.data);
+        const c = {
+          steps: int("steps", o.steps),
+          lr: num("lr", o.lr),
+          maxChunks: int("max-chunks", o.maxChunks),
+          tokensPerStep: int("tokens", o.tokens),
+          continuation: int("continuation", o.continuation),
+          saveEvery: int("save-every", o.saveEvery),
+          seed: int("seed", o.seed),
+          logEvery: 10,
+        };
+        const run = stage === "reconstruct" ? reconstruct : continualPretrain;
+        const state = await run(model, stream.tokens, c, {
+          out: o.out,
+          tokenizerJson: readFileSync(o.tokenizer, "utf8"),
+          log: logger(c.tokensPerStep),
+          shouldStop: stopOnSignal(),
+        });
+        console.error(`${o.out}: step ${state.step}/${state.steps}`);
+      });
+  }
 }
