@@ -2,7 +2,7 @@
 // central finite differences in float64, masks (causal, KV cache offset, kvLen padding), GQA, errors.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { assertClose, freshRng, relErr } from "../helpers.js";
+import { assertClose, freshRng } from "../helpers.js";
 import {
   attentionBackwardRef,
   attentionForwardRef,
@@ -418,6 +418,9 @@ test("native forward at T = 2048 (tiled, no T×T buffer) matches reference rows"
     assertClose(got.out.subarray(i * row, (i + 1) * row), want.out, 2e-5, `row ${i}`, seed);
     for (let h = 0; h < c.Hq; h++)
       // Row 0's lse is one scaled score and may be near zero: compare relative to max(1, |lse|).
-      assert.ok(Math.abs(got.lse[h * c.Tq + i] - want.lse[h]) <= 1e-5 * Math.max(1, Math.abs(want.lse[h])), `lse row ${i} head ${h} (seed ${seed})`);
+      assert.ok(
+        Math.abs(got.lse[h * c.Tq + i] - want.lse[h]) <= 1e-5 * Math.max(1, Math.abs(want.lse[h])),
+        `lse row ${i} head ${h} (seed ${seed})`,
+      );
   }
 });
