@@ -5,6 +5,7 @@ import { cpuFeatures, loadAddon, numThreads, setNumThreads } from "../engine/nat
 import { registerBenchCommands } from "./bench.js";
 import { registerConvertCommands } from "./convert.js";
 import { registerDataCommands } from "./data.js";
+import { registerGenerateCommands } from "./generate.js";
 import { registerTokenizerCommands } from "./tokenizer.js";
 import { registerTrainCommands } from "./train.js";
 
@@ -39,6 +40,7 @@ registerTokenizerCommands(program);
 registerBenchCommands(program);
 registerConvertCommands(program);
 registerTrainCommands(program);
+registerGenerateCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(`refrag: ${e instanceof Error ? e.message : String(e)}`);

@@ -15,12 +15,8 @@ import { concatRows, crossEntropy, sliceRows } from "../../engine/ops.js";
 import { Rng } from "../../engine/random.js";
 import { Tensor } from "../../engine/tensor.js";
 import { loadCheckpoint } from "../../io/checkpoint.js";
-import {
-  parseRefragConfig,
-  type LlamaConfig,
-  type RefragConfig,
-  type RobertaConfig,
-} from "../../io/config.js";
+import { parseRefragConfig, type LlamaConfig, type RobertaConfig } from "../../io/config.js";
+export { loadRefrag } from "../../models/load.js";
 import { chunkTokens, RefragModel } from "../../models/refrag.js";
 import { makeCurriculum, sampleChunks } from "../curriculum.js";
 import { trainLoop, type LoopConfig, type TrainingState } from "../loop.js";
@@ -70,16 +66,6 @@ export async function initRefrag(
     : strip("");
   model.encoder.loadStateDict(encTensors);
   model.decoder.loadStateDict(new Map([...dec.tensors].map(([n, t]) => [n, t.data as Float32Array])));
-  return model;
-}
-
-/** Load a REFRAG checkpoint folder (config.json model_type "refrag"). */
-export async function loadRefrag(dir: string): Promise<RefragModel> {
-  const ck = await loadCheckpoint(dir);
-  if (ck.config.model_type !== "refrag")
-    throw new Error(`${dir}: not a REFRAG checkpoint (model_type ${ck.config.model_type})`);
-  const model = new RefragModel(ck.config as RefragConfig, new Rng(0));
-  model.loadStateDict(new Map([...ck.tensors].map(([n, t]) => [n, t.data as Float32Array])));
   return model;
 }
 
