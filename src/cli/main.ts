@@ -5,6 +5,7 @@ import { cpuFeatures, loadAddon, numThreads, setNumThreads } from "../engine/nat
 import { registerBenchCommands } from "./bench.js";
 import { registerConvertCommands } from "./convert.js";
 import { registerDataCommands } from "./data.js";
+import { registerDatasetCommands } from "./datasets.js";
 import { registerGenerateCommands } from "./generate.js";
 import { registerTokenizerCommands } from "./tokenizer.js";
 import { registerTrainCommands } from "./train.js";
@@ -36,6 +37,7 @@ program
   });
 
 registerDataCommands(program);
+registerDatasetCommands(program);
 registerTokenizerCommands(program);
 registerBenchCommands(program);
 registerConvertCommands(program);

@@ -2,6 +2,7 @@
 import { Rng } from "../engine/random.js";
 import { loadCheckpoint } from "../io/checkpoint.js";
 import type { LlamaConfig, RefragConfig } from "../io/config.js";
+import type { StTensor } from "../io/safetensors.js";
 import { LlamaForCausalLM } from "./llama.js";
 import { RefragModel } from "./refrag.js";
 
