@@ -6,10 +6,7 @@ import type { StTensor } from "../io/safetensors.js";
 import { LlamaForCausalLM } from "./llama.js";
 import { RefragModel } from "./refrag.js";
 
-function f32Tensors(
-  tensors: Map<string, { dtype: string; data: ArrayLike<number> }>,
-  dir: string,
-): Map<string, Float32Array> {
+function f32Tensors(tensors: Map<string, StTensor>, dir: string): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();
   for (const [name, t] of tensors) {
     if (!(t.data instanceof Float32Array))
