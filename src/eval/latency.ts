@@ -239,8 +239,9 @@ export function latencyTable(rows: LatencyRow[]): string {
     "KV MiB",
     "RSS MiB",
     "TTFT x",
-    "predicted x",
-    "meas/pred",
+    "paper pred x",
+    "causal pred x",
+    "meas/causal",
     "TPOT x",
   ];
   const body = rows.map((r) => [
@@ -256,9 +257,10 @@ export function latencyTable(rows: LatencyRow[]): string {
     r.rssMB.toFixed(0),
     r.ttftSpeedup === undefined ? "" : r.ttftSpeedup.toFixed(2),
     r.predictedSpeedup === undefined ? "" : r.predictedSpeedup.toFixed(2),
-    r.ttftSpeedup === undefined || r.predictedSpeedup === undefined
+    r.predictedCausalSpeedup === undefined ? "" : r.predictedCausalSpeedup.toFixed(2),
+    r.ttftSpeedup === undefined || r.predictedCausalSpeedup === undefined
       ? ""
-      : (r.ttftSpeedup / r.predictedSpeedup).toFixed(2),
+      : (r.ttftSpeedup / r.predictedCausalSpeedup).toFixed(2),
     r.tpotSpeedup === undefined ? "" : r.tpotSpeedup.toFixed(2),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
