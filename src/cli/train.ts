@@ -55,12 +55,20 @@ export function registerTrainCommands(program: Command): void {
     .requiredOption("--out <file>", "output .u16 file (a .json description is written beside it)")
     .option("--split <split>", "train, validation or test", "train")
     .option("--tokenizer <file>", "tokenizer.json", defaultTokenizerPath())
-    .action((o: { corpus: string[]; out: string; split: string; tokenizer: string }) => {
+    .option("--exclude <file>", "eval-evidence.json from `refrag datasets build`: keep evaluation evidence out")
+    .action((o: { corpus: string[]; out: string; split: string; tokenizer: string; exclude?: string }) => {
       if (!["train", "validation", "test"].includes(o.split))
         throw new Error(`--split must be train, validation or test, got "${o.split}"`);
       const tok = Tokenizer.fromFile(o.tokenizer);
       const t0 = performance.now();
+      let exclude: Set<string> | undefined;
+      if (o.exclude !== undefined) {
+        const ev = JSON.parse(readFileSync(o.exclude, "utf8")) as { doc_ids?: unknown };
+        if (!Array.isArray(ev.doc_ids)) throw new Error(`${o.exclude}: expected {"doc_ids": [...]} (eval-evidence.json)`);
+        exclude = new Set(ev.doc_ids as string[]);
+      }
       const s = buildTokenStream(o.corpus, o.split as Split, tok, sha256OfFile(o.tokenizer), {
+        exclude,
         progress: (d, n) => process.stderr.write(`\r${d} documents, ${n} tokens`),
       });
       saveTokenStream(o.out, s);
