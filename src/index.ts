@@ -11,6 +11,7 @@ export { RobertaModel, RobertaForMaskedLM, robertaConfig, padBatch, type Pooling
 export { RefragProjector, projectorConfig } from "./models/projector.js";
 export { RefragPolicy, policyConfig } from "./models/policy.js";
 export { RefragModel, chunkTokens, effectiveCompression } from "./models/refrag.js";
+export { loadRefrag, loadLlama } from "./models/load.js";
 export { AdamW, clipGradNorm, cosineSchedule } from "./train/optimizer.js";
 export {
   generate,
