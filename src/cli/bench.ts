@@ -1,9 +1,17 @@
 // `refrag bench latency`: the latency benchmark as a CLI command (also `npm run bench:latency`).
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { numThreads, setNumThreads } from "../engine/native.js";
-import { latencyPlot, latencyTable, runLatency, SHAPES } from "../eval/latency.js";
+import {
+  addPredictions,
+  latencyPlot,
+  latencyTable,
+  runLatency,
+  SHAPES,
+  type LatencyRow,
+  type LatencyShape,
+} from "../eval/latency.js";
 
 const list = (s: string): number[] =>
   s.split(",").map((x) => {
@@ -30,6 +38,7 @@ export function registerBenchCommands(program: Command): void {
     .option("--repeats <n>", "runs per case (median reported)", "3")
     .option("--threads <n>", "compute threads (default: all cores)")
     .option("--out <dir>", "output folder", "bench/results")
+    .option("--render <json>", "re-render the table and plot of a saved run (no timing)")
     .action(
       async (o: {
         shape: string;
@@ -40,7 +49,28 @@ export function registerBenchCommands(program: Command): void {
         repeats: string;
         threads?: string;
         out: string;
+        render?: string;
       }) => {
+        if (o.render !== undefined) {
+          // Re-render a saved run: predictions are arithmetic, so they follow the current formulas.
+          const saved = JSON.parse(readFileSync(o.render, "utf8")) as {
+            threads: number;
+            shape: LatencyShape;
+            rows: LatencyRow[];
+            question?: number;
+          };
+          addPredictions(saved.rows, saved.shape, saved.question ?? 32);
+          console.log(
+            `\nLatency, ${saved.shape.name} shape, batch 1, ${saved.threads} threads (${o.render})\n`,
+          );
+          console.log(latencyTable(saved.rows));
+          writeFileSync(o.render, JSON.stringify(saved, null, 2) + "\n");
+          writeFileSync(
+            o.render.replace(/\.json$/, ".svg"),
+            latencyPlot(saved.rows, saved.shape.name, saved.threads),
+          );
+          return;
+        }
         const shape = SHAPES[o.shape];
         if (shape === undefined)
           throw new Error(`unknown shape "${o.shape}" (choose ${Object.keys(SHAPES).join(", ")})`);
@@ -60,10 +90,19 @@ export function registerBenchCommands(program: Command): void {
         const base = join(o.out, `latency_${shape.name}`);
         writeFileSync(
           `${base}.json`,
-          JSON.stringify({ date: new Date().toISOString(), threads: numThreads(), shape, rows }, null, 2) +
-            "\n",
+          JSON.stringify(
+            {
+              date: new Date().toISOString(),
+              threads: numThreads(),
+              question: list(o.question)[0],
+              shape,
+              rows,
+            },
+            null,
+            2,
+          ) + "\n",
         );
-        writeFileSync(`${base}.svg`, latencyPlot(rows, shape.name));
+        writeFileSync(`${base}.svg`, latencyPlot(rows, shape.name, numThreads()));
         console.log(`\nwrote ${base}.json and ${base}.svg`);
       },
     );

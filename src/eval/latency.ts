@@ -211,18 +211,35 @@ export async function runLatency(o: LatencyOptions): Promise<LatencyRow[]> {
           }),
         ),
       );
-      const predicted = predictedTtftRatio(s, k, o.question, o.shape.decoder.hidden);
-      const predictedCausal = predictedTtftRatio(s, k, o.question, o.shape.decoder.hidden, true);
       for (const r of [cached, encoded]) {
         r.ttftSpeedup = full.ttftMs / r.ttftMs;
         r.tpotSpeedup = full.tpotMs / r.tpotMs;
-        r.predictedSpeedup = predicted;
-        r.predictedCausalSpeedup = predictedCausal;
         rows.push(r);
       }
     }
   }
+  addPredictions(rows, o.shape, o.question);
   return rows;
+}
+
+/**
+ * The analytical TTFT speed-ups for REFRAG rows (pure arithmetic: re-applied when re-rendering saved JSON).
+ * Decoder layers cost prefillFlops per layer; in "encoder" mode the encoder's layers over every chunk of
+ * k + 1 tokens (bidirectional: the paper's formula as is) are added to REFRAG's side.
+ */
+export function addPredictions(rows: LatencyRow[], shape: LatencyShape, question: number): void {
+  const d = shape.decoder.hidden;
+  const Ld = shape.decoder.layers;
+  for (const r of rows) {
+    if (r.k === null) continue;
+    const L = Math.ceil(r.context / r.k);
+    const enc =
+      r.mode === "encoder" ? L * shape.encoder.layers * prefillFlops(r.k + 1, shape.encoder.hidden) : 0;
+    r.predictedSpeedup =
+      (Ld * prefillFlops(question + r.context, d)) / (Ld * prefillFlops(question + L, d) + enc);
+    r.predictedCausalSpeedup =
+      (Ld * prefillFlopsCausal(question + r.context, d)) / (Ld * prefillFlopsCausal(question + L, d) + enc);
+  }
 }
 
 /** A printable table of the rows. */
@@ -269,7 +286,7 @@ export function latencyTable(rows: LatencyRow[]): string {
 }
 
 /** Three panels shaped like the paper's Figure 2: TTFT and TPOT acceleration, and throughput, vs context. */
-export function latencyPlot(rows: LatencyRow[], shape: string): string {
+export function latencyPlot(rows: LatencyRow[], shape: string, threads = numThreads()): string {
   const ks = [...new Set(rows.filter((r) => r.k !== null).map((r) => r.k as number))].sort((a, b) => a - b);
   const series = (metric: (r: LatencyRow) => number | undefined, mode: "cached" | "encoder") =>
     ks.map((k) => ({
@@ -322,6 +339,6 @@ export function latencyPlot(rows: LatencyRow[], shape: string): string {
     },
   ];
   return renderSvg(panels, {
-    title: `REFRAG vs full-context decoding (${shape} shape, batch 1, ${numThreads()} threads)`,
+    title: `REFRAG vs full-context decoding (${shape} shape, batch 1, ${threads} threads)`,
   });
 }
