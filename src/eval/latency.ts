@@ -289,9 +289,10 @@ export function latencyTable(rows: LatencyRow[]): string {
 export function latencyPlot(rows: LatencyRow[], shape: string, threads = numThreads()): string {
   const ks = [...new Set(rows.filter((r) => r.k !== null).map((r) => r.k as number))].sort((a, b) => a - b);
   const series = (metric: (r: LatencyRow) => number | undefined, mode: "cached" | "encoder") =>
-    ks.map((k) => ({
+    ks.map((k, i) => ({
       name: `REFRAG k=${k}${mode === "encoder" ? " +enc" : ""}`,
       dashed: mode === "encoder",
+      color: i + 1,
       points: rows
         .filter((r) => r.k === k && r.mode === mode)
         .map((r) => [r.context, metric(r) ?? NaN] as [number, number]),
@@ -306,9 +307,10 @@ export function latencyPlot(rows: LatencyRow[], shape: string, threads = numThre
       series: [
         ...series((r) => r.ttftSpeedup, "cached"),
         ...series((r) => r.ttftSpeedup, "encoder"),
-        ...ks.map((k) => ({
+        ...ks.map((k, i) => ({
           name: `predicted k=${k} (causal)`,
-          dashed: true,
+          dotted: true,
+          color: i + 1,
           points: rows
             .filter((r) => r.k === k && r.mode === "cached")
             .map((r) => [r.context, r.predictedCausalSpeedup ?? NaN] as [number, number]),
@@ -330,6 +332,7 @@ export function latencyPlot(rows: LatencyRow[], shape: string, threads = numThre
       series: [
         {
           name: "full context",
+          color: 0,
           points: rows
             .filter((r) => r.mode === "full")
             .map((r) => [r.context, r.tokensPerSec] as [number, number]),

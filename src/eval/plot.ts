@@ -4,6 +4,10 @@ export interface Series {
   name: string;
   points: [number, number][];
   dashed?: boolean;
+  /** Dotted line (e.g. a prediction). */
+  dotted?: boolean;
+  /** Index into the palette (default: the series' position), so related series share a colour. */
+  color?: number;
 }
 
 export interface Panel {
@@ -108,7 +112,8 @@ export function renderSvg(
       `<text transform="translate(${ox + 14},${oy + m.t + (H - m.t - m.b) / 2}) rotate(-90)" text-anchor="middle">${esc(p.yLabel)}</text>`,
     );
     p.series.forEach((s, si) => {
-      const color = COLORS[si % COLORS.length];
+      const color = COLORS[(s.color ?? si) % COLORS.length];
+      const dash = s.dotted ? ' stroke-dasharray="2,3"' : s.dashed ? ' stroke-dasharray="6,4"' : "";
       const pts = s.points
         .filter((q) => Number.isFinite(q[1]) && (!p.logY || q[1] > 0))
         .sort((a, b) => a[0] - b[0]);
@@ -116,14 +121,12 @@ export function renderSvg(
       const d = pts
         .map((q, i) => `${i === 0 ? "M" : "L"}${X(q[0]).toFixed(1)},${Y(q[1]).toFixed(1)}`)
         .join(" ");
-      parts.push(
-        `<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5,4"' : ""}/>`,
-      );
+      parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`);
       for (const q of pts)
         parts.push(`<circle cx="${X(q[0]).toFixed(1)}" cy="${Y(q[1]).toFixed(1)}" r="3" fill="${color}"/>`);
       const ly = oy + m.t + 14 + si * 15;
       parts.push(
-        `<line x1="${ox + m.l + 8}" y1="${ly - 4}" x2="${ox + m.l + 26}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5,4"' : ""}/>`,
+        `<line x1="${ox + m.l + 8}" y1="${ly - 4}" x2="${ox + m.l + 26}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${dash}/>`,
       );
       parts.push(`<text x="${ox + m.l + 30}" y="${ly}">${esc(s.name)}</text>`);
     });
