@@ -55,7 +55,10 @@ export function registerTrainCommands(program: Command): void {
     .requiredOption("--out <file>", "output .u16 file (a .json description is written beside it)")
     .option("--split <split>", "train, validation or test", "train")
     .option("--tokenizer <file>", "tokenizer.json", defaultTokenizerPath())
-    .option("--exclude <file>", "eval-evidence.json from `refrag datasets build`: keep evaluation evidence out")
+    .option(
+      "--exclude <file>",
+      "eval-evidence.json from `refrag datasets build`: keep evaluation evidence out",
+    )
     .action((o: { corpus: string[]; out: string; split: string; tokenizer: string; exclude?: string }) => {
       if (!["train", "validation", "test"].includes(o.split))
         throw new Error(`--split must be train, validation or test, got "${o.split}"`);
@@ -64,7 +67,8 @@ export function registerTrainCommands(program: Command): void {
       let exclude: Set<string> | undefined;
       if (o.exclude !== undefined) {
         const ev = JSON.parse(readFileSync(o.exclude, "utf8")) as { doc_ids?: unknown };
-        if (!Array.isArray(ev.doc_ids)) throw new Error(`${o.exclude}: expected {"doc_ids": [...]} (eval-evidence.json)`);
+        if (!Array.isArray(ev.doc_ids))
+          throw new Error(`${o.exclude}: expected {"doc_ids": [...]} (eval-evidence.json)`);
         exclude = new Set(ev.doc_ids as string[]);
       }
       const s = buildTokenStream(o.corpus, o.split as Split, tok, sha256OfFile(o.tokenizer), {
@@ -226,6 +230,7 @@ interface RefragStageFlags {
   maxChunks: string;
   tokens: string;
   continuation: string;
+  expand: string;
   saveEvery: string;
   seed: string;
   tokenizer: string;
@@ -233,13 +238,16 @@ interface RefragStageFlags {
 
 /** `refrag train reconstruct|cpt`: REFRAG's own stages over a REFRAG checkpoint (or encoder + decoder). */
 export function registerRefragStageCommands(train: Command): void {
-  for (const stage of ["reconstruct", "cpt"] as const) {
+  for (const stage of ["reconstruct", "cpt", "mixed"] as const) {
     train
       .command(stage)
       .description(
-        stage === "reconstruct"
-          ? "stage 1: decoder frozen, encoder + projector learn to reconstruct chunks from their vectors (curriculum)"
-          : "stage 2: continual pre-training, next-paragraph prediction from chunk vectors (curriculum)",
+        {
+          reconstruct:
+            "stage 1: decoder frozen, encoder + projector learn to reconstruct chunks from their vectors (curriculum)",
+          cpt: "stage 2: continual pre-training, next-paragraph prediction from chunk vectors (curriculum)",
+          mixed: "stage 3: continual pre-training with a fraction of chunks read as raw tokens (mixed input)",
+        }[stage],
       )
       .requiredOption("--data <file>", "training token stream (.u16)")
       .requiredOption("--out <dir>", "checkpoint folder (resumed when it holds this run)")
@@ -251,14 +259,14 @@ export function registerRefragStageCommands(train: Command): void {
       .option("--lr <x>", "peak learning rate", stage === "reconstruct" ? "2e-4" : "5e-5")
       .option("--max-chunks <n>", "largest number of chunks per sequence (curriculum top)", "16")
       .option("--tokens <n>", "tokens per step", "4096")
-      .option("--continuation <n>", "cpt: tokens predicted after the context", "128")
+      .option("--continuation <n>", "cpt / mixed: tokens predicted after the context", "128")
+      .option("--expand <p>", "mixed: fraction of chunks read as raw tokens", "0.1")
       .option("--save-every <n>", "checkpoint interval in steps", "100")
       .option("--seed <n>", "seed", "1")
       .option("--tokenizer <file>", "tokenizer.json stored with the checkpoint", defaultTokenizerPath())
       .action(async (o: RefragStageFlags) => {
-        const { continualPretrain, initRefrag, loadRefrag, reconstruct, hasCheckpoint } = await import(
-          "../train/stages/refrag.js"
-        );
+        const { continualPretrain, initRefrag, loadRefrag, mixedInput, reconstruct, hasCheckpoint } =
+          await import("../train/stages/refrag.js");
         let model;
         if (hasCheckpoint(o.out)) model = await loadRefrag(o.out);
         else if (o.from !== undefined) model = await loadRefrag(o.from);
@@ -272,11 +280,12 @@ export function registerRefragStageCommands(train: Command): void {
           maxChunks: int("max-chunks", o.maxChunks),
           tokensPerStep: int("tokens", o.tokens),
           continuation: int("continuation", o.continuation),
+          expandFraction: Number(o.expand),
           saveEvery: int("save-every", o.saveEvery),
           seed: int("seed", o.seed),
           logEvery: 10,
         };
-        const run = stage === "reconstruct" ? reconstruct : continualPretrain;
+        const run = { reconstruct, cpt: continualPretrain, mixed: mixedInput }[stage];
         const state = await run(model, stream.tokens, c, {
           out: o.out,
           tokenizerJson: readFileSync(o.tokenizer, "utf8"),

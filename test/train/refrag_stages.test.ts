@@ -11,7 +11,13 @@ import { saveCheckpoint } from "../../src/io/checkpoint.js";
 import { llamaConfig, LlamaForCausalLM } from "../../src/models/llama.js";
 import { RobertaForMaskedLM, robertaConfig } from "../../src/models/roberta.js";
 import { makeCurriculum, sampleChunks, stageOf, stageWeights } from "../../src/train/curriculum.js";
-import { continualPretrain, initRefrag, loadRefrag, reconstruct } from "../../src/train/stages/refrag.js";
+import {
+  continualPretrain,
+  initRefrag,
+  loadRefrag,
+  mixedInput,
+  reconstruct,
+} from "../../src/train/stages/refrag.js";
 import type { Module } from "../../src/nn/module.js";
 import type { StTensor } from "../../src/io/safetensors.js";
 

@@ -74,8 +74,10 @@ export interface RefragStageConfig extends LoopConfig {
   maxChunks: number;
   /** Tokens per step (the batch holds floor(tokensPerStep / sequence tokens) sequences, at least 1). */
   tokensPerStep: number;
-  /** cpt only: continuation tokens predicted after the context. */
+  /** cpt / mixed: continuation tokens predicted after the context. */
   continuation?: number;
+  /** mixed: fraction p of each context's chunks read as raw tokens (the paper uses 0.1). */
+  expandFraction?: number;
   curriculumStages?: number;
 }
 
@@ -91,26 +93,45 @@ function buildBatch(
   model: RefragModel,
   contexts: Int32Array[],
   predicted: Int32Array[],
+  expand: number,
+  rng: Rng,
 ): { inputs: Tensor; targets: Int32Array; B: number } {
   const k = model.chunkSize;
   const B = contexts.length;
   const n = Math.ceil(contexts[0].length / k);
   const m = predicted[0].length;
-  const chunks = contexts.flatMap((c) => chunkTokens(c, k));
-  const vectors = model.project(model.encodeChunks(chunks)); // [B·n, C]
+  const perSample = contexts.map((c) => chunkTokens(c, k));
+  const vectors = model.project(model.encodeChunks(perSample.flat())); // [B·n, C]
   const parts: Tensor[] = [];
-  const rowsPer = n + m - 1;
-  const targets = new Int32Array(B * rowsPer).fill(-100);
+  let rowsPer = -1;
+  const targetRows: number[] = [];
   for (let b = 0; b < B; b++) {
-    parts.push(sliceRows(vectors, b * n, (b + 1) * n));
+    // Mixed input: `expand` chunks of each sample (the same count, so every sample has the same length)
+    // are read as raw tokens in place of their vectors.
+    const mask = new Array<boolean>(n).fill(false);
+    for (const i of rng.shuffle(Array.from({ length: n }, (_, j) => j)).slice(0, expand)) mask[i] = true;
+    const segs = model.buildSegments({
+      chunks: perSample[b],
+      projected: sliceRows(vectors, b * n, (b + 1) * n),
+      expand: mask,
+    });
+    const context = model.decoder.model.embed(segs);
+    parts.push(context);
     if (m > 1) parts.push(model.decoder.model.embed([{ ids: predicted[b].subarray(0, m - 1) }]));
-    for (let t = 0; t < m; t++) targets[b * rowsPer + n - 1 + t] = predicted[b][t];
+    const rows = context.rows + m - 1;
+    if (rowsPer >= 0 && rows !== rowsPer)
+      throw new Error(`buildBatch: sample ${b} has ${rows} rows, the batch ${rowsPer}`);
+    rowsPer = rows;
+    for (let t = 0; t < m; t++) targetRows.push(b * rows + context.rows - 1 + t);
   }
+  const targets = new Int32Array(B * rowsPer).fill(-100);
+  for (let b = 0, i = 0; b < B; b++)
+    for (let t = 0; t < m; t++, i++) targets[targetRows[i]] = predicted[b][t];
   return { inputs: concatRows(parts), targets, B };
 }
 
 async function refragStage(
-  stage: "reconstruct" | "cpt",
+  stage: "reconstruct" | "cpt" | "mixed",
   model: RefragModel,
   stream: Uint16Array,
   c: RefragStageConfig,
@@ -118,9 +139,11 @@ async function refragStage(
 ): Promise<TrainingState> {
   const k = model.chunkSize;
   const o = c.continuation ?? 0;
-  if (stage === "cpt" && o < 1) throw new Error("cpt: continuation must be at least 1 token");
+  if (stage !== "reconstruct" && o < 1) throw new Error(`${stage}: continuation must be at least 1 token`);
+  const p = stage === "mixed" ? (c.expandFraction ?? 0.1) : 0;
+  if (!(p >= 0 && p <= 1)) throw new Error(`${stage}: expandFraction must be in [0, 1], got ${p}`);
   const curriculum = makeCurriculum(c.maxChunks, c.curriculumStages ?? 9);
-  const maxRows = c.maxChunks + Math.max(o, c.maxChunks * k);
+  const maxRows = c.maxChunks + Math.round(p * c.maxChunks) * (k - 1) + Math.max(o, c.maxChunks * k);
   if (maxRows > model.config.decoder.max_position_embeddings)
     throw new Error(
       `${stage}: sequences of up to ${maxRows} positions exceed the decoder's max_position_embeddings ${model.config.decoder.max_position_embeddings}`,
@@ -151,7 +174,7 @@ async function refragStage(
         contexts.push(w.subarray(0, s));
         predicted.push(stage === "reconstruct" ? w.subarray(0, s) : w.subarray(s, s + o));
       }
-      const { inputs, targets } = buildBatch(model, contexts, predicted);
+      const { inputs, targets } = buildBatch(model, contexts, predicted, Math.round(p * n), rng);
       const hidden = model.decoder.model.forward(inputs, { batch: B });
       return crossEntropy(model.decoder.logits(hidden), targets);
     },
@@ -160,6 +183,10 @@ async function refragStage(
 
 export const reconstruct = (model: RefragModel, stream: Uint16Array, c: RefragStageConfig, io: StageIO) =>
   refragStage("reconstruct", model, stream, c, io);
+/** Mixed input: continual pre-training with a fraction of chunks left as raw tokens (so the decoder learns
+ * to read compressed and raw spans interleaved, which selective expansion relies on). */
+export const mixedInput = (model: RefragModel, stream: Uint16Array, c: RefragStageConfig, io: StageIO) =>
+  refragStage("mixed", model, stream, c, io);
 export const continualPretrain = (
   model: RefragModel,
   stream: Uint16Array,
