@@ -105,6 +105,25 @@ test("reconstruction trains encoder + projector only and lowers the loss; cpt tr
       decBefore,
       "cpt trains the decoder",
     );
+    // Mixed input: half of every context's chunks read as raw tokens; every step's loss is finite.
+    const mixed = await mixedInput(
+      loaded,
+      stream,
+      { steps: 20, lr: 3e-3, maxChunks: 4, tokensPerStep: 64, continuation: 8, expandFraction: 0.5 },
+      { out: join(dir, "mixed") },
+    );
+    assert.equal(mixed.step, 20);
+    assert.ok(mixed.history.every((h) => Number.isFinite(h.loss)));
+    await assert.rejects(
+      () =>
+        mixedInput(
+          loaded,
+          stream,
+          { steps: 3, lr: 1e-3, maxChunks: 4, tokensPerStep: 64, continuation: 8, expandFraction: 2 },
+          { out: join(dir, "y") },
+        ),
+      /expandFraction must be in \[0, 1\]/,
+    );
     await assert.rejects(
       () =>
         continualPretrain(
