@@ -47,6 +47,7 @@ function logger(tokensPerStep: number): (i: StepInfo) => void {
 export function registerTrainCommands(program: Command): void {
   const train = program.command("train").description("training: token streams and stages (resumable)");
   registerRefragStageCommands(train);
+  registerPolicyCommand(train);
 
   train
     .command("tokens")
@@ -295,4 +296,78 @@ export function registerRefragStageCommands(train: Command): void {
         console.error(`${o.out}: step ${state.step}/${state.steps}`);
       });
   }
+}
+
+interface PolicyFlags {
+  data: string;
+  out: string;
+  from: string;
+  steps: string;
+  lr: string;
+  chunks: string;
+  continuation: string;
+  expand: string;
+  contexts: string;
+  group: string;
+  clip: string;
+  saveEvery: string;
+  seed: string;
+  tokenizer: string;
+}
+
+/** `refrag train policy`: the RL selection policy (GRPO with PPO clipping) on a frozen REFRAG model. */
+export function registerPolicyCommand(train: Command): void {
+  train
+    .command("policy")
+    .description(
+      "stage 4: RL selection policy (GRPO, PPO clipping); reward = −log-perplexity of the continuation",
+    )
+    .requiredOption("--data <file>", "training token stream (.u16)")
+    .requiredOption("--out <dir>", "checkpoint folder (resumed when it holds this run)")
+    .requiredOption("--from <dir>", "REFRAG checkpoint (after mixed-input training)")
+    .option("--steps <n>", "optimizer steps (2 per rollout batch)", "400")
+    .option("--lr <x>", "peak learning rate", "1e-4")
+    .option("--chunks <n>", "chunks per context", "32")
+    .option("--continuation <n>", "continuation tokens scored", "64")
+    .option("--expand <p>", "fraction of chunks expanded per selection", "0.1")
+    .option("--contexts <n>", "contexts per rollout batch", "4")
+    .option("--group <n>", "selections per context (G)", "4")
+    .option("--clip <eps>", "PPO clipping ε", "0.2")
+    .option("--save-every <n>", "checkpoint interval in steps (even)", "20")
+    .option("--seed <n>", "seed", "1")
+    .option("--tokenizer <file>", "tokenizer.json stored with the checkpoint", defaultTokenizerPath())
+    .action(async (o: PolicyFlags) => {
+      const { loadRefrag, hasCheckpoint } = await import("../train/stages/refrag.js");
+      const { trainPolicy, withPolicy } = await import("../train/stages/policy.js");
+      const base = await loadRefrag(hasCheckpoint(o.out) ? o.out : o.from);
+      const model = base.policy === null ? withPolicy(base) : base;
+      const stream = loadTokenStream(o.data);
+      const c = {
+        steps: int("steps", o.steps),
+        lr: num("lr", o.lr),
+        contextChunks: int("chunks", o.chunks),
+        continuation: int("continuation", o.continuation),
+        expandFraction: num("expand", o.expand),
+        contexts: int("contexts", o.contexts),
+        group: int("group", o.group),
+        clip: num("clip", o.clip),
+        saveEvery: int("save-every", o.saveEvery),
+        seed: int("seed", o.seed),
+        weightDecay: 0,
+        logEvery: 10,
+      };
+      const state = await trainPolicy(model, stream.tokens, c, {
+        out: o.out,
+        tokenizerJson: readFileSync(o.tokenizer, "utf8"),
+        log: (i) =>
+          console.error(
+            `step ${i.step + 1}  lr ${i.lr.toExponential(2)}  |g| ${i.gradNorm.toFixed(3)}  ${i.ms.toFixed(0)} ms`,
+          ),
+        shouldStop: stopOnSignal(),
+      });
+      const r = state.rewards;
+      console.error(
+        `${o.out}: step ${state.step}/${state.steps}; mean reward ${r[0]?.toFixed(4)} → ${r[r.length - 1]?.toFixed(4)}`,
+      );
+    });
 }

@@ -430,3 +430,42 @@ export function crossEntropyRows(logits: Tensor, targets: Int32Array, ignoreInde
     out[r] = targets[r] === ignoreIndex ? NaN : lse[r] - logits.data[r * V + targets[r]];
   return out;
 }
+
+/**
+ * Log-probability of drawing `picks` in order, without replacement, from softmax(logits) over a 1-D tensor
+ * (a pointer network's selection: after each draw the chosen logit is masked to -inf). A scalar.
+ * Gradient: d/dl_j = Σ_t [1{j = pick_t} − p_t(j)·1{j still available at step t}].
+ */
+export function selectionLogProb(logits: Tensor, picks: readonly number[]): Tensor {
+  const L = logits.size;
+  const seen = new Set<number>();
+  for (const p of picks) {
+    if (!Number.isInteger(p) || p < 0 || p >= L) fail("selectionLogProb", `pick ${p} outside [0, ${L})`);
+    if (seen.has(p)) fail("selectionLogProb", `pick ${p} repeated (draws are without replacement)`);
+    seen.add(p);
+  }
+  const l = logits.data;
+  const available = new Uint8Array(L).fill(1);
+  const probs: Float64Array[] = []; // p_t over the available set, per step
+  let total = 0;
+  for (const pick of picks) {
+    let mx = -Infinity;
+    for (let j = 0; j < L; j++) if (available[j]) mx = Math.max(mx, l[j]);
+    let z = 0;
+    for (let j = 0; j < L; j++) if (available[j]) z += Math.exp(l[j] - mx);
+    const p = new Float64Array(L);
+    for (let j = 0; j < L; j++) if (available[j]) p[j] = Math.exp(l[j] - mx) / z;
+    probs.push(p);
+    total += l[pick] - mx - Math.log(z);
+    available[pick] = 0;
+  }
+  const out = Tensor.from([total], []);
+  return record("selectionLogProb", out, [logits], (g) => {
+    const gl = logits.gradBuffer();
+    picks.forEach((pick, t) => {
+      const p = probs[t];
+      for (let j = 0; j < L; j++) gl[j] -= g[0] * p[j];
+      gl[pick] += g[0];
+    });
+  });
+}

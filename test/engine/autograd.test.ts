@@ -176,3 +176,32 @@ test("no-grad mode records nothing", () => {
   const z = ops.linear(x, w);
   assert.notEqual(z.tape, null);
 });
+
+test("selection log-probability (sampling without replacement) gradient and value", () => {
+  const { rng, seed } = freshRng();
+  const logits = param(rng, [7]);
+  gradcheck(
+    "selectionLogProb",
+    rng,
+    seed,
+    [logits],
+    () => ops.scale(ops.selectionLogProb(logits, [3, 0, 5]), 1),
+    2e-2,
+    1e-2,
+  );
+  // Drawing every index: the probabilities of all orders sum to 1 (checked for L = 3).
+  const small = Tensor.from([0.3, -1.2, 2.0]);
+  let total = 0;
+  for (const order of [
+    [0, 1, 2],
+    [0, 2, 1],
+    [1, 0, 2],
+    [1, 2, 0],
+    [2, 0, 1],
+    [2, 1, 0],
+  ])
+    total += Math.exp(noGrad(() => ops.selectionLogProb(small, order).item()));
+  assert.ok(Math.abs(total - 1) < 1e-6, `orders sum to ${total}`);
+  assert.throws(() => ops.selectionLogProb(small, [1, 1]), /repeated/);
+  assert.throws(() => ops.selectionLogProb(small, [3]), /outside \[0, 3\)/);
+});
