@@ -25,6 +25,16 @@ export const TOKENIZER_FILE = "tokenizer.json";
 export const TRAINING_STATE_FILE = "training_state.json";
 export const OPTIMIZER_FILE = "optimizer.safetensors";
 
+/** The files a checkpoint folder owns; anything else in the folder is the user's and survives a save. */
+const CHECKPOINT_FILES = new Set([
+  "config.json",
+  "model.safetensors",
+  "model.safetensors.index.json",
+  "tokenizer.json",
+  "training_state.json",
+  "optimizer.safetensors",
+]);
+
 export interface CheckpointToSave {
   /** The config as it should be written (a typed config or any JSON object with a model_type). */
   config: ModelConfig | JsonObject;
@@ -124,6 +134,12 @@ export async function saveCheckpoint(
     await rename(dir, backup);
     await rename(tmp, dir);
     await syncDir(parent);
+    // Files the checkpoint does not own (a training log, evaluation output) move into the new folder; an
+    // open log keeps writing to the same file. Checkpoint files the new save lacks are not carried over.
+    for (const name of await readdir(backup)) {
+      const owned = CHECKPOINT_FILES.has(name) || /^model-\d+-of-\d+\.safetensors$/.test(name);
+      if (!owned && !(await exists(join(dir, name)))) await rename(join(backup, name), join(dir, name));
+    }
     await rm(backup, { recursive: true, force: true });
   } else {
     await rename(tmp, dir);

@@ -284,3 +284,23 @@ test("config validation: defaults as transformers, clear errors", async () => {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("saving over a folder keeps the user's files (a training log) but not stale checkpoint files", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "refrag-ckpt-keep-"));
+  try {
+    const ck = join(dir, "run");
+    const tensors = hfLlamaTensors(parseLlamaConfig(HF_LLAMA_CONFIG), freshRng().rng);
+    await saveCheckpoint(ck, { config: HF_LLAMA_CONFIG, tensors, optimizer: tensors });
+    await writeFile(join(ck, "train.log"), "step 1\n");
+    await saveCheckpoint(ck, { config: HF_LLAMA_CONFIG, tensors });
+    const names = (await readdir(ck)).sort();
+    assert.ok(names.includes("train.log"), `train.log kept: ${names}`);
+    assert.equal(await readFile(join(ck, "train.log"), "utf8"), "step 1\n");
+    assert.ok(
+      !names.includes("optimizer.safetensors"),
+      "a stale optimizer file from the previous save is dropped",
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
