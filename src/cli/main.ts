@@ -6,6 +6,7 @@ import { registerBenchCommands } from "./bench.js";
 import { registerConvertCommands } from "./convert.js";
 import { registerDataCommands } from "./data.js";
 import { registerDatasetCommands } from "./datasets.js";
+import { registerEvalCommands } from "./eval.js";
 import { registerGenerateCommands } from "./generate.js";
 import { registerTokenizerCommands } from "./tokenizer.js";
 import { registerTrainCommands } from "./train.js";
@@ -43,6 +44,7 @@ registerBenchCommands(program);
 registerConvertCommands(program);
 registerTrainCommands(program);
 registerGenerateCommands(program);
+registerEvalCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(`refrag: ${e instanceof Error ? e.message : String(e)}`);

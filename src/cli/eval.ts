@@ -1,0 +1,98 @@
+// `refrag eval perplexity`: the paper's Table 1 for a REFRAG checkpoint: log-perplexity of o continuation
+// tokens after s context tokens, per long-document domain, reading the context in full, as chunk vectors,
+// not at all, or as its last ⌈s/k⌉ tokens.
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import { loadCorpus } from "../data/derived/docs.js";
+import { longDocText, type DomainReport } from "../data/derived/domains.js";
+import { sampleTextWindows } from "../data/derived/sampler.js";
+import { CONTEXT_MODES, perplexityTable, type ContextMode, type ContextWindow } from "../eval/perplexity.js";
+import { loadRefrag } from "../models/load.js";
+import { Tokenizer } from "../tokenizer/index.js";
+import { writeFileSync } from "node:fs";
+
+interface Flags {
+  model: string;
+  corpus: string[];
+  domains: string;
+  s: string;
+  o: string;
+  windows: string;
+  length: string;
+  modes: string;
+  seed: string;
+  out?: string;
+}
+
+export function registerEvalCommands(program: Command): void {
+  const ev = program.command("eval").description("evaluation: perplexity tables");
+  ev.command("perplexity")
+    .description(
+      "log-perplexity of o continuation tokens after s context tokens, per domain and context mode",
+    )
+    .requiredOption("--model <dir>", "REFRAG checkpoint folder (with tokenizer.json)")
+    .requiredOption("--corpus <paths...>", "JSONL corpus files or folders")
+    .requiredOption("--domains <file>", "domains.json from `refrag datasets build`")
+    .option("--s <n>", "context tokens", "2048")
+    .option("--o <n>", "continuation tokens", "256")
+    .option("--windows <n>", "windows per document", "2")
+    .option("--length <n>", "which long-document list to use (4096 or 16384)", "4096")
+    .option("--modes <list>", `context modes: ${CONTEXT_MODES.join(",")}`, CONTEXT_MODES.join(","))
+    .option("--seed <n>", "window sampling seed", "1")
+    .option("--out <file>", "write the rows as JSON")
+    .action(async (o: Flags) => {
+      const modes = o.modes.split(",") as ContextMode[];
+      for (const m of modes)
+        if (!CONTEXT_MODES.includes(m))
+          throw new Error(`--modes: unknown mode "${m}" (${CONTEXT_MODES.join(", ")})`);
+      const model = await loadRefrag(o.model);
+      const tok = Tokenizer.fromFile(`${o.model}/tokenizer.json`);
+      const domains = JSON.parse(readFileSync(o.domains, "utf8")) as DomainReport[];
+      if (!Array.isArray(domains))
+        throw new Error(`${o.domains}: expected the list written by \`refrag datasets build\``);
+      const corpus = loadCorpus(o.corpus);
+      const byId = new Map([...corpus.values()].flat().map((d) => [d.id, d]));
+      const s = Number(o.s);
+      const n = Number(o.o);
+      const windows = new Map<string, ContextWindow[]>();
+      for (const d of domains) {
+        const list = d.lengths.find((l) => l.minTokens === Number(o.length));
+        if (list === undefined)
+          throw new Error(`${o.domains}: domain ${d.name} has no ${o.length}-token list`);
+        const ws: ContextWindow[] = [];
+        for (const doc of list.docs)
+          ws.push(
+            ...sampleTextWindows(tok, longDocText(doc, byId), {
+              s,
+              o: n,
+              count: Number(o.windows),
+              seed: Number(o.seed),
+            }),
+          );
+        windows.set(`${d.name} (${d.role})`, ws);
+      }
+      const rows = perplexityTable(
+        model,
+        windows,
+        modes.map((m) => ({ name: m, mode: m })),
+        (l) => console.error(l),
+      );
+      const domainsSeen = [...new Set(rows.map((r) => r.domain))];
+      console.log(`\nlog-perplexity of ${n} tokens after ${s} context tokens (k = ${model.chunkSize})\n`);
+      console.log(["mode".padEnd(8), ...domainsSeen.map((d) => d.padStart(28))].join(""));
+      for (const m of modes)
+        console.log(
+          [
+            m.padEnd(8),
+            ...domainsSeen.map((d) =>
+              (rows.find((r) => r.domain === d && r.mode === m)?.logPpl.toFixed(4) ?? "").padStart(28),
+            ),
+          ].join(""),
+        );
+      if (o.out !== undefined)
+        writeFileSync(
+          o.out,
+          JSON.stringify({ model: o.model, s, o: n, k: model.chunkSize, rows }, null, 2) + "\n",
+        );
+    });
+}
