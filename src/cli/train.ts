@@ -4,10 +4,15 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { parseLlamaConfig, parseRobertaConfig } from "../io/config.js";
 import { SHAPES } from "../eval/latency.js";
-import { Tokenizer } from "../tokenizer/index.js";
+import { SPECIAL_TOKENS, Tokenizer } from "../tokenizer/index.js";
 import { defaultTokenizerPath } from "../tokenizer/pipeline.js";
-import type { StepInfo } from "../train/loop.js";
-import { pretrainDecoder, pretrainEncoder } from "../train/stages/pretrain.js";
+import type { StepInfo, TrainingState } from "../train/loop.js";
+import {
+  pretrainDecoder,
+  pretrainEncoder,
+  type LmStageConfig,
+  type StageIO,
+} from "../train/stages/pretrain.js";
 import {
   buildTokenStream,
   loadTokenStream,
@@ -82,141 +87,128 @@ export function registerTrainCommands(program: Command): void {
       );
     });
 
+  pretrainCommand(train, {
+    name: "decoder",
+    description: "pre-train the LLaMA decoder on next-token prediction",
+    batch: "8",
+    seq: "256",
+    run: async (o, tok, c, io) => {
+      const d = SHAPES.shipped.decoder;
+      const raw = o.config
+        ? JSON.parse(readFileSync(o.config, "utf8"))
+        : {
+            model_type: "llama",
+            vocab_size: tok.vocabSize,
+            hidden_size: d.hidden,
+            num_hidden_layers: d.layers,
+            num_attention_heads: d.heads,
+            num_key_value_heads: d.kvHeads,
+            intermediate_size: d.intermediate,
+            max_position_embeddings: 4096,
+            rms_norm_eps: 1e-6,
+            tie_word_embeddings: true,
+            bos_token_id: tok.tokenToId("<|bos|>"),
+            eos_token_id: tok.tokenToId("<|eos|>"),
+            pad_token_id: tok.tokenToId("<|pad|>"),
+          };
+      return pretrainDecoder(
+        parseLlamaConfig(raw, o.config ?? "shipped decoder"),
+        loadTokenStream(o.data).tokens,
+        c,
+        io,
+      );
+    },
+  });
+
+  pretrainCommand(train, {
+    name: "encoder",
+    description: "pre-train the RoBERTa encoder with masked-language modelling",
+    batch: "64",
+    seq: "64",
+    run: async (o, tok, c, io) => {
+      const e = SHAPES.shipped.encoder;
+      const raw = o.config
+        ? JSON.parse(readFileSync(o.config, "utf8"))
+        : {
+            model_type: "roberta",
+            architectures: ["RobertaForMaskedLM"],
+            vocab_size: tok.vocabSize,
+            hidden_size: e.hidden,
+            num_hidden_layers: e.layers,
+            num_attention_heads: e.heads,
+            intermediate_size: e.intermediate,
+            max_position_embeddings: 130,
+            type_vocab_size: 1,
+            layer_norm_eps: 1e-5,
+            pad_token_id: tok.tokenToId("<|pad|>") ?? 0,
+            bos_token_id: tok.tokenToId("<|bos|>"),
+            eos_token_id: tok.tokenToId("<|eos|>"),
+          };
+      const mask = tok.tokenToId("<|mask|>");
+      if (mask === undefined) throw new Error("the tokenizer has no <|mask|> token");
+      const config = parseRobertaConfig(raw, o.config ?? "shipped encoder");
+      // Random replacements in masking draw from the ordinary tokens, after the special ones.
+      return pretrainEncoder(config, loadTokenStream(o.data).tokens, mask, SPECIAL_TOKENS.length, c, io);
+    },
+  });
+}
+
+interface PretrainFlags {
+  data: string;
+  out: string;
+  config?: string;
+  steps: string;
+  batch: string;
+  seq: string;
+  lr: string;
+  saveEvery: string;
+  seed: string;
+  tokenizer: string;
+}
+
+/** A pre-training command: the shared options, parsing, progress and Ctrl-C handling around `run`. */
+function pretrainCommand(
+  train: Command,
+  spec: {
+    name: string;
+    description: string;
+    batch: string;
+    seq: string;
+    run: (o: PretrainFlags, tok: Tokenizer, c: LmStageConfig, io: StageIO) => Promise<TrainingState>;
+  },
+): void {
   train
-    .command("decoder")
-    .description("pre-train the LLaMA decoder on next-token prediction")
+    .command(spec.name)
+    .description(spec.description)
     .requiredOption("--data <file>", "training token stream (.u16)")
     .requiredOption("--out <dir>", "checkpoint folder (resumed when it holds this run)")
-    .option("--config <file>", "LLaMA config.json (default: the shipped shape)")
+    .option("--config <file>", "config.json of the model (default: the shipped shape)")
     .option("--steps <n>", "optimizer steps", "2000")
-    .option("--batch <n>", "sequences per step", "8")
-    .option("--seq <n>", "tokens per sequence", "256")
+    .option("--batch <n>", "sequences per step", spec.batch)
+    .option("--seq <n>", "tokens per sequence", spec.seq)
     .option("--lr <x>", "peak learning rate", "1e-3")
     .option("--save-every <n>", "checkpoint interval in steps", "100")
     .option("--seed <n>", "seed", "1")
     .option("--tokenizer <file>", "tokenizer.json stored with the checkpoint", defaultTokenizerPath())
-    .action(
-      async (o: {
-        data: string;
-        out: string;
-        config?: string;
-        steps: string;
-        batch: string;
-        seq: string;
-        lr: string;
-        saveEvery: string;
-        seed: string;
-        tokenizer: string;
-      }) => {
-        const tok = Tokenizer.fromFile(o.tokenizer);
-        const d = SHAPES.shipped.decoder;
-        const raw = o.config
-          ? JSON.parse(readFileSync(o.config, "utf8"))
-          : {
-              model_type: "llama",
-              vocab_size: tok.vocabSize,
-              hidden_size: d.hidden,
-              num_hidden_layers: d.layers,
-              num_attention_heads: d.heads,
-              num_key_value_heads: d.kvHeads,
-              intermediate_size: d.intermediate,
-              max_position_embeddings: 4096,
-              rms_norm_eps: 1e-6,
-              tie_word_embeddings: true,
-              bos_token_id: tok.tokenToId("<|bos|>"),
-              eos_token_id: tok.tokenToId("<|eos|>"),
-              pad_token_id: tok.tokenToId("<|pad|>"),
-            };
-        const config = parseLlamaConfig(raw, o.config ?? "shipped decoder");
-        const stream = loadTokenStream(o.data);
-        const c = {
-          steps: int("steps", o.steps),
-          batch: int("batch", o.batch),
-          seqLen: int("seq", o.seq),
-          lr: num("lr", o.lr),
-          saveEvery: int("save-every", o.saveEvery),
-          seed: int("seed", o.seed),
-          logEvery: 10,
-        };
-        const state = await pretrainDecoder(config, stream.tokens, c, {
-          out: o.out,
-          tokenizerJson: readFileSync(o.tokenizer, "utf8"),
-          log: logger(c.batch * c.seqLen),
-          shouldStop: stopOnSignal(),
-        });
-        console.error(`${o.out}: step ${state.step}/${state.steps}`);
-      },
-    );
-
-  train
-    .command("encoder")
-    .description("pre-train the RoBERTa encoder with masked-language modelling")
-    .requiredOption("--data <file>", "training token stream (.u16)")
-    .requiredOption("--out <dir>", "checkpoint folder (resumed when it holds this run)")
-    .option("--config <file>", "RoBERTa config.json (default: the shipped shape)")
-    .option("--steps <n>", "optimizer steps", "2000")
-    .option("--batch <n>", "sequences per step", "64")
-    .option("--seq <n>", "max tokens per sequence", "64")
-    .option("--lr <x>", "peak learning rate", "1e-3")
-    .option("--save-every <n>", "checkpoint interval in steps", "100")
-    .option("--seed <n>", "seed", "1")
-    .option("--tokenizer <file>", "tokenizer.json", defaultTokenizerPath())
-    .action(
-      async (o: {
-        data: string;
-        out: string;
-        config?: string;
-        steps: string;
-        batch: string;
-        seq: string;
-        lr: string;
-        saveEvery: string;
-        seed: string;
-        tokenizer: string;
-      }) => {
-        const tok = Tokenizer.fromFile(o.tokenizer);
-        const e = SHAPES.shipped.encoder;
-        const pad = tok.tokenToId("<|pad|>") ?? 0;
-        const raw = o.config
-          ? JSON.parse(readFileSync(o.config, "utf8"))
-          : {
-              model_type: "roberta",
-              architectures: ["RobertaForMaskedLM"],
-              vocab_size: tok.vocabSize,
-              hidden_size: e.hidden,
-              num_hidden_layers: e.layers,
-              num_attention_heads: e.heads,
-              intermediate_size: e.intermediate,
-              max_position_embeddings: 130,
-              type_vocab_size: 1,
-              layer_norm_eps: 1e-5,
-              pad_token_id: pad,
-              bos_token_id: tok.tokenToId("<|bos|>"),
-              eos_token_id: tok.tokenToId("<|eos|>"),
-            };
-        const config = parseRobertaConfig(raw, o.config ?? "shipped encoder");
-        const mask = tok.tokenToId("<|mask|>");
-        if (mask === undefined) throw new Error("the tokenizer has no <|mask|> token");
-        const stream = loadTokenStream(o.data);
-        const c = {
-          steps: int("steps", o.steps),
-          batch: int("batch", o.batch),
-          seqLen: int("seq", o.seq),
-          lr: num("lr", o.lr),
-          saveEvery: int("save-every", o.saveEvery),
-          seed: int("seed", o.seed),
-          logEvery: 10,
-        };
-        const firstRegular = 14; // ids 0..13 are special tokens in the project's tokenizer
-        const state = await pretrainEncoder(config, stream.tokens, mask, firstRegular, c, {
-          out: o.out,
-          tokenizerJson: readFileSync(o.tokenizer, "utf8"),
-          log: logger(c.batch * c.seqLen),
-          shouldStop: stopOnSignal(),
-        });
-        console.error(`${o.out}: step ${state.step}/${state.steps}`);
-      },
-    );
+    .action(async (o: PretrainFlags) => {
+      const tok = Tokenizer.fromFile(o.tokenizer);
+      const c: LmStageConfig = {
+        steps: int("steps", o.steps),
+        batch: int("batch", o.batch),
+        seqLen: int("seq", o.seq),
+        lr: num("lr", o.lr),
+        saveEvery: int("save-every", o.saveEvery),
+        seed: int("seed", o.seed),
+        logEvery: 10,
+      };
+      const state = await spec.run(o, tok, c, {
+        out: o.out,
+        tokenizerJson: readFileSync(o.tokenizer, "utf8"),
+        log: logger(c.batch * c.seqLen),
+        shouldStop: stopOnSignal(),
+      });
+      console.error(`${o.out}: step ${state.step}/${state.steps}`);
+    });
 }
 
 interface RefragStageFlags {
