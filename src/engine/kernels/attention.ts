@@ -219,52 +219,7 @@ function loadNative(): AttentionKernels | null {
     return null;
   const fns = addon as unknown as AttentionAddon;
   // The addon validates everything itself (C++ errors name the op and the shapes).
-  return {
-    attentionForward: (B, Tq, Tk, Hq, Hkv, D, qOffset, causal, scale, q, k, v, kvLen, out, lse) =>
-      fns.attentionForward(B, Tq, Tk, Hq, Hkv, D, qOffset, causal, scale, q, k, v, kvLen, out, lse),
-    attentionBackward: (
-      B,
-      Tq,
-      Tk,
-      Hq,
-      Hkv,
-      D,
-      qOffset,
-      causal,
-      scale,
-      q,
-      k,
-      v,
-      kvLen,
-      out,
-      lse,
-      dout,
-      dq,
-      dk,
-      dv,
-    ) =>
-      fns.attentionBackward(
-        B,
-        Tq,
-        Tk,
-        Hq,
-        Hkv,
-        D,
-        qOffset,
-        causal,
-        scale,
-        q,
-        k,
-        v,
-        kvLen,
-        out,
-        lse,
-        dout,
-        dq,
-        dk,
-        dv,
-      ),
-  };
+  return { attentionForward: fns.attentionForward, attentionBackward: fns.attentionBackward };
 }
 
 /** The C++ kernels, or null when the addon is not built. */
