@@ -20,6 +20,15 @@ function accumulate(g: Float32Array, x: Float32Array): void {
   K.pointwise.axpy(1, x, g);
 }
 
+/**
+ * t.grad += fresh, where `fresh` is a temporary this backward allocated and nobody else holds: on a
+ * tensor's first gradient it becomes the gradient buffer (no zero-fill, no add).
+ */
+function accumulateFresh(t: Tensor, fresh: Float32Array): void {
+  if (t.grad === null) t.grad = fresh;
+  else K.pointwise.axpy(1, fresh, t.grad);
+}
+
 // ---------------------------------------------------------------- shape ops
 
 /** A view with a new shape (same data); the gradient passes through unchanged. */
@@ -208,7 +217,7 @@ export function rmsnorm(x: Tensor, w: Tensor, eps: number): Tensor {
     const dx = new Float32Array(x.size);
     const dw = needsGrad(w) ? w.gradBuffer() : new Float32Array(dim);
     K.pointwise.rmsnormBackward(rows, dim, x.data, w.data, rstd, g, dx, dw);
-    if (needsGrad(x)) accumulate(x.gradBuffer(), dx);
+    if (needsGrad(x)) accumulateFresh(x, dx);
   });
 }
 
@@ -229,7 +238,7 @@ export function layernorm(x: Tensor, w: Tensor, b: Tensor, eps: number): Tensor 
     const dw = needsGrad(w) ? w.gradBuffer() : new Float32Array(dim);
     const db = needsGrad(b) ? b.gradBuffer() : new Float32Array(dim);
     K.pointwise.layernormBackward(rows, dim, x.data, w.data, mean, rstd, g, dx, dw, db);
-    if (needsGrad(x)) accumulate(x.gradBuffer(), dx);
+    if (needsGrad(x)) accumulateFresh(x, dx);
   });
 }
 
@@ -243,7 +252,7 @@ function unary(op: Unary, x: Tensor): Tensor {
   return record(op, out, [x], (g) => {
     const dx = new Float32Array(x.size);
     bwd(x.data, g, dx);
-    accumulate(x.gradBuffer(), dx);
+    accumulateFresh(x, dx);
   });
 }
 
@@ -259,8 +268,8 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
     const dg = new Float32Array(gate.size);
     const du = new Float32Array(up.size);
     K.pointwise.swigluBackward(gate.data, up.data, g, dg, du);
-    if (needsGrad(gate)) accumulate(gate.gradBuffer(), dg);
-    if (needsGrad(up)) accumulate(up.gradBuffer(), du);
+    if (needsGrad(gate)) accumulateFresh(gate, dg);
+    if (needsGrad(up)) accumulateFresh(up, du);
   });
 }
 
@@ -271,7 +280,7 @@ export function softmax(x: Tensor): Tensor {
   return record("softmax", out, [x], (g) => {
     const dx = new Float32Array(x.size);
     K.pointwise.softmaxBackward(x.rows, x.cols, out.data, g, dx);
-    accumulate(x.gradBuffer(), dx);
+    accumulateFresh(x, dx);
   });
 }
 
@@ -291,7 +300,7 @@ export function rope(x: Tensor, heads: number, positions: Int32Array, theta: num
   return record("rope", out, [x], (g) => {
     const dx = g.slice();
     K.pointwise.rope(T, heads, D, theta, positions, dx, true);
-    accumulate(x.gradBuffer(), dx);
+    accumulateFresh(x, dx);
   });
 }
 
@@ -379,9 +388,9 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions):
       dk,
       dv,
     );
-    if (needsGrad(q)) accumulate(q.gradBuffer(), dq);
-    if (needsGrad(k)) accumulate(k.gradBuffer(), dk);
-    if (needsGrad(v)) accumulate(v.gradBuffer(), dv);
+    if (needsGrad(q)) accumulateFresh(q, dq);
+    if (needsGrad(k)) accumulateFresh(k, dk);
+    if (needsGrad(v)) accumulateFresh(v, dv);
   });
 }
 
@@ -410,7 +419,7 @@ export function crossEntropy(logits: Tensor, targets: Int32Array, ignoreIndex = 
     if (kept === 0) return;
     const dl = new Float32Array(logits.size);
     K.pointwise.crossEntropyBackward(rows, V, logits.data, targets, ignoreIndex, lse, g[0] / kept, dl);
-    accumulate(logits.gradBuffer(), dl);
+    accumulateFresh(logits, dl);
   });
 }
 
