@@ -5,13 +5,10 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Rng } from "../engine/random.js";
-import { listCorpusFiles, readDocs, splitBucket } from "../tokenizer/corpus.js";
+import { splitOf, type Split } from "../data/derived/split.js";
+import { listCorpusFiles, readDocs } from "../tokenizer/corpus.js";
 
-export type Split = "train" | "validation" | "test";
-
-export function splitOfBucket(bucket: number): Split {
-  return bucket < 90 ? "train" : bucket < 95 ? "validation" : "test";
-}
+export type { Split } from "../data/derived/split.js";
 
 export interface StreamTokenizer {
   encode(text: string, opts?: { allowSpecial?: boolean }): number[];
@@ -55,7 +52,7 @@ export function buildTokenStream(
   let docs = 0;
   for (const file of files) {
     for (const d of readDocs(file)) {
-      if (splitOfBucket(splitBucket(d.id)) !== split || opts.exclude?.has(d.id)) continue;
+      if (splitOf(d.id) !== split || opts.exclude?.has(d.id)) continue;
       if (opts.maxDocsPerSource !== undefined && (sources[d.source] ?? 0) >= opts.maxDocsPerSource) continue;
       const ids = tok.encode(d.text, { allowSpecial: false });
       ids.push(eos);
