@@ -8,8 +8,6 @@
 #include <thread>
 #include <vector>
 
-#include "common.h"
-
 namespace refrag {
 namespace {
 
@@ -134,19 +132,5 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
     if (b < e) fn(b, e);
   });
 }
-
-// JS: setNumThreads(n), numThreads()
-static Napi::Value js_set_num_threads(const Napi::CallbackInfo& info) {
-  Args a(info, "setNumThreads", 1);
-  int64_t n = a.i64(0);
-  a.require(n >= 1 && n <= 256, "thread count must be in [1, 256], got " + std::to_string(n));
-  set_num_threads(static_cast<int>(n));
-  return info.Env().Undefined();
-}
-static Napi::Value js_num_threads(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), num_threads());
-}
-REFRAG_EXPORT("setNumThreads", js_set_num_threads);
-REFRAG_EXPORT("numThreads", js_num_threads);
 
 }  // namespace refrag
