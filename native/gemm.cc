@@ -7,12 +7,13 @@
 
 #include <algorithm>
 #include <atomic>
-#include <memory>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 
 #include "gemm.h"
 #include "pool.h"
+#include "weights_simd.h"
 
 namespace refrag {
 namespace {
@@ -45,20 +46,6 @@ struct Buffer {
 thread_local Buffer t_apack, t_bpack;
 thread_local Buffer t_shared_bpack;  // the calling thread's packed op(B), shared with the pool workers
 constexpr int64_t kSharedBMax = 4 << 20;  // floats: 16 MiB, half the L3
-
-inline float to_f32(float x) { return x; }
-inline float to_f32(uint16_t b) {
-  uint32_t u = static_cast<uint32_t>(b) << 16;
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-__attribute__((target("avx2,fma"))) inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
-__attribute__((target("avx2,fma"))) inline __m256 load8(const uint16_t* p) {
-  __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
 
 // Six rows of A (row-major, stride lda) × 8 columns, transposed into 8 packed MR-groups: rows 0-3 by a
 // 4×4 unpack/shuffle per 128-bit lane, rows 4-5 by one unpack, written as 16- and 8-byte stores.
