@@ -48,6 +48,8 @@ for (const [name, extra] of Object.entries(builds)) {
 }
 
 const rounds = Number(process.argv[2] ?? 3);
+if (!Number.isInteger(rounds) || rounds < 1)
+  throw new Error(`rounds must be a positive integer, got ${process.argv[2]}`);
 const results = {}; // results[name][threads][shape] = [{median, best}...]
 for (let round = 0; round < rounds; round++)
   for (const threads of [1, 2])
