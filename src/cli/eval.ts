@@ -9,6 +9,7 @@ import { sampleTextWindows } from "../data/derived/sampler.js";
 import { CONTEXT_MODES, perplexityTable, type ContextMode, type ContextWindow } from "../eval/perplexity.js";
 import { loadRefrag } from "../models/load.js";
 import { Tokenizer } from "../tokenizer/index.js";
+import { registerRetrievalEval } from "./retrieval.js";
 import { writeFileSync } from "node:fs";
 
 interface Flags {
@@ -25,7 +26,8 @@ interface Flags {
 }
 
 export function registerEvalCommands(program: Command): void {
-  const ev = program.command("eval").description("evaluation: perplexity tables");
+  const ev = program.command("eval").description("evaluation: perplexity tables, retrieval recall");
+  registerRetrievalEval(ev);
   ev.command("perplexity")
     .description(
       "log-perplexity of o continuation tokens after s context tokens, per domain and context mode",

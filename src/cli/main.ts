@@ -8,6 +8,7 @@ import { registerDataCommands } from "./data.js";
 import { registerDatasetCommands } from "./datasets.js";
 import { registerEvalCommands } from "./eval.js";
 import { registerGenerateCommands } from "./generate.js";
+import { registerRetrievalCommands } from "./retrieval.js";
 import { registerTokenizerCommands } from "./tokenizer.js";
 import { registerTrainCommands } from "./train.js";
 
@@ -45,6 +46,7 @@ registerConvertCommands(program);
 registerTrainCommands(program);
 registerGenerateCommands(program);
 registerEvalCommands(program);
+registerRetrievalCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(`refrag: ${e instanceof Error ? e.message : String(e)}`);

@@ -1,0 +1,92 @@
+// `refrag index build`, `refrag retrieve` and `refrag eval retrieval`: the BM25 passage index of the RAG
+// pipeline, built from `refrag datasets build` output (or any JSONL of {id, doc_id, title, text}).
+import { writeFileSync } from "node:fs";
+import type { Command } from "commander";
+import { readLines } from "../data/derived/build.js";
+import type { Passage } from "../data/derived/passages.js";
+import type { QaItem } from "../data/derived/qa.js";
+import { evalRetrieval } from "../retrieval/eval.js";
+import { PassageIndex } from "../retrieval/index.js";
+import { progressBar } from "./progress.js";
+
+function positiveInt(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer, got "${value}"`);
+  return n;
+}
+
+export function registerRetrievalCommands(program: Command): void {
+  const index = program.command("index").description("the passage index (LanceDB, BM25 full-text search)");
+  index
+    .command("build")
+    .description("index a JSONL of passages ({id, doc_id, title, text} per line)")
+    .requiredOption("--passages <file>", "passages.jsonl from `refrag datasets build`")
+    .requiredOption("--out <dir>", "index folder to create")
+    .option("--overwrite", "replace an existing index folder", false)
+    .action(async (o: { passages: string; out: string; overwrite: boolean }) => {
+      const t0 = performance.now();
+      const passages = readLines<Passage>(o.passages);
+      const bar = progressBar("index");
+      const idx = await PassageIndex.build(o.out, passages, {
+        overwrite: o.overwrite,
+        onProgress: (done, total) => bar.update(done, total, "passages"),
+      });
+      bar.stop();
+      console.log(
+        `indexed ${await idx.count()} passages in ${o.out} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+      );
+      idx.close();
+    });
+
+  program
+    .command("retrieve")
+    .description("the top-k passages for a question")
+    .argument("<question>")
+    .requiredOption("--index <dir>", "index folder from `refrag index build`")
+    .option("-k <n>", "passages to return", "5")
+    .option("--json", "print JSON lines instead of text", false)
+    .action(async (question: string, o: { index: string; k: string; json: boolean }) => {
+      const idx = await PassageIndex.open(o.index);
+      const hits = await idx.search(question, positiveInt("-k", o.k));
+      for (const [i, h] of hits.entries())
+        console.log(
+          o.json
+            ? JSON.stringify(h)
+            : `${i + 1}. [${h.score.toFixed(2)}] ${h.id} (${h.title})\n   ${h.text.slice(0, 300).replace(/\s+/g, " ")}`,
+        );
+      if (hits.length === 0) console.error("no passage matches any word of the question");
+      idx.close();
+    });
+}
+
+export function registerRetrievalEval(ev: Command): void {
+  ev.command("retrieval")
+    .description("recall@k of the passage index on QA items with gold passages")
+    .requiredOption("--index <dir>", "index folder from `refrag index build`")
+    .requiredOption("--qa <file>", "qa.jsonl from `refrag datasets build`")
+    .option("--split <name>", "only items of this split (train, validation, test); default all")
+    .option("--k <list>", "cut-offs", "1,5,10")
+    .option("--out <file>", "also write the report as JSON")
+    .action(async (o: { index: string; qa: string; split?: string; k: string; out?: string }) => {
+      const ks = o.k.split(",").map((x) => positiveInt("--k", x.trim()));
+      let items = readLines<QaItem>(o.qa);
+      if (o.split !== undefined) items = items.filter((q) => q.meta?.split === o.split);
+      if (items.length === 0)
+        throw new Error(`no QA items${o.split ? ` in split ${o.split}` : ""} in ${o.qa}`);
+      const idx = await PassageIndex.open(o.index);
+      const bar = progressBar("eval");
+      const report = await evalRetrieval(idx, items, ks, (d, t) => bar.update(d, t, "questions"));
+      bar.stop();
+      idx.close();
+      console.log(`| questions | ${ks.map((k) => `recall@${k}`).join(" | ")} | MRR@${Math.max(...ks)} |`);
+      console.log(`|---|${ks.map(() => "---").join("|")}|---|`);
+      console.log(
+        `| ${report.questions} | ${report.rows.map((r) => r.recall.toFixed(3)).join(" | ")} | ${report.mrr.toFixed(3)} |`,
+      );
+      if (o.out)
+        writeFileSync(
+          o.out,
+          JSON.stringify({ index: o.index, qa: o.qa, split: o.split ?? "all", ...report }, null, 2) + "\n",
+        );
+    });
+}
