@@ -144,6 +144,9 @@ export async function trainLoop(o: LoopOptions): Promise<TrainingState> {
     state.history.push({ step, loss: value, lr });
     const info = { step, loss: value, lr, gradNorm, ms: performance.now() - t0 };
     if (o.log && (step % logEvery === 0 || step + 1 === c.steps)) o.log(info);
+    // Steps are synchronous: give the event loop a turn so a pending SIGINT handler runs now, not at
+    // the next checkpoint.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     const stop = o.shouldStop?.() ?? false;
     if ((step + 1) % saveEvery === 0 || step + 1 === c.steps || stop)
       await saveTrainingCheckpoint(o, opt, state);

@@ -79,6 +79,29 @@ test("a run stopped half-way and resumed from its checkpoint equals an unbroken 
   }
 });
 
+test("a stop request that arrives as an event (a signal handler) is seen after the current step", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "refrag-loop-"));
+  try {
+    let stop = false;
+    const model = new LlamaForCausalLM(cfg, new Rng(1));
+    const state = await trainLoop(
+      options(model, join(dir, "s"), {
+        config: { steps: 8, lr: 1e-2, saveEvery: 100, seed: 7, logEvery: 1 },
+        // Queued like a SIGINT handler: it only runs when the loop yields to the event loop.
+        log: (i) => {
+          if (i.step === 1) setImmediate(() => (stop = true));
+        },
+        shouldStop: () => stop,
+      }),
+    );
+    assert.equal(state.step, 2, "stopped right after the step during which the request arrived");
+    const saved = await loadCheckpoint(join(dir, "s"), { optimizer: true });
+    assert.equal(saved.trainingState?.step, 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("frozen parameters do not move; divergence stops with a clear error", async () => {
   const dir = mkdtempSync(join(tmpdir(), "refrag-loop-"));
   try {
