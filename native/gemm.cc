@@ -6,10 +6,8 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
 
 #include "gemm.h"
 #include "pool.h"
@@ -44,8 +42,6 @@ struct Buffer {
   ~Buffer() { std::free(p); }
 };
 thread_local Buffer t_apack, t_bpack;
-thread_local Buffer t_shared_bpack;  // the calling thread's packed op(B), shared with the pool workers
-constexpr int64_t kSharedBMax = 4 << 20;  // floats: 16 MiB, half the L3
 
 // Six rows of A (row-major, stride lda) × 8 columns, transposed into 8 packed MR-groups: rows 0-3 by a
 // 4×4 unpack/shuffle per 128-bit lane, rows 4-5 by one unpack, written as 16- and 8-byte stores.
@@ -300,80 +296,10 @@ void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
   }
 }
 
-// Split C between threads along N into independent tasks (each packs its own operands: no waiting on
-// another thread). Used when op(A) has too few rows to share out, or packed B would not fit the L3.
-template <typename T>
-void gemm_split_n(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                  int64_t lda, const T* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads) {
-  const int64_t units = (N + NR - 1) / NR;
-  int64_t parts = std::min<int64_t>(N / 256 >= 2 * threads ? N / 256 : threads, units);
-  parallel_tasks(parts, [&](int64_t t) {
-    const int64_t b = units * t / parts * NR, e = std::min(N, units * (t + 1) / parts * NR);
-    if (b >= e) return;
-    const T* bb = transB ? B + b * ldb : B + b;
-    gemm_serial(transA, transB, M, e - b, K, alpha, A, lda, bb, ldb, beta, C + b, ldc);
-  });
-}
-
-// The threads share one packed copy of op(B) and split the rows of C. B micro-panels are packed lazily
-// by whichever thread needs one first (an atomic claim per panel), so no thread waits at a barrier:
-// a thread only ever waits for a panel another running thread is packing, and while it waits it packs
-// panels ahead of it. Rows are cut into tasks of about MC rows handed out dynamically, so a core that
-// the machine takes away for a while just does fewer tasks.
-template <typename T>
-void gemm_shared_b(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                   int64_t lda, const T* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads,
-                   float* bpack) {
-  const int64_t kslices = (K + KC - 1) / KC;
-  const int64_t kc_max = (K + kslices - 1) / kslices;
-  const int64_t npanels = (N + NR - 1) / NR;
-  const int64_t npad = npanels * NR;
-  std::unique_ptr<std::atomic<uint8_t>[]> state(new std::atomic<uint8_t>[kslices * npanels]);
-  for (int64_t i = 0; i < kslices * npanels; i++) state[i].store(0, std::memory_order_relaxed);
-  // Slice s holds rows [pc, pc + kc) of op(B) for all columns: kc × npad floats from pc · npad.
-  auto try_pack = [&](int64_t s, int64_t j) {
-    uint8_t expected = 0;
-    if (!state[s * npanels + j].compare_exchange_strong(expected, 1, std::memory_order_acquire)) return false;
-    const int64_t pc = s * kc_max, kc = std::min(kc_max, K - pc);
-    pack_b(transB, B, ldb, pc, kc, j * NR, std::min<int64_t>(NR, N - j * NR), bpack + pc * npad + j * NR * kc);
-    state[s * npanels + j].store(2, std::memory_order_release);
-    return true;
-  };
-  auto ensure = [&](int64_t s, int64_t j) {
-    std::atomic<uint8_t>& st = state[s * npanels + j];
-    if (st.load(std::memory_order_acquire) == 2 || try_pack(s, j)) return;
-    int64_t ahead = j + 1;
-    while (st.load(std::memory_order_acquire) != 2) {
-      while (ahead < npanels && state[s * npanels + ahead].load(std::memory_order_relaxed) != 0) ahead++;
-      if (ahead < npanels) try_pack(s, ahead);
-      else _mm_pause();
-    }
-  };
-  const int64_t units = (M + MR - 1) / MR;
-  const int64_t per_task = MC / MR;
-  const int64_t ntasks = std::max<int64_t>(1, (units + per_task - 1) / per_task + threads - 1) / threads * threads;
-  parallel_tasks(std::min(ntasks, units), [&](int64_t t) {
-    const int64_t n = std::min(ntasks, units);
-    const int64_t i0 = units * t / n * MR, i1 = std::min(M, units * (t + 1) / n * MR);
-    const int64_t mc = i1 - i0;
-    float* ap = t_apack.get(static_cast<size_t>(kc_max * ((mc + MR - 1) / MR * MR)));
-    for (int64_t s = 0; s < kslices; s++) {
-      const int64_t pc = s * kc_max, kc = std::min(kc_max, K - pc);
-      const float b = s == 0 ? beta : 1.0f;
-      pack_a(transA, A, lda, i0, mc, pc, kc, ap);
-      for (int64_t j = 0; j < npanels; j++) {
-        ensure(s, j);
-        const float* bp = bpack + pc * npad + j * NR * kc;
-        const int nr = static_cast<int>(std::min<int64_t>(NR, N - j * NR));
-        for (int64_t ir = 0; ir < mc; ir += MR) {
-          const int mr = static_cast<int>(std::min<int64_t>(MR, mc - ir));
-          kernel_6x16(kc, ap + ir * kc, bp, C + (i0 + ir) * ldc + j * NR, ldc, alpha, b, mr, nr);
-        }
-      }
-    }
-  });
-}
-
+// Split C between threads along M or N into independent tasks (each packs its own operands: no
+// barriers, so a task never waits for another thread). Tasks of ~256+ rows/columns handed out
+// dynamically keep both cores busy when the machine is shared, at the cost of re-packing the other
+// operand once per task (< 2% at that height).
 template <typename T>
 void gemm_parallel(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                    int64_t lda, const T* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads) {
@@ -384,15 +310,24 @@ void gemm_parallel(bool transA, bool transB, int64_t M, int64_t N, int64_t K, fl
     gemm_serial(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  // Tall C: share one packed B (it must fit comfortably in the L3: every row task re-reads it). Wide C
-  // (the LM head: 1024 × 8192) measured faster split along N, each task packing its own B slice.
-  const int64_t packed_b = K * ((N + NR - 1) / NR * NR);
-  if (M >= N && M >= 2 * MR * threads && packed_b <= kSharedBMax) {
-    gemm_shared_b(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads,
-                  t_shared_bpack.get(static_cast<size_t>(packed_b)));
-    return;
-  }
-  gemm_split_n(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+  // Splitting M re-packs all of B in every task, splitting N re-packs all of A: split the larger side.
+  const bool split_m = M >= N ? M >= MR * threads : N < NR * threads;
+  const int64_t unit = split_m ? MR : NR;
+  const int64_t len = split_m ? M : N;
+  const int64_t units = (len + unit - 1) / unit;
+  int64_t parts = len / 256 >= 2 * threads ? len / 256 : threads;
+  parts = std::min<int64_t>(parts, units);
+  parallel_tasks(parts, [&](int64_t t) {
+    const int64_t b = units * t / parts * unit, e = std::min(len, units * (t + 1) / parts * unit);
+    if (b >= e) return;
+    if (split_m) {
+      const float* a = transA ? A + b : A + b * lda;
+      gemm_serial(transA, transB, e - b, N, K, alpha, a, lda, B, ldb, beta, C + b * ldc, ldc);
+    } else {
+      const T* bb = transB ? B + b * ldb : B + b;
+      gemm_serial(transA, transB, M, e - b, K, alpha, A, lda, bb, ldb, beta, C + b, ldc);
+    }
+  });
 }
 
 }  // namespace
