@@ -5,6 +5,7 @@ import type { GenerationStats } from "../infer/generate.js";
 import { RefragPipeline } from "../infer/pipeline.js";
 import { SELECTION_MODES, type SelectionMode } from "../infer/selection.js";
 import { loadRefrag } from "../models/load.js";
+import { PassageIndex } from "../retrieval/index.js";
 import { Tokenizer } from "../tokenizer/index.js";
 
 interface GenerateFlags {
@@ -12,6 +13,9 @@ interface GenerateFlags {
   question: string;
   passage: string[];
   passages?: string;
+  index?: string;
+  topK: string;
+  showPassages: boolean;
   select: string;
   fraction: string;
   maxTokens: string;
@@ -49,6 +53,9 @@ export function registerGenerateCommands(program: Command): void {
       "--passages <file>",
       "passages file: .jsonl with a text field, or paragraphs separated by blank lines",
     )
+    .option("--index <dir>", "retrieve passages for the question from this index (`refrag index build`)")
+    .option("--top-k <n>", "passages to retrieve with --index", "5")
+    .option("--show-passages", "print the passages used to stderr", false)
     .option("--select <mode>", `chunk expansion: ${SELECTION_MODES.join(", ")}`, "none")
     .option("--fraction <p>", "fraction of chunks expanded by random / perplexity / policy selection", "0.25")
     .option("--max-tokens <n>", "answer token budget", "64")
@@ -64,6 +71,20 @@ export function registerGenerateCommands(program: Command): void {
       const tokenizer = Tokenizer.fromFile(`${o.model}/tokenizer.json`);
       const pipeline = new RefragPipeline(model, tokenizer);
       const passages = [...o.passage, ...(o.passages ? readPassages(o.passages) : [])];
+      if (o.index !== undefined) {
+        const topK = Number(o.topK);
+        if (!Number.isInteger(topK) || topK < 1)
+          throw new Error(`--top-k must be a positive integer, got "${o.topK}"`);
+        const index = await PassageIndex.open(o.index);
+        const hits = await index.search(o.question, topK);
+        index.close();
+        if (hits.length === 0) console.error("refrag: no passage in the index matches the question");
+        passages.push(...hits.map((h) => h.text));
+        if (o.showPassages)
+          for (const h of hits) console.error(`[${h.score.toFixed(2)}] ${h.id} (${h.title})`);
+      }
+      if (o.showPassages && o.index === undefined)
+        passages.forEach((p, i) => console.error(`[${i + 1}] ${p.slice(0, 120).replace(/\s+/g, " ")}`));
       const stats: Partial<GenerationStats> = {};
       for await (const t of pipeline.generate(
         {
