@@ -9,6 +9,7 @@ import { registerDatasetCommands } from "./datasets.js";
 import { registerEvalCommands } from "./eval.js";
 import { registerGenerateCommands } from "./generate.js";
 import { registerRetrievalCommands } from "./retrieval.js";
+import { registerServeCommands } from "./serve.js";
 import { registerTokenizerCommands } from "./tokenizer.js";
 import { registerTrainCommands } from "./train.js";
 
@@ -47,6 +48,7 @@ registerTrainCommands(program);
 registerGenerateCommands(program);
 registerEvalCommands(program);
 registerRetrievalCommands(program);
+registerServeCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(`refrag: ${e instanceof Error ? e.message : String(e)}`);

@@ -17,7 +17,7 @@ import type { ChunkVectorCache } from "./vector_cache.js";
 export interface PipelineTokenizer {
   /** allowSpecial: false keeps user text from smuggling in prompt-format tokens. */
   encode(text: string, opts?: { allowSpecial?: boolean }): number[];
-  decode(ids: readonly number[]): string;
+  decode(ids: readonly number[], opts?: { skipSpecial?: boolean }): string;
   tokenToId(token: string): number | undefined;
 }
 
@@ -124,7 +124,8 @@ export class RefragPipeline {
     yield* generate(
       this.model.decoder,
       prompt.segments,
-      this.tokenizer,
+      // Prompt-format tokens the model emits are not answer text.
+      { decode: (ids) => this.tokenizer.decode(ids, { skipSpecial: true }) },
       { ...req, stopTokenIds: [this.special.eos, ...(req.stopTokenIds ?? [])] },
       stats,
     );

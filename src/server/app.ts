@@ -1,0 +1,283 @@
+// The HTTP server: a web page, passage retrieval, and answers streamed as server-sent events.
+//   GET  /              the demo page
+//   GET  /health        model and index facts
+//   POST /v1/retrieve   {question, k?} -> {passages: [...]}
+//   POST /v1/answer     {question, passages? | k?, selection?, max_tokens?, temperature?, top_p?, stop?, seed?}
+//                       -> text/event-stream: "passages", then "token" events, then "done" (or "error")
+// Generation is CPU-bound, so requests run one at a time in arrival order; a full queue answers 503.
+import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
+import type { GenerationStats } from "../infer/generate.js";
+import type { RefragPipeline } from "../infer/pipeline.js";
+import { SELECTION_MODES, type SelectionMode } from "../infer/selection.js";
+import type { PassageIndex } from "../retrieval/index.js";
+import { demoPage } from "./page.js";
+
+export interface Limits {
+  maxQuestionChars: number;
+  maxPassages: number;
+  maxPassageChars: number;
+  maxNewTokens: number;
+  maxTopK: number;
+  /** Requests allowed to wait behind the running one. */
+  maxQueue: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxQuestionChars: 2000,
+  maxPassages: 64,
+  maxPassageChars: 20_000,
+  maxNewTokens: 512,
+  maxTopK: 32,
+  maxQueue: 8,
+};
+
+export interface ServerOptions {
+  pipeline: RefragPipeline;
+  index?: PassageIndex | null;
+  /** Shown on the page and in /health. */
+  modelName?: string;
+  limits?: Partial<Limits>;
+  logger?: boolean;
+}
+
+/** A request error with its HTTP status. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface PassageOut {
+  id: string;
+  title: string;
+  text: string;
+  score: number | null;
+}
+
+interface AnswerRequest {
+  question: string;
+  passages: string[] | null;
+  k: number;
+  selection: { mode: SelectionMode; fraction: number };
+  maxNewTokens: number;
+  temperature: number;
+  topP: number;
+  stop: string[];
+  seed: number;
+}
+
+function field<T>(
+  body: Record<string, unknown>,
+  key: string,
+  fallback: T,
+  check: (v: unknown) => boolean,
+  what: string,
+): T {
+  const v = body[key];
+  if (v === undefined || v === null) return fallback;
+  if (!check(v)) throw new HttpError(400, `${key} must be ${what}, got ${JSON.stringify(v)}`);
+  return v as T;
+}
+
+const isInt = (lo: number, hi: number) => (v: unknown) =>
+  Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi;
+const isNum = (lo: number, hi: number) => (v: unknown) =>
+  typeof v === "number" && Number.isFinite(v) && v >= lo && v <= hi;
+
+function parseQuestion(body: Record<string, unknown>, limits: Limits): string {
+  const q = body.question;
+  if (typeof q !== "string" || q.trim() === "")
+    throw new HttpError(400, "question must be a non-empty string");
+  if (q.length > limits.maxQuestionChars)
+    throw new HttpError(413, `question is ${q.length} characters; the limit is ${limits.maxQuestionChars}`);
+  return q;
+}
+
+export function parseAnswerRequest(raw: unknown, limits: Limits): AnswerRequest {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw))
+    throw new HttpError(400, "the body must be a JSON object");
+  const body = raw as Record<string, unknown>;
+  const question = parseQuestion(body, limits);
+  let passages: string[] | null = null;
+  if (body.passages !== undefined && body.passages !== null) {
+    if (!Array.isArray(body.passages) || body.passages.some((p) => typeof p !== "string"))
+      throw new HttpError(400, "passages must be a list of strings");
+    if (body.passages.length > limits.maxPassages)
+      throw new HttpError(413, `${body.passages.length} passages; the limit is ${limits.maxPassages}`);
+    const long = (body.passages as string[]).findIndex((p) => p.length > limits.maxPassageChars);
+    if (long >= 0)
+      throw new HttpError(413, `passage ${long} is longer than ${limits.maxPassageChars} characters`);
+    passages = body.passages as string[];
+  }
+  const sel = body.selection ?? {};
+  if (typeof sel !== "object" || sel === null || Array.isArray(sel))
+    throw new HttpError(400, "selection must be an object {mode, fraction}");
+  const s = sel as Record<string, unknown>;
+  const mode = field<string>(
+    s,
+    "mode",
+    "none",
+    (v) => SELECTION_MODES.includes(v as SelectionMode),
+    `one of ${SELECTION_MODES.join(", ")}`,
+  );
+  const fraction = field(s, "fraction", 0.25, isNum(0, 1), "a number in [0, 1]");
+  const stop = field<string[]>(
+    body,
+    "stop",
+    [],
+    (v) => Array.isArray(v) && v.length <= 8 && v.every((x) => typeof x === "string" && x.length > 0),
+    "a list of at most 8 non-empty strings",
+  );
+  return {
+    question,
+    passages,
+    k: field(body, "k", 5, isInt(1, limits.maxTopK), `an integer in [1, ${limits.maxTopK}]`),
+    selection: { mode: mode as SelectionMode, fraction },
+    maxNewTokens: field(
+      body,
+      "max_tokens",
+      64,
+      isInt(1, limits.maxNewTokens),
+      `an integer in [1, ${limits.maxNewTokens}]`,
+    ),
+    temperature: field(body, "temperature", 0, isNum(0, 10), "a number in [0, 10]"),
+    topP: field(body, "top_p", 1, isNum(0, 1), "a number in (0, 1]"),
+    stop,
+    seed: field(body, "seed", 0, isInt(0, 2 ** 31 - 1), "a non-negative integer"),
+  };
+}
+
+/** One request at a time; at most `max` waiting. */
+class Queue {
+  private tail: Promise<void> = Promise.resolve();
+  private waiting = 0;
+  constructor(private readonly max: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.waiting >= this.max) throw new HttpError(503, "the server is busy; try again shortly");
+    this.waiting++;
+    const prev = this.tail;
+    let release!: () => void;
+    this.tail = new Promise((r) => (release = r));
+    try {
+      await prev;
+      this.waiting--;
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+}
+
+function sse(reply: FastifyReply, event: string, data: unknown): void {
+  reply.raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+}
+
+/** Errors a client caused (bad request, context too long) versus our own failures. */
+function statusOf(e: unknown): number {
+  if (e instanceof HttpError) return e.status;
+  const msg = e instanceof Error ? e.message : "";
+  if (/context window|too long|exceeds/i.test(msg)) return 413;
+  if (msg.startsWith("request:")) return 400;
+  return 500;
+}
+
+export function buildServer(opts: ServerOptions): FastifyInstance {
+  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const { pipeline } = opts;
+  const index = opts.index ?? null;
+  const queue = new Queue(limits.maxQueue);
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 1 << 20 });
+  const model = pipeline.model;
+  const facts = {
+    model: opts.modelName ?? "refrag",
+    chunk_size: model.chunkSize,
+    context_window: model.decoder.config.max_position_embeddings,
+    index: index === null ? null : index.dir,
+    limits,
+  };
+
+  app.setErrorHandler((e, _req, reply) => {
+    const status =
+      e instanceof HttpError ? e.status : ((e as { statusCode?: number }).statusCode ?? statusOf(e));
+    void reply.status(status).send({ error: e instanceof Error ? e.message : String(e) });
+  });
+
+  app.get("/", async (_req, reply) =>
+    reply.type("text/html; charset=utf-8").send(demoPage(facts.model, index !== null)),
+  );
+
+  app.get("/health", async () => ({
+    status: "ok",
+    ...facts,
+    passages: index === null ? 0 : await index.count(),
+  }));
+
+  app.post("/v1/retrieve", async (req) => {
+    if (index === null) throw new HttpError(404, "this server has no passage index (start it with --index)");
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const question = parseQuestion(body, limits);
+    const k = field(body, "k", 5, isInt(1, limits.maxTopK), `an integer in [1, ${limits.maxTopK}]`);
+    return { passages: await index.search(question, k) };
+  });
+
+  app.post("/v1/answer", async (req, reply) => {
+    const r = parseAnswerRequest(req.body, limits);
+    let used: PassageOut[];
+    if (r.passages !== null)
+      used = r.passages.map((text, i) => ({ id: `request#${i}`, title: "", text, score: null }));
+    else if (index !== null) used = await index.search(r.question, r.k);
+    else throw new HttpError(400, "passages are required: this server has no passage index");
+    const controller = new AbortController();
+    // The client going away stops the computation at once.
+    reply.raw.on("close", () => {
+      if (!reply.raw.writableFinished) controller.abort();
+    });
+    await queue.run(async () => {
+      if (controller.signal.aborted) return;
+      const stats: Partial<GenerationStats> = {};
+      const tokens = pipeline.generate(
+        {
+          question: r.question,
+          passages: used.map((p) => p.text),
+          selection: r.selection,
+          maxNewTokens: r.maxNewTokens,
+          temperature: r.temperature,
+          topP: r.topP,
+          stop: r.stop,
+          seed: r.seed,
+          signal: controller.signal,
+        },
+        stats,
+      );
+      // The first step tokenises, encodes and prefills: its errors (a context that does not fit) are
+      // still plain HTTP errors, before any event is sent.
+      let next = await tokens.next();
+      reply.hijack();
+      reply.raw.writeHead(200, {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-cache",
+        connection: "keep-alive",
+      });
+      sse(reply, "passages", used);
+      try {
+        while (!next.done) {
+          if (next.value.text !== "") sse(reply, "token", { text: next.value.text });
+          next = await tokens.next();
+        }
+        const contextTokens = used.reduce(
+          (n, p) => n + pipeline.tokenizer.encode(p.text, { allowSpecial: false }).length,
+          0,
+        );
+        sse(reply, "done", { ...stats, contextTokens, chunkSize: model.chunkSize });
+      } catch (e) {
+        sse(reply, "error", { error: e instanceof Error ? e.message : String(e) });
+      }
+      reply.raw.end();
+    });
+  });
+
+  return app;
+}

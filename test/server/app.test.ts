@@ -1,0 +1,168 @@
+// The HTTP server on a small random REFRAG model and a real passage index: the page, streamed answers
+// equal to the pipeline's own, retrieval, and clear errors for bad requests.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import "../helpers.js";
+import { Rng } from "../../src/engine/random.js";
+import { refragConfigFor, SHAPES } from "../../src/eval/latency.js";
+import { RefragPipeline } from "../../src/infer/pipeline.js";
+import { RefragModel } from "../../src/models/refrag.js";
+import { PassageIndex } from "../../src/retrieval/index.js";
+import { buildServer } from "../../src/server/app.js";
+import { Tokenizer } from "../../src/tokenizer/index.js";
+import { defaultTokenizerPath } from "../../src/tokenizer/pipeline.js";
+
+const tokenizer = Tokenizer.fromFile(defaultTokenizerPath());
+const shape = {
+  ...SHAPES.shipped,
+  vocab: tokenizer.vocabSize,
+  decoder: { hidden: 32, layers: 2, heads: 2, kvHeads: 2, intermediate: 64 },
+  encoder: { hidden: 16, layers: 1, heads: 2, intermediate: 32 },
+};
+const model = new RefragModel(refragConfigFor(shape, 8, 256), new Rng(11));
+const pipeline = new RefragPipeline(model, tokenizer);
+const passages = [
+  {
+    id: "a#0",
+    doc_id: "a",
+    title: "Lighthouses",
+    text: "A lighthouse guides ships at night with a bright lamp.",
+  },
+  {
+    id: "b#0",
+    doc_id: "b",
+    title: "Volcanoes",
+    text: "Lava flows from an erupting volcano down its slopes.",
+  },
+];
+const root = mkdtempSync(join(tmpdir(), "refrag-server-"));
+const index = await PassageIndex.build(join(root, "index"), passages);
+after(() => {
+  index.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+interface Event {
+  event: string;
+  data: Record<string, unknown> & Record<number, unknown>;
+}
+function parseSse(body: string): Event[] {
+  return body
+    .split("\n\n")
+    .filter((b) => b.trim() !== "")
+    .map((b) => ({
+      event: /^event: (.*)$/m.exec(b)![1],
+      data: JSON.parse(/^data: (.*)$/m.exec(b)![1]) as Event["data"],
+    }));
+}
+
+test("server: page and health", async () => {
+  const app = buildServer({ pipeline, index, modelName: "tiny" });
+  const page = await app.inject({ method: "GET", url: "/" });
+  assert.equal(page.statusCode, 200);
+  assert.match(page.headers["content-type"] as string, /text\/html/);
+  assert.match(page.body, /<form id="ask">/);
+  assert.match(page.body, /tiny/);
+  const health = await app.inject({ method: "GET", url: "/health" });
+  assert.deepEqual(
+    { ...(health.json() as object), limits: undefined },
+    {
+      status: "ok",
+      model: "tiny",
+      chunk_size: 8,
+      context_window: 256,
+      index: index.dir,
+      passages: 2,
+      limits: undefined,
+    },
+  );
+  await app.close();
+});
+
+test("server: a streamed answer equals the pipeline's own; retrieval feeds the answer", async () => {
+  const app = buildServer({ pipeline, index });
+  const question = "What guides ships at night?";
+  const res = await app.inject({
+    method: "POST",
+    url: "/v1/answer",
+    payload: { question, passages: [passages[0].text], max_tokens: 6 },
+  });
+  assert.equal(res.statusCode, 200);
+  assert.match(res.headers["content-type"] as string, /text\/event-stream/);
+  const events = parseSse(res.body);
+  assert.equal(events[0].event, "passages");
+  assert.equal(events.at(-1)!.event, "done");
+  const text = events
+    .filter((e) => e.event === "token")
+    .map((e) => e.data.text)
+    .join("");
+  const want = await pipeline.answer({ question, passages: [passages[0].text], maxNewTokens: 6 });
+  assert.equal(text, want);
+  const done = events.at(-1)!.data;
+  assert.equal(done.generated, 6);
+  assert.equal(done.contextTokens, tokenizer.encode(passages[0].text).length);
+  assert.equal(done.chunkSize, 8);
+  // Without passages the index supplies them.
+  const retrieved = await app.inject({
+    method: "POST",
+    url: "/v1/retrieve",
+    payload: { question: "erupting volcano lava", k: 1 },
+  });
+  assert.equal(retrieved.json().passages[0].id, "b#0");
+  const rag = parseSse(
+    (
+      await app.inject({
+        method: "POST",
+        url: "/v1/answer",
+        payload: { question: "volcano lava", k: 1, max_tokens: 2 },
+      })
+    ).body,
+  );
+  assert.equal((rag[0].data[0] as { id: string }).id, "b#0");
+  await app.close();
+});
+
+test("server: bad requests get clear errors and the right status", async () => {
+  const app = buildServer({ pipeline, index, limits: { maxPassages: 2 } });
+  const noIndex = buildServer({ pipeline });
+  const post = (a: typeof app, url: string, payload: unknown) =>
+    a.inject({
+      method: "POST",
+      url,
+      payload: payload as object,
+      headers: { "content-type": "application/json" },
+    });
+  const cases: [typeof app, string, unknown, number, RegExp][] = [
+    [app, "/v1/answer", { question: "" }, 400, /question must be a non-empty string/],
+    [app, "/v1/answer", "{bad", 400, /not valid JSON/],
+    [app, "/v1/answer", [1, 2], 400, /must be a JSON object/],
+    [app, "/v1/answer", { question: "q", passages: ["a", "b", "c"] }, 413, /3 passages; the limit is 2/],
+    [app, "/v1/answer", { question: "q", passages: [7] }, 400, /passages must be a list of strings/],
+    [app, "/v1/answer", { question: "q", max_tokens: 0 }, 400, /max_tokens must be an integer in \[1, 512\]/],
+    [app, "/v1/answer", { question: "q", selection: { mode: "magic" } }, 400, /mode must be one of none/],
+    [app, "/v1/answer", { question: "q".repeat(3000) }, 413, /the limit is 2000/],
+    [noIndex, "/v1/answer", { question: "q" }, 400, /passages are required/],
+    [noIndex, "/v1/retrieve", { question: "q" }, 404, /no passage index/],
+  ];
+  for (const [a, url, payload, status, message] of cases) {
+    const res = await post(a, url, payload);
+    assert.equal(res.statusCode, status, `${JSON.stringify(payload).slice(0, 60)}: ${res.body}`);
+    assert.match(res.json().error, message);
+  }
+  // Read in full, two long passages do not fit the 256-position window; compressed they do.
+  const long = "The quick brown fox jumps over the lazy dog. ".repeat(30);
+  const full = await post(app, "/v1/answer", {
+    question: "q",
+    passages: [long, long],
+    selection: { mode: "all" },
+  });
+  assert.equal(full.statusCode, 413);
+  assert.match(full.json().error, /exceeds the decoder's context window of 256/);
+  const compressed = await post(app, "/v1/answer", { question: "q", passages: [long, long], max_tokens: 2 });
+  assert.equal(compressed.statusCode, 200);
+  await app.close();
+  await noIndex.close();
+});
