@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "pointwise_simd.h"
@@ -427,32 +428,64 @@ Napi::Value js_cross_entropy_backward(const Napi::CallbackInfo& info) {
 // ---------------------------------------------------------------- RoPE
 
 // Rotate pairs (i, i + D/2) of every head of tokens [t0, t1) by positions[t]·invFreq[i] (negated if inverse).
-// Angles and their sines/cosines are computed in double, as in the reference.
-PW_AVX2 void rope_tokens(int64_t t0, int64_t t1, int64_t H, int64_t D, const double* inv_freq, const int32_t* pos,
-                         float* x, bool inverse) {
+// Angles and their sines/cosines are computed in double, as in the reference, once per (theta, D,
+// position): a training step applies RoPE dozens of times to the same positions, and libm's sin/cos
+// showed up in its profile. The table grows on the JS thread before any worker reads it.
+struct RopeTable {
+  double theta;
+  int64_t D;
+  int64_t positions = 0;
+  std::vector<float> cos, sin;  // [position][D / 2]
+};
+constexpr int64_t kRopeTableMax = 1 << 16;  // positions; beyond this (or for negative ones) compute directly
+
+const RopeTable& rope_table(double theta, int64_t D, int64_t positions) {
+  static std::vector<RopeTable> tables;
+  RopeTable* t = nullptr;
+  for (RopeTable& x : tables)
+    if (x.theta == theta && x.D == D) t = &x;
+  if (t == nullptr) {
+    tables.push_back(RopeTable{theta, D, 0, {}, {}});
+    t = &tables.back();
+  }
+  if (t->positions < positions) {
+    const int64_t half = D / 2, n = std::min(kRopeTableMax, std::max(positions, 2 * t->positions));
+    t->cos.resize(n * half);
+    t->sin.resize(n * half);
+    for (int64_t p = t->positions; p < n; p++)
+      for (int64_t i = 0; i < half; i++) {
+        const double inv_freq = std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(D));
+        const double ang = static_cast<double>(p) * inv_freq;
+        t->cos[p * half + i] = static_cast<float>(std::cos(ang));
+        t->sin[p * half + i] = static_cast<float>(std::sin(ang));
+      }
+    t->positions = n;
+  }
+  return *t;
+}
+
+// Rotates tokens [t0, t1); cos_of(t) / sin_of(t) give the D/2 values of token t's position.
+template <typename Angles>
+PW_AVX2 void rope_tokens(int64_t t0, int64_t t1, int64_t H, int64_t D, bool inverse, float* x, Angles angles) {
   const int64_t half = D / 2;
-  std::vector<float> cs(half), sn(half);
-  const double sign = inverse ? -1.0 : 1.0;
+  const float sign = inverse ? -1.0f : 1.0f;
+  const __m256 vsign = _mm256_set1_ps(sign);
   for (int64_t t = t0; t < t1; t++) {
-    for (int64_t i = 0; i < half; i++) {
-      double ang = static_cast<double>(pos[t]) * inv_freq[i];
-      cs[i] = static_cast<float>(std::cos(ang));
-      sn[i] = static_cast<float>(sign * std::sin(ang));
-    }
+    const auto [cs, sn] = angles(t);
     for (int64_t h = 0; h < H; h++) {
       float* x1 = x + (t * H + h) * D;
       float* x2 = x1 + half;
       int64_t i = 0;
       for (; i + 8 <= half; i += 8) {
         __m256 a = _mm256_loadu_ps(x1 + i), b = _mm256_loadu_ps(x2 + i);
-        __m256 c = _mm256_loadu_ps(cs.data() + i), s = _mm256_loadu_ps(sn.data() + i);
+        __m256 c = _mm256_loadu_ps(cs + i), s = _mm256_mul_ps(vsign, _mm256_loadu_ps(sn + i));
         _mm256_storeu_ps(x1 + i, _mm256_fmsub_ps(a, c, _mm256_mul_ps(b, s)));
         _mm256_storeu_ps(x2 + i, _mm256_fmadd_ps(b, c, _mm256_mul_ps(a, s)));
       }
       for (; i < half; i++) {
-        float a = x1[i], b = x2[i];
-        x1[i] = a * cs[i] - b * sn[i];
-        x2[i] = b * cs[i] + a * sn[i];
+        float a = x1[i], b = x2[i], s = sign * sn[i];
+        x1[i] = a * cs[i] - b * s;
+        x2[i] = b * cs[i] + a * s;
       }
     }
   }
@@ -467,10 +500,32 @@ Napi::Value js_rope(const Napi::CallbackInfo& info) {
   const int32_t* pos = a.i32(4, T);
   float* x = a.f32(5, checked_mul(a, checked_mul(a, T, H), D));
   bool inverse = a.flag(6);
-  std::vector<double> inv_freq(D / 2);
-  for (int64_t i = 0; i < D / 2; i++) inv_freq[i] = std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(D));
-  for_parts(T, num_parts(T, row_grain(H * D)),
-            [&](int64_t, int64_t b, int64_t e) { rope_tokens(b, e, H, D, inv_freq.data(), pos, x, inverse); });
+  const int64_t half = D / 2;
+  int64_t lo = 0, hi = 0;
+  for (int64_t t = 0; t < T; t++) lo = std::min<int64_t>(lo, pos[t]), hi = std::max<int64_t>(hi, pos[t]);
+  const int64_t parts = num_parts(T, row_grain(H * D));
+  if (lo >= 0 && hi < kRopeTableMax) {
+    const RopeTable& tab = rope_table(theta, D, hi + 1);
+    for_parts(T, parts, [&](int64_t, int64_t b, int64_t e) {
+      rope_tokens(b, e, H, D, inverse, x, [&](int64_t t) {
+        return std::pair{tab.cos.data() + pos[t] * half, tab.sin.data() + pos[t] * half};
+      });
+    });
+    return info.Env().Undefined();
+  }
+  std::vector<double> inv_freq(half);
+  for (int64_t i = 0; i < half; i++) inv_freq[i] = std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(D));
+  for_parts(T, parts, [&](int64_t, int64_t b, int64_t e) {
+    std::vector<float> cs(half), sn(half);
+    rope_tokens(b, e, H, D, inverse, x, [&](int64_t t) {
+      for (int64_t i = 0; i < half; i++) {
+        const double ang = static_cast<double>(pos[t]) * inv_freq[i];
+        cs[i] = static_cast<float>(std::cos(ang));
+        sn[i] = static_cast<float>(std::sin(ang));
+      }
+      return std::pair{static_cast<const float*>(cs.data()), static_cast<const float*>(sn.data())};
+    });
+  });
   return info.Env().Undefined();
 }
 

@@ -1,7 +1,7 @@
 // `refrag datasets …`: derived evaluation sets (QA, passages, conversations, summaries, long-document
 // domains, evidence ids) and the contamination report.
 import type { Command } from "commander";
-import { buildDerived } from "../data/derived/build.js";
+import { buildDerived, DEFAULT_BUILD_OPTIONS as D } from "../data/derived/build.js";
 import { runOverlap } from "../data/derived/overlap.js";
 import { parseSplits } from "../data/derived/split.js";
 import { defaultTokenizerPath } from "../tokenizer/pipeline.js";
@@ -32,21 +32,29 @@ export function registerDatasetCommands(program: Command): void {
     .requiredOption("--corpus <paths...>", "corpus JSONL(.gz) files or folders")
     .requiredOption("--out <dir>", "output folder")
     .option("--tokenizer <file>", "tokenizer.json for token counts", defaultTokenizerPath())
-    .option("--seed <n>", "seed of the orders used to pick and order items", "1")
-    .option("--max-acronyms <n>", "at most this many dict-vera questions", "1000")
-    .option("--max-definitions <n>", "at most this many definition questions per dictionary", "1000")
+    .option("--seed <n>", "seed of the orders used to pick and order items", String(D.seed))
+    .option("--max-acronyms <n>", "at most this many dict-vera questions", String(D.maxAcronyms))
     .option(
-      "--passage-sources <list>",
-      "sources cut into passages",
-      "factbook,dict-elements,dict-vera,dict-jargon,dict-foldoc",
+      "--max-definitions <n>",
+      "at most this many definition questions per dictionary",
+      String(D.maxDefinitions),
     )
+    .option("--passage-sources <list>", "sources cut into passages", D.passageSources.join(","))
     .option(
       "--summary-splits <list>",
       "splits whose man pages become summary pairs (or all)",
-      "validation,test",
+      D.summarySplits.join(","),
     )
-    .option("--summary-min-words <n>", "shortest man page text (words) for a summary pair", "200")
-    .option("--domain-min-docs <n>", "fewer test documents than this at a length triggers the fallback", "5")
+    .option(
+      "--summary-min-words <n>",
+      "shortest man page text (words) for a summary pair",
+      String(D.summaryMinWords),
+    )
+    .option(
+      "--domain-min-docs <n>",
+      "fewer test documents than this at a length triggers the fallback",
+      String(D.domainMinDocs),
+    )
     .action(
       (o: {
         corpus: string[];

@@ -6,6 +6,7 @@ import { registerBenchCommands } from "./bench.js";
 import { registerConvertCommands } from "./convert.js";
 import { registerDataCommands } from "./data.js";
 import { registerDatasetCommands } from "./datasets.js";
+import { registerDemoCommand } from "./demo.js";
 import { registerEvalCommands } from "./eval.js";
 import { registerGenerateCommands } from "./generate.js";
 import { registerRetrievalCommands } from "./retrieval.js";
@@ -49,6 +50,7 @@ registerGenerateCommands(program);
 registerEvalCommands(program);
 registerRetrievalCommands(program);
 registerServeCommands(program);
+registerDemoCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(`refrag: ${e instanceof Error ? e.message : String(e)}`);

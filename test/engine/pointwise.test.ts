@@ -273,6 +273,22 @@ describe("pointwise native vs reference", { skip: skipNative }, () => {
     );
   });
 
+  it("RoPE: the cached angle table and the direct path (negative or far positions) both match", () => {
+    const K = native();
+    const { rng, seed } = freshRng();
+    const T = 9;
+    for (const theta of [10000, 500000])
+      for (const D of [8, 66])
+        for (const far of [0, -3, 70000, 12]) {
+          const x = rng.randn(T * 2 * D);
+          const pos = Int32Array.from({ length: T }, (_, t) => (t === 4 ? far : rng.int(3000)));
+          const [a, b] = [x.slice(), x.slice()];
+          K.rope(T, 2, D, theta, pos, a, false);
+          R.rope(T, 2, D, theta, pos, b, false);
+          assertClose(a, b, 2e-6, `rope theta ${theta} D ${D} position ${far}`, seed);
+        }
+  });
+
   it("RoPE forward and inverse match the reference; inverse undoes forward", () => {
     const K = native();
     const { rng, seed } = freshRng();

@@ -24,6 +24,17 @@ export interface BuildOptions extends QaOptions {
   log: (msg: string) => void;
 }
 
+/** The defaults of `refrag datasets build` (and of `refrag demo`, which builds the same sets). */
+export const DEFAULT_BUILD_OPTIONS: Omit<BuildOptions, "corpus" | "out" | "tokenizer" | "log"> = {
+  seed: 1,
+  maxAcronyms: 1000,
+  maxDefinitions: 1000,
+  passageSources: ["factbook", "dict-elements", "dict-vera", "dict-jargon", "dict-foldoc"],
+  summarySplits: ["validation", "test"],
+  summaryMinWords: 200,
+  domainMinDocs: 5,
+};
+
 export interface DerivedSets {
   passages: Passage[];
   qa: QaItem[];

