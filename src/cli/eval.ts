@@ -10,6 +10,12 @@ import { CONTEXT_MODES, perplexityTable, type ContextMode, type ContextWindow } 
 import { loadRefrag } from "../models/load.js";
 import { Tokenizer } from "../tokenizer/index.js";
 import { registerRetrievalEval } from "./retrieval.js";
+import { evalQa } from "../eval/qa.js";
+import { RefragPipeline } from "../infer/pipeline.js";
+import { SELECTION_MODES, type SelectionMode } from "../infer/selection.js";
+import { readLines } from "../data/derived/build.js";
+import type { RagExample } from "../retrieval/rag_examples.js";
+import { progressBar } from "./progress.js";
 import { writeFileSync } from "node:fs";
 
 interface Flags {
@@ -28,6 +34,56 @@ interface Flags {
 export function registerEvalCommands(program: Command): void {
   const ev = program.command("eval").description("evaluation: perplexity tables, retrieval recall");
   registerRetrievalEval(ev);
+  ev.command("qa")
+    .description("RAG question answering: accuracy, positions read and TTFT per selection mode")
+    .requiredOption("--model <dir>", "REFRAG checkpoint folder (with tokenizer.json)")
+    .requiredOption("--data <file>", "RAG examples from `refrag index examples`")
+    .option("--select <list>", `selection modes: ${SELECTION_MODES.join(",")}`, "none,all")
+    .option("--fraction <p>", "fraction expanded by random / perplexity / policy", "0.1")
+    .option("--max-tokens <n>", "answer token budget", "32")
+    .option("--limit <n>", "only the first n examples")
+    .option("--out <file>", "also write the rows as JSON")
+    .action(
+      async (o: {
+        model: string;
+        data: string;
+        select: string;
+        fraction: string;
+        maxTokens: string;
+        limit?: string;
+        out?: string;
+      }) => {
+        const modes = o.select.split(",").map((m) => m.trim());
+        for (const m of modes)
+          if (!SELECTION_MODES.includes(m as SelectionMode))
+            throw new Error(`--select: unknown mode "${m}" (one of ${SELECTION_MODES.join(", ")})`);
+        const fraction = Number(o.fraction);
+        if (!(fraction >= 0 && fraction <= 1))
+          throw new Error(`--fraction must be in [0, 1], got "${o.fraction}"`);
+        let examples = readLines<RagExample>(o.data);
+        if (o.limit !== undefined) examples = examples.slice(0, Number(o.limit));
+        const model = await loadRefrag(o.model);
+        const pipeline = new RefragPipeline(model, Tokenizer.fromFile(`${o.model}/tokenizer.json`));
+        const bar = progressBar("qa");
+        const rows = await evalQa(
+          pipeline,
+          examples,
+          modes.map((mode) => ({ mode: mode as SelectionMode, fraction })),
+          { maxNewTokens: Number(o.maxTokens), onProgress: (d, t) => bar.update(d, t, "answers") },
+        );
+        bar.stop();
+        console.log(
+          "| selection | examples | accuracy | accuracy (gold in context) | positions | context tokens | TTFT ms |",
+        );
+        console.log("|---|---|---|---|---|---|---|");
+        for (const r of rows)
+          console.log(
+            `| ${r.mode}${r.fraction === null ? "" : ` p=${r.fraction}`} | ${r.examples} | ${r.accuracy.toFixed(3)} | ${r.accuracyGoldInContext?.toFixed(3) ?? "-"} | ${r.meanPositions.toFixed(0)} | ${r.meanContextTokens.toFixed(0)} | ${r.meanTtftMs.toFixed(1)} |`,
+          );
+        if (o.out)
+          writeFileSync(o.out, JSON.stringify({ model: o.model, data: o.data, rows }, null, 2) + "\n");
+      },
+    );
   ev.command("perplexity")
     .description(
       "log-perplexity of o continuation tokens after s context tokens, per domain and context mode",

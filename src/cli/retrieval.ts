@@ -7,6 +7,7 @@ import type { Passage } from "../data/derived/passages.js";
 import type { QaItem } from "../data/derived/qa.js";
 import { evalRetrieval } from "../retrieval/eval.js";
 import { PassageIndex } from "../retrieval/index.js";
+import { buildRagExamples } from "../retrieval/rag_examples.js";
 import { progressBar } from "./progress.js";
 
 function positiveInt(flag: string, value: string): number {
@@ -37,6 +38,45 @@ export function registerRetrievalCommands(program: Command): void {
       );
       idx.close();
     });
+
+  index
+    .command("examples")
+    .description("RAG examples: each QA item with the passages the index retrieves for it (JSONL)")
+    .requiredOption("--index <dir>", "index folder from `refrag index build`")
+    .requiredOption("--qa <file>", "qa.jsonl from `refrag datasets build`")
+    .requiredOption("--out <file>", "output JSONL of {id, question, passages, answers, gold_in_context}")
+    .option("--split <name>", "only items of this split (train, validation, test)")
+    .option("-k <n>", "passages per question", "5")
+    .option("--force-gold", "put the gold passage in when retrieval missed it (for training sets)", false)
+    .action(
+      async (o: {
+        index: string;
+        qa: string;
+        out: string;
+        split?: string;
+        k: string;
+        forceGold: boolean;
+      }) => {
+        let items = readLines<QaItem>(o.qa);
+        if (o.split !== undefined) items = items.filter((q) => q.meta?.split === o.split);
+        if (items.length === 0)
+          throw new Error(`no QA items${o.split ? ` in split ${o.split}` : ""} in ${o.qa}`);
+        const idx = await PassageIndex.open(o.index);
+        const bar = progressBar("examples");
+        const examples = await buildRagExamples(items, idx, {
+          k: positiveInt("-k", o.k),
+          forceGold: o.forceGold,
+          onProgress: (d, t) => bar.update(d, t, "questions"),
+        });
+        bar.stop();
+        idx.close();
+        writeFileSync(o.out, examples.map((e) => JSON.stringify(e) + "\n").join(""));
+        const gold = examples.filter((e) => e.gold_in_context).length;
+        console.log(
+          `${examples.length} examples, gold passage in context for ${gold} (${((100 * gold) / examples.length).toFixed(1)}%) -> ${o.out}`,
+        );
+      },
+    );
 
   program
     .command("retrieve")

@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { parseLlamaConfig, parseRobertaConfig } from "../io/config.js";
 import { SHAPES } from "../eval/latency.js";
+import type { RagExample } from "../retrieval/rag_examples.js";
 import { SPECIAL_TOKENS, Tokenizer } from "../tokenizer/index.js";
 import { defaultTokenizerPath } from "../tokenizer/pipeline.js";
 import type { StepInfo, TrainingState } from "../train/loop.js";
@@ -53,6 +54,7 @@ export function registerTrainCommands(program: Command): void {
   const train = program.command("train").description("training: token streams and stages (resumable)");
   registerRefragStageCommands(train);
   registerPolicyCommand(train);
+  registerFinetuneCommand(train);
 
   train
     .command("tokens")
@@ -361,5 +363,62 @@ export function registerPolicyCommand(train: Command): void {
       console.error(
         `${o.out}: step ${state.step}/${state.steps}; mean reward ${r[0]?.toFixed(4)} → ${r[r.length - 1]?.toFixed(4)}`,
       );
+    });
+}
+
+interface FinetuneFlags {
+  data: string;
+  out: string;
+  from: string;
+  steps: string;
+  lr: string;
+  batch: string;
+  expand: string;
+  saveEvery: string;
+  seed: string;
+}
+
+/** `refrag train finetune`: RAG fine-tuning on question + passages -> answer examples. */
+export function registerFinetuneCommand(train: Command): void {
+  train
+    .command("finetune")
+    .description("fine-tune on RAG examples (`refrag index examples`): answer from compressed passages")
+    .requiredOption("--data <file>", "JSONL of {question, passages, answers}")
+    .requiredOption("--out <dir>", "checkpoint folder (resumed when it holds this run)")
+    .requiredOption("--from <dir>", "REFRAG checkpoint (after mixed-input or policy training)")
+    .option("--steps <n>", "optimizer steps", "1000")
+    .option("--lr <x>", "peak learning rate", "5e-5")
+    .option("--batch <n>", "examples per step", "8")
+    .option("--expand <p>", "fraction of chunks read as raw tokens", "0.1")
+    .option("--save-every <n>", "checkpoint interval in steps", "100")
+    .option("--seed <n>", "seed", "1")
+    .action(async (o: FinetuneFlags) => {
+      const { loadRefrag, hasCheckpoint } = await import("../train/stages/refrag.js");
+      const { finetune } = await import("../train/stages/finetune.js");
+      const { readLines } = await import("../data/derived/build.js");
+      const from = hasCheckpoint(o.out) ? o.out : o.from;
+      const model = await loadRefrag(from);
+      const tokenizerJson = readFileSync(`${from}/tokenizer.json`, "utf8");
+      const tokenizer = Tokenizer.fromFile(`${from}/tokenizer.json`);
+      const examples = readLines<RagExample>(o.data);
+      const c = {
+        steps: int("steps", o.steps),
+        lr: num("lr", o.lr),
+        batch: int("batch", o.batch),
+        expandFraction: Number(o.expand),
+        saveEvery: int("save-every", o.saveEvery),
+        seed: int("seed", o.seed),
+        logEvery: 10,
+      };
+      const state = await finetune(model, tokenizer, examples, c, {
+        out: o.out,
+        tokenizerJson,
+        log: (i) =>
+          console.error(
+            `step ${i.step + 1}  loss ${i.loss.toFixed(4)}  lr ${i.lr.toExponential(2)}  |g| ${i.gradNorm.toFixed(2)}  ${i.ms.toFixed(0)} ms`,
+          ),
+        shouldStop: stopOnSignal(),
+      });
+      console.error(`${o.out}: step ${state.step}/${state.steps}`);
     });
 }

@@ -46,6 +46,33 @@ export interface PreparedPrompt {
   positions: number;
 }
 
+/** Ids of the prompt-format tokens; a clear error names the first one the tokenizer lacks. */
+export function promptTokenIds(tokenizer: PipelineTokenizer): Record<keyof typeof PROMPT_TOKENS, number> {
+  const ids = {} as Record<keyof typeof PROMPT_TOKENS, number>;
+  for (const [role, tok] of Object.entries(PROMPT_TOKENS) as [keyof typeof PROMPT_TOKENS, string][]) {
+    const id = tokenizer.tokenToId(tok);
+    if (id === undefined) throw new Error(`the tokenizer has no special token ${tok}`);
+    ids[role] = id;
+  }
+  return ids;
+}
+
+/** The prompt around the context, `<|bos|><|question|>question<|context|>` … `<|answer|>`: one layout
+ * for inference and fine-tuning. User text never becomes prompt-format tokens. */
+export function promptIds(
+  tokenizer: PipelineTokenizer,
+  question: string,
+  special = promptTokenIds(tokenizer),
+): { before: Int32Array; after: Int32Array } {
+  const before = Int32Array.from([
+    special.bos,
+    special.question,
+    ...tokenizer.encode(question, { allowSpecial: false }),
+    special.context,
+  ]);
+  return { before, after: Int32Array.of(special.answer) };
+}
+
 export class RefragPipeline {
   private readonly special: Record<keyof typeof PROMPT_TOKENS, number>;
 
@@ -54,13 +81,7 @@ export class RefragPipeline {
     readonly tokenizer: PipelineTokenizer,
     readonly vectorCache: ChunkVectorCache | null = null,
   ) {
-    const ids = {} as Record<keyof typeof PROMPT_TOKENS, number>;
-    for (const [role, tok] of Object.entries(PROMPT_TOKENS) as [keyof typeof PROMPT_TOKENS, string][]) {
-      const id = tokenizer.tokenToId(tok);
-      if (id === undefined) throw new Error(`RefragPipeline: the tokenizer has no special token ${tok}`);
-      ids[role] = id;
-    }
-    this.special = ids;
+    this.special = promptTokenIds(tokenizer);
     if (vectorCache !== null && vectorCache.k !== model.chunkSize)
       throw new Error(
         `RefragPipeline: vector cache k=${vectorCache.k} differs from the model's chunk size ${model.chunkSize}`,
@@ -81,14 +102,7 @@ export class RefragPipeline {
     if (typeof req.question !== "string" || req.question.trim() === "")
       throw new Error("request: question must be a non-empty string");
     if (!Array.isArray(req.passages)) throw new Error("request: passages must be a list of strings");
-    const s = this.special;
-    const before = Int32Array.from([
-      s.bos,
-      s.question,
-      ...this.tokenizer.encode(req.question, { allowSpecial: false }),
-      s.context,
-    ]);
-    const after = Int32Array.of(s.answer);
+    const { before, after } = promptIds(this.tokenizer, req.question, this.special);
     const chunks: Int32Array[] = [];
     const vectors: Tensor[] = [];
     let contextTokens = 0;

@@ -15,6 +15,7 @@ import {
 } from "../../src/data/derived/qa.js";
 import { evalRetrieval } from "../../src/retrieval/eval.js";
 import { PassageIndex, toQuery } from "../../src/retrieval/index.js";
+import { buildRagExamples } from "../../src/retrieval/rag_examples.js";
 import { fixtureCorpus } from "../data/derived/fixtures.js";
 
 const root = mkdtempSync(join(tmpdir(), "refrag-index-"));
@@ -35,6 +36,18 @@ test("index: BM25 finds the gold passage of the fixture QA items (recall@5 > 0.6
   assert.ok(r1 <= r5 && r5 <= r10, `recall must grow with k: ${r1} ${r5} ${r10}`);
   assert.ok(r5 > 0.6, `recall@5 ${r5}`);
   assert.ok(report.mrr > 0 && report.mrr <= 1);
+  // RAG examples: as retrieved, the gold share is recall@k; forcing gold puts it in every context.
+  const asIs = await buildRagExamples(items, idx, { k: 5, forceGold: false });
+  assert.equal(asIs.filter((e) => e.gold_in_context).length / items.length, r5);
+  const forced = await buildRagExamples(items, idx, { k: 5, forceGold: true });
+  assert.ok(forced.every((e) => e.gold_in_context && e.passages.length <= 5));
+  const byText = new Set(passages.map((p) => p.text));
+  assert.ok(forced.every((e) => e.passages.every((t) => byText.has(t))));
+  assert.deepEqual(forced[0].answers, items[0].answers);
+  await assert.rejects(
+    buildRagExamples(items, idx, { k: 0, forceGold: false }),
+    /k must be a positive integer/,
+  );
   // A passage's own title and opening words find it first.
   const p = passages.find((x) => x.text.split(/\s+/).length > 20)!;
   const hits = await idx.search(`${p.title} ${p.text.split(/\s+/).slice(0, 20).join(" ")}`, 3);

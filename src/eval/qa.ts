@@ -1,0 +1,91 @@
+// RAG question answering: the generated answer is right when it contains a reference answer (case and
+// punctuation ignored), the usual lenient match for short factual answers. One row per selection mode,
+// with what each read: decoder positions, time to first token.
+import type { GenerationStats } from "../infer/generate.js";
+import type { RefragPipeline } from "../infer/pipeline.js";
+import type { SelectionOptions } from "../infer/selection.js";
+import type { RagExample } from "../retrieval/rag_examples.js";
+
+export interface QaEvalRow {
+  mode: string;
+  fraction: number | null;
+  examples: number;
+  /** Share of answers containing a reference answer. */
+  accuracy: number;
+  /** The same, over the examples whose passages hold a gold passage. */
+  accuracyGoldInContext: number | null;
+  goldInContext: number;
+  meanPositions: number;
+  meanContextTokens: number;
+  meanTtftMs: number;
+}
+
+/** Lower case, punctuation as spaces, whitespace collapsed. */
+export function normalizeAnswer(s: string): string {
+  return s
+    .normalize("NFKC")
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}]+/gu, " ")
+    .trim();
+}
+
+export function answerMatches(output: string, answers: readonly string[]): boolean {
+  const out = ` ${normalizeAnswer(output)} `;
+  return answers.some((a) => {
+    const n = normalizeAnswer(a);
+    return n !== "" && out.includes(` ${n} `);
+  });
+}
+
+export async function evalQa(
+  pipeline: RefragPipeline,
+  examples: readonly RagExample[],
+  selections: readonly SelectionOptions[],
+  opts: { maxNewTokens?: number; onProgress?: (done: number, total: number) => void } = {},
+): Promise<QaEvalRow[]> {
+  if (examples.length === 0) throw new Error("evalQa: no examples");
+  const rows: QaEvalRow[] = [];
+  const total = examples.length * selections.length;
+  let done = 0;
+  for (const selection of selections) {
+    let right = 0;
+    let rightGold = 0;
+    let gold = 0;
+    let positions = 0;
+    let ttft = 0;
+    let context = 0;
+    for (const ex of examples) {
+      const stats: Partial<GenerationStats> = {};
+      const text = await pipeline.answer(
+        { question: ex.question, passages: ex.passages, selection, maxNewTokens: opts.maxNewTokens ?? 32 },
+        stats,
+      );
+      const ok = answerMatches(text, ex.answers);
+      right += ok ? 1 : 0;
+      if (ex.gold_in_context) {
+        gold++;
+        rightGold += ok ? 1 : 0;
+      }
+      positions += stats.promptPositions ?? 0;
+      ttft += stats.ttftMs ?? 0;
+      context += ex.passages.reduce(
+        (n, p) => n + pipeline.tokenizer.encode(p, { allowSpecial: false }).length,
+        0,
+      );
+      opts.onProgress?.(++done, total);
+    }
+    const n = examples.length;
+    rows.push({
+      mode: selection.mode,
+      fraction: selection.mode === "none" || selection.mode === "all" ? null : (selection.fraction ?? 0.25),
+      examples: n,
+      accuracy: right / n,
+      accuracyGoldInContext: gold === 0 ? null : rightGold / gold,
+      goldInContext: gold / n,
+      meanPositions: positions / n,
+      meanContextTokens: context / n,
+      meanTtftMs: ttft / n,
+    });
+  }
+  return rows;
+}

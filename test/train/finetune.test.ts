@@ -1,0 +1,105 @@
+// RAG fine-tuning and QA evaluation on the shipped tokenizer and a small random REFRAG model.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import "../helpers.js";
+import { Rng } from "../../src/engine/random.js";
+import { refragConfigFor, SHAPES } from "../../src/eval/latency.js";
+import { answerMatches, evalQa, normalizeAnswer } from "../../src/eval/qa.js";
+import { RefragPipeline } from "../../src/infer/pipeline.js";
+import { RefragModel } from "../../src/models/refrag.js";
+import type { RagExample } from "../../src/retrieval/rag_examples.js";
+import { finetune, prepareExamples } from "../../src/train/stages/finetune.js";
+import { Tokenizer } from "../../src/tokenizer/index.js";
+import { defaultTokenizerPath } from "../../src/tokenizer/pipeline.js";
+
+const tokenizer = Tokenizer.fromFile(defaultTokenizerPath());
+const shape = {
+  ...SHAPES.shipped,
+  vocab: tokenizer.vocabSize,
+  decoder: { hidden: 32, layers: 1, heads: 2, kvHeads: 2, intermediate: 64 },
+  encoder: { hidden: 16, layers: 1, heads: 2, intermediate: 32 },
+};
+const colours = ["red", "green", "blue", "yellow"];
+const examples: RagExample[] = colours.map((c, i) => ({
+  id: `ex${i}`,
+  question: "Which colour is the door?",
+  passages: [`The house has a ${c} door and a small garden.`, "Nothing else is known."],
+  answers: [c],
+  gold_in_context: true,
+}));
+
+test("finetune: the answer loss falls; over-long and malformed examples are handled clearly", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "refrag-ft-"));
+  try {
+    const model = new RefragModel(refragConfigFor(shape, 4, 128), new Rng(3));
+    const losses: number[] = [];
+    const state = await finetune(
+      model,
+      tokenizer,
+      examples,
+      { steps: 60, lr: 3e-3, batch: 2, expandFraction: 0.25, saveEvery: 1000, seed: 1, logEvery: 1 },
+      { out: dir, log: (i) => losses.push(i.loss) },
+    );
+    assert.equal(state.step, 60);
+    const first = losses.slice(0, 5).reduce((a, b) => a + b) / 5;
+    const last = losses.slice(-5).reduce((a, b) => a + b) / 5;
+    assert.ok(first > 8, `a random model starts near ln(8192) = 9.0, got ${first}`);
+    assert.ok(last < 0.5 * first, `loss ${first.toFixed(2)} -> ${last.toFixed(2)}`);
+    // An example longer than the window (even compressed) is left out and counted.
+    const long = { ...examples[0], passages: ["word ".repeat(2000)] };
+    const { prepared, dropped } = prepareExamples(model, tokenizer, [examples[0], long], 0);
+    assert.deepEqual([prepared.length, dropped], [1, 1]);
+    await assert.rejects(
+      finetune(
+        model,
+        tokenizer,
+        [long],
+        { steps: 1, lr: 1e-3, batch: 1, expandFraction: 0 },
+        { out: join(dir, "x") },
+      ),
+      /none of the 1 examples fits/,
+    );
+    assert.throws(
+      () => prepareExamples(model, tokenizer, [{ ...examples[0], answers: [] }], 0),
+      /example 0: empty answer/,
+    );
+    await assert.rejects(
+      finetune(
+        model,
+        tokenizer,
+        examples,
+        { steps: 1, lr: 1e-3, batch: 1, expandFraction: 2 },
+        { out: join(dir, "y") },
+      ),
+      /expandFraction must be in \[0, 1\]/,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("eval qa: lenient answer match, and rows that agree with the pipeline's own answers", async () => {
+  assert.equal(normalizeAnswer("  2,381,741 Sq. km "), "2 381 741 sq km");
+  assert.ok(answerMatches("It is 2,381,741 sq km in all.", ["2,381,741 sq km"]));
+  assert.ok(!answerMatches("reddish", ["red"]), "whole words only");
+  assert.ok(!answerMatches("anything", ["", "?"]), "an empty reference never matches");
+  const model = new RefragModel(refragConfigFor(shape, 4, 256), new Rng(5));
+  const pipeline = new RefragPipeline(model, tokenizer);
+  // References built from the model's own greedy output must all match; unrelated ones must not.
+  const own = await Promise.all(
+    examples.map(async (e) => {
+      const text = await pipeline.answer({ question: e.question, passages: e.passages, maxNewTokens: 6 });
+      return { ...e, answers: [text.trim() === "" ? "\u0000never" : text] };
+    }),
+  );
+  const rows = await evalQa(pipeline, own, [{ mode: "none" }, { mode: "all" }], { maxNewTokens: 6 });
+  assert.equal(rows.length, 2);
+  const expected = own.filter((e) => !e.answers[0].startsWith("\u0000")).length / own.length;
+  assert.equal(rows[0].accuracy, expected);
+  assert.equal(rows[0].goldInContext, 1);
+  assert.ok(rows[1].meanPositions > rows[0].meanPositions, "reading every chunk raw takes more positions");
+  assert.equal(rows[0].meanContextTokens, rows[1].meanContextTokens);
+});
