@@ -19,7 +19,7 @@ export {
   type GeneratedToken,
   type GenerationStats,
 } from "./infer/generate.js";
-export { RefragPipeline, PROMPT_TOKENS, type RagRequest } from "./infer/pipeline.js";
+export { RefragPipeline, PROMPT_TOKENS, promptIds, type RagRequest } from "./infer/pipeline.js";
 export {
   selectChunks,
   SELECTION_MODES,
@@ -34,3 +34,11 @@ export { loadCheckpoint, saveCheckpoint } from "./io/checkpoint.js";
 export { runLatency, latencyTable, SHAPES } from "./eval/latency.js";
 export { PassageIndex, toQuery, type SearchHit, type BuildOptions } from "./retrieval/index.js";
 export { evalRetrieval, type RetrievalReport, type RecallRow } from "./retrieval/eval.js";
+export { buildRagExamples, type RagExample } from "./retrieval/rag_examples.js";
+export { evalQa, answerMatches, normalizeAnswer, type QaEvalRow } from "./eval/qa.js";
+export { buildServer, DEFAULT_LIMITS, HttpError, type ServerOptions, type Limits } from "./server/app.js";
+export { trainLoop, type LoopConfig, type TrainingState } from "./train/loop.js";
+export { pretrainDecoder, pretrainEncoder } from "./train/stages/pretrain.js";
+export { initRefrag, reconstruct, continualPretrain, mixedInput } from "./train/stages/refrag.js";
+export { trainPolicy, withPolicy } from "./train/stages/policy.js";
+export { finetune, type FinetuneConfig } from "./train/stages/finetune.js";
