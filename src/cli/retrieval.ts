@@ -6,7 +6,7 @@ import { readLines } from "../data/derived/build.js";
 import type { Passage } from "../data/derived/passages.js";
 import type { QaItem } from "../data/derived/qa.js";
 import { evalRetrieval } from "../retrieval/eval.js";
-import { PassageIndex } from "../retrieval/index.js";
+import { DEFAULT_TITLE_WEIGHT, PassageIndex } from "../retrieval/index.js";
 import { buildRagExamples } from "../retrieval/rag_examples.js";
 import { progressBar } from "./progress.js";
 
@@ -24,12 +24,14 @@ export function registerRetrievalCommands(program: Command): void {
     .requiredOption("--passages <file>", "passages.jsonl from `refrag datasets build`")
     .requiredOption("--out <dir>", "index folder to create")
     .option("--overwrite", "replace an existing index folder", false)
-    .action(async (o: { passages: string; out: string; overwrite: boolean }) => {
+    .option("--title-weight <n>", "times the title counts in the BM25 text", String(DEFAULT_TITLE_WEIGHT))
+    .action(async (o: { passages: string; out: string; overwrite: boolean; titleWeight: string }) => {
       const t0 = performance.now();
       const passages = readLines<Passage>(o.passages);
       const bar = progressBar("index");
       const idx = await PassageIndex.build(o.out, passages, {
         overwrite: o.overwrite,
+        titleWeight: positiveInt("--title-weight", o.titleWeight),
         onProgress: (done, total) => bar.update(done, total, "passages"),
       });
       bar.stop();
