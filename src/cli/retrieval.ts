@@ -7,7 +7,8 @@ import type { Passage } from "../data/derived/passages.js";
 import type { QaItem } from "../data/derived/qa.js";
 import { evalRetrieval } from "../retrieval/eval.js";
 import { DEFAULT_TITLE_WEIGHT, PassageIndex } from "../retrieval/index.js";
-import { buildRagExamples } from "../retrieval/rag_examples.js";
+import { buildConversationExamples, buildRagExamples } from "../retrieval/rag_examples.js";
+import type { Conversation } from "../data/derived/conversations.js";
 import { progressBar } from "./progress.js";
 
 function positiveInt(flag: string, value: string): number {
@@ -43,33 +44,52 @@ export function registerRetrievalCommands(program: Command): void {
 
   index
     .command("examples")
-    .description("RAG examples: each QA item with the passages the index retrieves for it (JSONL)")
+    .description(
+      "RAG examples (JSONL): each QA item, or each conversation turn with its history, with the passages the index retrieves",
+    )
     .requiredOption("--index <dir>", "index folder from `refrag index build`")
-    .requiredOption("--qa <file>", "qa.jsonl from `refrag datasets build`")
-    .requiredOption("--out <file>", "output JSONL of {id, question, passages, answers, gold_in_context}")
+    .requiredOption(
+      "--out <file>",
+      "output JSONL of {id, question, passages, answers, gold_in_context, history?}",
+    )
+    .option("--qa <file>", "qa.jsonl from `refrag datasets build`")
+    .option("--conversations <file>", "conversations.jsonl from `refrag datasets build` (instead of --qa)")
     .option("--split <name>", "only items of this split (train, validation, test)")
     .option("-k <n>", "passages per question", "5")
     .option("--force-gold", "put the gold passage in when retrieval missed it (for training sets)", false)
     .action(
       async (o: {
         index: string;
-        qa: string;
         out: string;
+        qa?: string;
+        conversations?: string;
         split?: string;
         k: string;
         forceGold: boolean;
       }) => {
-        let items = readLines<QaItem>(o.qa);
-        if (o.split !== undefined) items = items.filter((q) => q.meta?.split === o.split);
-        if (items.length === 0)
-          throw new Error(`no QA items${o.split ? ` in split ${o.split}` : ""} in ${o.qa}`);
+        if ((o.qa === undefined) === (o.conversations === undefined))
+          throw new Error("give one of --qa <file> or --conversations <file>");
         const idx = await PassageIndex.open(o.index);
         const bar = progressBar("examples");
-        const examples = await buildRagExamples(items, idx, {
+        const opts = {
           k: positiveInt("-k", o.k),
           forceGold: o.forceGold,
-          onProgress: (d, t) => bar.update(d, t, "questions"),
-        });
+          onProgress: (d: number, t: number) => bar.update(d, t, o.qa ? "questions" : "conversations"),
+        };
+        let examples;
+        if (o.qa !== undefined) {
+          let items = readLines<QaItem>(o.qa);
+          if (o.split !== undefined) items = items.filter((q) => q.meta?.split === o.split);
+          if (items.length === 0)
+            throw new Error(`no QA items${o.split ? ` in split ${o.split}` : ""} in ${o.qa}`);
+          examples = await buildRagExamples(items, idx, opts);
+        } else {
+          let convs = readLines<Conversation>(o.conversations!);
+          if (o.split !== undefined) convs = convs.filter((c) => c.meta?.splits?.includes(o.split as never));
+          if (convs.length === 0)
+            throw new Error(`no conversations${o.split ? ` in split ${o.split}` : ""} in ${o.conversations}`);
+          examples = await buildConversationExamples(convs, idx, opts);
+        }
         bar.stop();
         idx.close();
         writeFileSync(o.out, examples.map((e) => JSON.stringify(e) + "\n").join(""));

@@ -57,7 +57,13 @@ export async function evalQa(
     for (const ex of examples) {
       const stats: Partial<GenerationStats> = {};
       const text = await pipeline.answer(
-        { question: ex.question, passages: ex.passages, selection, maxNewTokens: opts.maxNewTokens ?? 32 },
+        {
+          question: ex.question,
+          passages: ex.passages,
+          history: ex.history,
+          selection,
+          maxNewTokens: opts.maxNewTokens ?? 32,
+        },
         stats,
       );
       const ok = answerMatches(text, ex.answers);

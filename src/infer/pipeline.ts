@@ -27,11 +27,21 @@ export const PROMPT_TOKENS = {
   question: "<|question|>",
   context: "<|context|>",
   answer: "<|answer|>",
+  user: "<|user|>",
+  assistant: "<|assistant|>",
 } as const;
+
+/** One earlier exchange of a conversation. */
+export interface Turn {
+  question: string;
+  answer: string;
+}
 
 export interface RagRequest extends GenerationOptions {
   question: string;
   passages: string[];
+  /** Earlier turns of the conversation, oldest first; read as raw tokens before the question. */
+  history?: Turn[];
   /** How chunks are chosen for expansion (default: none, every chunk compressed). */
   selection?: SelectionOptions;
 }
@@ -57,20 +67,41 @@ export function promptTokenIds(tokenizer: PipelineTokenizer): Record<keyof typeo
   return ids;
 }
 
-/** The prompt around the context, `<|bos|><|question|>question<|context|>` … `<|answer|>`: one layout
- * for inference and fine-tuning. User text never becomes prompt-format tokens. */
+/** The prompt around the context, one layout for inference and fine-tuning:
+ * `<|bos|>` (`<|user|>`q`<|assistant|>`a)* `<|question|>`question`<|context|>` … chunks … `<|answer|>`.
+ * Earlier turns come first as raw tokens; user text never becomes prompt-format tokens. */
 export function promptIds(
   tokenizer: PipelineTokenizer,
   question: string,
   special = promptTokenIds(tokenizer),
+  history: readonly Turn[] = [],
 ): { before: Int32Array; after: Int32Array } {
+  const text = (s: string) => tokenizer.encode(s, { allowSpecial: false });
   const before = Int32Array.from([
     special.bos,
+    ...history.flatMap((t) => [special.user, ...text(t.question), special.assistant, ...text(t.answer)]),
     special.question,
-    ...tokenizer.encode(question, { allowSpecial: false }),
+    ...text(question),
     special.context,
   ]);
   return { before, after: Int32Array.of(special.answer) };
+}
+
+/** Checks a conversation history: a list of {question, answer} strings. */
+export function checkHistory(history: unknown): Turn[] {
+  if (history === undefined || history === null) return [];
+  if (!Array.isArray(history)) throw new Error("request: history must be a list of {question, answer}");
+  history.forEach((t: unknown, i) => {
+    const turn = t as Partial<Turn> | null;
+    if (
+      typeof turn !== "object" ||
+      turn === null ||
+      typeof turn.question !== "string" ||
+      typeof turn.answer !== "string"
+    )
+      throw new Error(`request: history turn ${i} must be {question: string, answer: string}`);
+  });
+  return history as Turn[];
 }
 
 export class RefragPipeline {
@@ -102,7 +133,12 @@ export class RefragPipeline {
     if (typeof req.question !== "string" || req.question.trim() === "")
       throw new Error("request: question must be a non-empty string");
     if (!Array.isArray(req.passages)) throw new Error("request: passages must be a list of strings");
-    const { before, after } = promptIds(this.tokenizer, req.question, this.special);
+    const { before, after } = promptIds(
+      this.tokenizer,
+      req.question,
+      this.special,
+      checkHistory(req.history),
+    );
     const chunks: Int32Array[] = [];
     const vectors: Tensor[] = [];
     let contextTokens = 0;

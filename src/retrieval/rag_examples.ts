@@ -1,7 +1,9 @@
 // RAG examples for fine-tuning and QA evaluation: a question, the passages a retriever returns for it, and
 // the reference answer. Training examples may force the gold passage into the context (so every example
 // can be answered); evaluation examples keep the retriever's top k as they are.
+import type { Conversation } from "../data/derived/conversations.js";
 import type { QaItem } from "../data/derived/qa.js";
+import type { Turn } from "../infer/pipeline.js";
 import type { PassageIndex } from "./index.js";
 
 export interface RagExample {
@@ -12,6 +14,8 @@ export interface RagExample {
   answers: string[];
   /** Whether a gold passage is among the passages. */
   gold_in_context: boolean;
+  /** Earlier turns (multi-turn conversations), oldest first. */
+  history?: Turn[];
 }
 
 export interface RagBuildOptions {
@@ -21,29 +25,74 @@ export interface RagBuildOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** Retrieve for one question; the query may carry earlier questions (a follow-up such as "And its
+ * population?" names its subject only in the first turn). */
+async function retrieveFor(
+  query: string,
+  goldIds: readonly string[],
+  index: PassageIndex,
+  o: RagBuildOptions,
+): Promise<{ passages: string[]; inContext: boolean }> {
+  const hits = await index.search(query, o.k);
+  const gold = new Set(goldIds);
+  let passages = hits.map((h) => h.text);
+  let inContext = hits.some((h) => gold.has(h.id));
+  if (!inContext && o.forceGold && goldIds.length > 0) {
+    const [g] = await index.get(goldIds.slice(0, 1));
+    if (g !== undefined) {
+      passages = [...passages.slice(0, o.k - 1), g.text];
+      inContext = true;
+    }
+  }
+  return { passages, inContext };
+}
+
+function checkK(k: number): void {
+  if (!Number.isInteger(k) || k < 1) throw new Error(`RAG examples: k must be a positive integer, got ${k}`);
+}
+
 export async function buildRagExamples(
   items: readonly QaItem[],
   index: PassageIndex,
   o: RagBuildOptions,
 ): Promise<RagExample[]> {
-  if (!Number.isInteger(o.k) || o.k < 1)
-    throw new Error(`buildRagExamples: k must be a positive integer, got ${o.k}`);
+  checkK(o.k);
   const out: RagExample[] = [];
   for (const [i, q] of items.entries()) {
     if (q.answers.length === 0) throw new Error(`QA item ${q.id}: no answers`);
-    const hits = await index.search(q.question, o.k);
-    const gold = new Set(q.gold_passage_ids);
-    let passages = hits.map((h) => h.text);
-    let inContext = hits.some((h) => gold.has(h.id));
-    if (!inContext && o.forceGold && q.gold_passage_ids.length > 0) {
-      const [g] = await index.get(q.gold_passage_ids.slice(0, 1));
-      if (g !== undefined) {
-        passages = [...passages.slice(0, o.k - 1), g.text];
-        inContext = true;
-      }
-    }
+    const { passages, inContext } = await retrieveFor(q.question, q.gold_passage_ids, index, o);
     out.push({ id: q.id, question: q.question, passages, answers: q.answers, gold_in_context: inContext });
     o.onProgress?.(i + 1, items.length);
+  }
+  return out;
+}
+
+/** One example per conversation turn: the earlier turns (with their reference answers) as history, the
+ * passages retrieved for all questions so far. */
+export async function buildConversationExamples(
+  conversations: readonly Conversation[],
+  index: PassageIndex,
+  o: RagBuildOptions,
+): Promise<RagExample[]> {
+  checkK(o.k);
+  const out: RagExample[] = [];
+  for (const [i, c] of conversations.entries()) {
+    const history: Turn[] = [];
+    for (const [t, turn] of c.turns.entries()) {
+      if (turn.answers.length === 0) throw new Error(`conversation ${c.id} turn ${t}: no answers`);
+      const query = [...history.map((h) => h.question), turn.question].join(" ");
+      const { passages, inContext } = await retrieveFor(query, turn.gold_passage_ids, index, o);
+      out.push({
+        id: `${c.id}#${t}`,
+        question: turn.question,
+        passages,
+        answers: turn.answers,
+        gold_in_context: inContext,
+        history: [...history],
+      });
+      history.push({ question: turn.question, answer: turn.answers[0] });
+    }
+    o.onProgress?.(i + 1, conversations.length);
   }
   return out;
 }

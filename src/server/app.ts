@@ -2,12 +2,13 @@
 //   GET  /              the demo page
 //   GET  /health        model and index facts
 //   POST /v1/retrieve   {question, k?} -> {passages: [...]}
-//   POST /v1/answer     {question, passages? | k?, selection?, max_tokens?, temperature?, top_p?, stop?, seed?}
+//   POST /v1/answer     {question, history?, passages? | k?, selection?, max_tokens?, temperature?, top_p?,
+//                        stop?, seed?}
 //                       -> text/event-stream: "passages", then "token" events, then "done" (or "error")
 // Generation is CPU-bound, so requests run one at a time in arrival order; a full queue answers 503.
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import type { GenerationStats } from "../infer/generate.js";
-import type { RefragPipeline } from "../infer/pipeline.js";
+import { checkHistory, type RefragPipeline, type Turn } from "../infer/pipeline.js";
 import { SELECTION_MODES, type SelectionMode } from "../infer/selection.js";
 import type { PassageIndex } from "../retrieval/index.js";
 import { demoPage } from "./page.js";
@@ -18,6 +19,8 @@ export interface Limits {
   maxPassageChars: number;
   maxNewTokens: number;
   maxTopK: number;
+  /** Earlier turns a request may carry. */
+  maxHistoryTurns: number;
   /** Requests allowed to wait behind the running one. */
   maxQueue: number;
 }
@@ -28,6 +31,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxPassageChars: 20_000,
   maxNewTokens: 512,
   maxTopK: 32,
+  maxHistoryTurns: 16,
   maxQueue: 8,
 };
 
@@ -59,6 +63,7 @@ interface PassageOut {
 
 interface AnswerRequest {
   question: string;
+  history: Turn[];
   passages: string[] | null;
   k: number;
   selection: { mode: SelectionMode; fraction: number };
@@ -112,6 +117,17 @@ export function parseAnswerRequest(raw: unknown, limits: Limits): AnswerRequest 
       throw new HttpError(413, `passage ${long} is longer than ${limits.maxPassageChars} characters`);
     passages = body.passages as string[];
   }
+  let history: Turn[];
+  try {
+    history = checkHistory(body.history);
+  } catch (e) {
+    throw new HttpError(400, (e as Error).message.replace(/^request: /, ""));
+  }
+  if (history.length > limits.maxHistoryTurns)
+    throw new HttpError(413, `${history.length} history turns; the limit is ${limits.maxHistoryTurns}`);
+  const longTurn = history.findIndex((t) => t.question.length + t.answer.length > limits.maxQuestionChars);
+  if (longTurn >= 0)
+    throw new HttpError(413, `history turn ${longTurn} is longer than ${limits.maxQuestionChars} characters`);
   const sel = body.selection ?? {};
   if (typeof sel !== "object" || sel === null || Array.isArray(sel))
     throw new HttpError(400, "selection must be an object {mode, fraction}");
@@ -133,6 +149,7 @@ export function parseAnswerRequest(raw: unknown, limits: Limits): AnswerRequest 
   );
   return {
     question,
+    history,
     passages,
     k: field(body, "k", 5, isInt(1, limits.maxTopK), `an integer in [1, ${limits.maxTopK}]`),
     selection: { mode: mode as SelectionMode, fraction },
@@ -228,7 +245,9 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     let used: PassageOut[];
     if (r.passages !== null)
       used = r.passages.map((text, i) => ({ id: `request#${i}`, title: "", text, score: null }));
-    else if (index !== null) used = await index.search(r.question, r.k);
+    // A follow-up ("and its population?") names its subject in an earlier turn: search with all questions.
+    else if (index !== null)
+      used = await index.search([...r.history.map((t) => t.question), r.question].join(" "), r.k);
     else throw new HttpError(400, "passages are required: this server has no passage index");
     const controller = new AbortController();
     // The client going away stops the computation at once.
@@ -241,6 +260,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
       const tokens = pipeline.generate(
         {
           question: r.question,
+          history: r.history,
           passages: used.map((p) => p.text),
           selection: r.selection,
           maxNewTokens: r.maxNewTokens,

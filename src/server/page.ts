@@ -20,6 +20,10 @@ export function demoPage(modelName: string, hasIndex: boolean): string {
   .row { display: flex; gap: .8rem; flex-wrap: wrap; align-items: center; }
   button { background: #1d4ed8; color: white; border: 0; border-radius: 4px; padding: .5rem 1.2rem; cursor: pointer; }
   button:disabled { background: #999; }
+  #turns .turn { color: #555; margin-bottom: .5rem; white-space: pre-wrap; }
+  #turns .q { font-weight: 600; }
+  #reset { background: #6b7280; }
+  #answer:empty { display: none; }
   #answer { white-space: pre-wrap; border-left: 3px solid #1d4ed8; padding: .5rem .8rem; min-height: 1.5rem; background: #f5f7ff; }
   #stats { color: #444; font-size: .9rem; margin: .4rem 0 1rem; }
   #passages li { margin-bottom: .5rem; }
@@ -43,14 +47,18 @@ policy can keep some chunks as raw tokens.</p>
     <label>fraction <input id="fraction" type="number" min="0" max="1" step="0.05" value="0.25" style="width:5rem"></label>
     <label>max tokens <input id="max" type="number" min="1" max="512" value="64" style="width:5rem"></label>
     <button id="go" type="submit">Ask</button>
+    <button id="reset" type="button" title="forget the earlier turns">New conversation</button>
   </div>
 </form>
+<div id="turns"></div>
 <div id="answer"></div>
 <div id="stats"></div>
 <ol id="passages"></ol>
 <script>
 const $ = (id) => document.getElementById(id);
 let controller = null;
+let history = []; // earlier {question, answer} turns of this conversation
+$("reset").addEventListener("click", () => { history = []; $("turns").innerHTML = ""; $("answer").textContent = ""; $("stats").textContent = ""; $("passages").innerHTML = ""; });
 $("ask").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   if (controller) controller.abort();
@@ -59,6 +67,7 @@ $("ask").addEventListener("submit", async (ev) => {
     question: $("question").value,
     selection: { mode: $("mode").value, fraction: Number($("fraction").value) },
     max_tokens: Number($("max").value),
+    history,
   };
   if ($("context")) body.passages = $("context").value.split(/\\n\\s*\\n/).filter((p) => p.trim() !== "");
   if ($("k")) body.k = Number($("k").value);
@@ -87,6 +96,12 @@ $("ask").addEventListener("submit", async (ev) => {
           const text = document.createElement("div"); text.textContent = p.text.length > 400 ? p.text.slice(0, 400) + "…" : p.text;
           li.append(meta, text); $("passages").append(li);
         } else if (event === "done") {
+          const turn = document.createElement("div"); turn.className = "turn";
+          const q = document.createElement("div"); q.className = "q"; q.textContent = body.question;
+          const a = document.createElement("div"); a.textContent = $("answer").textContent;
+          turn.append(q, a); $("turns").append(turn);
+          history = [...history, { question: body.question, answer: $("answer").textContent }];
+          $("answer").textContent = ""; $("question").value = "";
           $("stats").textContent = "time to first token " + data.ttftMs.toFixed(0) + " ms · " + data.generated + " tokens in " +
             data.totalMs.toFixed(0) + " ms · decoder read " + data.promptPositions + " positions for " + data.contextTokens +
             " context tokens (k = " + data.chunkSize + ") · " + data.finishReason;

@@ -28,28 +28,34 @@ function tinyModel(seed: number): LlamaForCausalLM {
 
 test("greedy generation with the KV cache equals generation without it", async () => {
   const { rng, seed } = freshRng();
-  const model = tinyModel(seed);
-  const prompt: Segment[] = [
-    { ids: Int32Array.from({ length: 6 }, () => rng.int(40)) },
-    { embeds: new Tensor(rng.randn(2 * 32, 0.5), [2, 32]) },
-  ];
-  const cached: number[] = [];
-  for await (const t of generate(model, prompt, null, { maxNewTokens: 12 })) cached.push(t.id);
-  // Without a cache: recompute the whole sequence for every new token, following the same tokens. The
-  // choices must agree except at numerical ties (top-2 logits within 1e-4 relative), which fresh seeds can hit.
-  const plain: number[] = [];
-  noGrad(() => {
-    for (let i = 0; i < 12; i++) {
-      const segs = i === 0 ? prompt : [...prompt, { ids: Int32Array.from(cached.slice(0, i)) }];
-      const { logits } = model.forward(segs);
-      const row = sliceRows(logits, logits.rows - 1, logits.rows).data;
-      const best = argmax(row);
-      const tie = Math.abs(row[best] - row[cached[i]]) <= 1e-4 * Math.max(1, Math.abs(row[best]));
-      plain.push(tie ? cached[i] : best);
-    }
-  });
-  assert.deepEqual(cached, plain, `seed ${seed}`);
-  assert.ok(new Set(plain).size > 1, "the test model should not repeat one token");
+  // A random model sometimes settles on one repeated token, which would make the comparison trivial:
+  // models from a few consecutive seeds are compared, and at least one must produce varied text.
+  let varied = false;
+  for (let s = seed; s < seed + 3; s++) {
+    const model = tinyModel(s);
+    const prompt: Segment[] = [
+      { ids: Int32Array.from({ length: 6 }, () => rng.int(40)) },
+      { embeds: new Tensor(rng.randn(2 * 32, 0.5), [2, 32]) },
+    ];
+    const cached: number[] = [];
+    for await (const t of generate(model, prompt, null, { maxNewTokens: 12 })) cached.push(t.id);
+    // Without a cache: recompute the whole sequence for every new token, following the same tokens. The
+    // choices must agree except at numerical ties (top-2 logits within 1e-4 relative), which fresh seeds can hit.
+    const plain: number[] = [];
+    noGrad(() => {
+      for (let i = 0; i < 12; i++) {
+        const segs = i === 0 ? prompt : [...prompt, { ids: Int32Array.from(cached.slice(0, i)) }];
+        const { logits } = model.forward(segs);
+        const row = sliceRows(logits, logits.rows - 1, logits.rows).data;
+        const best = argmax(row);
+        const tie = Math.abs(row[best] - row[cached[i]]) <= 1e-4 * Math.max(1, Math.abs(row[best]));
+        plain.push(tie ? cached[i] : best);
+      }
+    });
+    assert.deepEqual(cached, plain, `seed ${s}`);
+    varied ||= new Set(plain).size > 1;
+  }
+  assert.ok(varied, `seeds ${seed}..${seed + 2}: every test model repeated one token`);
 });
 
 test("a stream cancelled by the caller stops computing at once", async () => {

@@ -15,7 +15,8 @@ import {
 } from "../../src/data/derived/qa.js";
 import { evalRetrieval } from "../../src/retrieval/eval.js";
 import { PassageIndex, toQuery } from "../../src/retrieval/index.js";
-import { buildRagExamples } from "../../src/retrieval/rag_examples.js";
+import { buildConversationExamples, buildRagExamples } from "../../src/retrieval/rag_examples.js";
+import { buildConversations } from "../../src/data/derived/conversations.js";
 import { fixtureCorpus } from "../data/derived/fixtures.js";
 
 const root = mkdtempSync(join(tmpdir(), "refrag-index-"));
@@ -48,6 +49,26 @@ test("index: BM25 finds the gold passage of the fixture QA items (recall@5 > 0.6
     buildRagExamples(items, idx, { k: 0, forceGold: false }),
     /k must be a positive integer/,
   );
+  // Conversations: one example per turn, the earlier turns (reference answers) as history.
+  const convs = buildConversations(collectFacts(corpus, DEFAULT_QA_OPTIONS), passagesByDoc(passages), 1);
+  assert.ok(convs.length > 0);
+  const turns = await buildConversationExamples(convs, idx, { k: 3, forceGold: true });
+  assert.equal(
+    turns.length,
+    convs.reduce((n, c) => n + c.turns.length, 0),
+  );
+  const c0 = convs[0];
+  const ex = turns.slice(0, c0.turns.length);
+  ex.forEach((e, t) => {
+    assert.equal(e.question, c0.turns[t].question);
+    assert.equal(e.history!.length, t);
+    if (t > 0)
+      assert.deepEqual(e.history![t - 1], {
+        question: c0.turns[t - 1].question,
+        answer: c0.turns[t - 1].answers[0],
+      });
+    assert.ok(e.gold_in_context);
+  });
   // A passage's own title and opening words find it first.
   const p = passages.find((x) => x.text.split(/\s+/).length > 20)!;
   const hits = await idx.search(`${p.title} ${p.text.split(/\s+/).slice(0, 20).join(" ")}`, 3);

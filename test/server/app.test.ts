@@ -122,6 +122,23 @@ test("server: a streamed answer equals the pipeline's own; retrieval feeds the a
     ).body,
   );
   assert.equal((rag[0].data[0] as { id: string }).id, "b#0");
+  // A follow-up ("and at what time?") names nothing itself: the earlier question finds the passage.
+  const follow = parseSse(
+    (
+      await app.inject({
+        method: "POST",
+        url: "/v1/answer",
+        payload: {
+          question: "and at what time?",
+          history: [{ question: "What does a lighthouse guide?", answer: "ships" }],
+          k: 1,
+          max_tokens: 2,
+        },
+      })
+    ).body,
+  );
+  assert.equal((follow[0].data[0] as { id: string }).id, "a#0");
+  assert.equal(follow.at(-1)!.event, "done");
   await app.close();
 });
 
@@ -144,6 +161,15 @@ test("server: bad requests get clear errors and the right status", async () => {
     [app, "/v1/answer", { question: "q", max_tokens: 0 }, 400, /max_tokens must be an integer in \[1, 512\]/],
     [app, "/v1/answer", { question: "q", selection: { mode: "magic" } }, 400, /mode must be one of none/],
     [app, "/v1/answer", { question: "q".repeat(3000) }, 413, /the limit is 2000/],
+    [app, "/v1/answer", { question: "q", history: "no" }, 400, /history must be a list/],
+    [app, "/v1/answer", { question: "q", history: [{ question: "a" }] }, 400, /history turn 0 must be/],
+    [
+      app,
+      "/v1/answer",
+      { question: "q", history: Array.from({ length: 17 }, () => ({ question: "a", answer: "b" })) },
+      413,
+      /17 history turns; the limit is 16/,
+    ],
     [noIndex, "/v1/answer", { question: "q" }, 400, /passages are required/],
     [noIndex, "/v1/retrieve", { question: "q" }, 404, /no passage index/],
   ];

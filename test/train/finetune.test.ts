@@ -62,6 +62,19 @@ test("finetune: the answer loss falls; over-long and malformed examples are hand
       ),
       /none of the 1 examples fits/,
     );
+    // History turns are raw tokens before the question.
+    const turn = { ...examples[0], history: [{ question: "Is there a garden?", answer: "yes" }] };
+    const [withTurn, without] = [
+      prepareExamples(model, tokenizer, [turn], 0).prepared[0],
+      prepareExamples(model, tokenizer, [examples[0]], 0).prepared[0],
+    ];
+    assert.equal(
+      withTurn.before.length,
+      without.before.length +
+        2 +
+        tokenizer.encode("Is there a garden?").length +
+        tokenizer.encode("yes").length,
+    );
     assert.throws(
       () => prepareExamples(model, tokenizer, [{ ...examples[0], answers: [] }], 0),
       /example 0: empty answer/,

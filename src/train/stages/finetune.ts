@@ -4,7 +4,7 @@
 // token), so the model learns to answer from compressed context and to stop.
 import { add, crossEntropy, scale, sliceRows } from "../../engine/ops.js";
 import type { Tensor } from "../../engine/tensor.js";
-import { promptIds, promptTokenIds, type PipelineTokenizer } from "../../infer/pipeline.js";
+import { checkHistory, promptIds, promptTokenIds, type PipelineTokenizer } from "../../infer/pipeline.js";
 import { chunkTokens, type RefragModel } from "../../models/refrag.js";
 import type { RagExample } from "../../retrieval/rag_examples.js";
 import { trainLoop, type LoopConfig, type TrainingState } from "../loop.js";
@@ -40,7 +40,7 @@ export function prepareExamples(
       throw new Error(`example ${i}: expected {question, passages: string[], answers: string[]}`);
     if (typeof ex.answers[0] !== "string" || ex.answers[0] === "")
       throw new Error(`example ${i}: empty answer`);
-    const { before, after } = promptIds(tokenizer, ex.question, special);
+    const { before, after } = promptIds(tokenizer, ex.question, special, checkHistory(ex.history));
     const chunks = ex.passages.flatMap((p) =>
       chunkTokens(Int32Array.from(tokenizer.encode(p, { allowSpecial: false })), model.chunkSize),
     );
