@@ -3,24 +3,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import "../helpers.js";
-import { Rng } from "../../src/engine/random.js";
-import { refragConfigFor, SHAPES } from "../../src/eval/latency.js";
+import { tinyRefrag, tokenizer } from "../tiny_refrag.js";
 import { RefragPipeline } from "../../src/infer/pipeline.js";
 import { ChunkVectorCache, weightsId } from "../../src/infer/vector_cache.js";
-import { RefragModel } from "../../src/models/refrag.js";
-import { Tokenizer } from "../../src/tokenizer/index.js";
-import { defaultTokenizerPath } from "../../src/tokenizer/pipeline.js";
-
-const tokenizer = Tokenizer.fromFile(defaultTokenizerPath());
-const shape = {
-  ...SHAPES.shipped,
-  vocab: tokenizer.vocabSize,
-  decoder: { hidden: 32, layers: 2, heads: 2, kvHeads: 2, intermediate: 64 },
-  encoder: { hidden: 16, layers: 1, heads: 2, intermediate: 32 },
-};
 
 test("pipeline: question tokens, one position per chunk, answer marker; cached vectors are reused", async () => {
-  const model = new RefragModel(refragConfigFor(shape, 8, 1024), new Rng(4));
+  const model = tinyRefrag(8, 1024, 4);
   const cache = new ChunkVectorCache(null, weightsId(model.encoder), 8);
   const pipe = new RefragPipeline(model, tokenizer, cache);
   const passages = [
@@ -68,7 +56,7 @@ test("pipeline: question tokens, one position per chunk, answer marker; cached v
 });
 
 test("pipeline streams text and rejects bad requests clearly", async () => {
-  const model = new RefragModel(refragConfigFor(shape, 16, 256), new Rng(5));
+  const model = tinyRefrag(16, 256, 5);
   const pipe = new RefragPipeline(model, tokenizer);
   let text = "";
   let n = 0;

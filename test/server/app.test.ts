@@ -6,23 +6,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import "../helpers.js";
-import { Rng } from "../../src/engine/random.js";
-import { refragConfigFor, SHAPES } from "../../src/eval/latency.js";
+import { tinyRefrag, tokenizer } from "../tiny_refrag.js";
 import { RefragPipeline } from "../../src/infer/pipeline.js";
-import { RefragModel } from "../../src/models/refrag.js";
 import { PassageIndex } from "../../src/retrieval/index.js";
 import { buildServer } from "../../src/server/app.js";
-import { Tokenizer } from "../../src/tokenizer/index.js";
-import { defaultTokenizerPath } from "../../src/tokenizer/pipeline.js";
 
-const tokenizer = Tokenizer.fromFile(defaultTokenizerPath());
-const shape = {
-  ...SHAPES.shipped,
-  vocab: tokenizer.vocabSize,
-  decoder: { hidden: 32, layers: 2, heads: 2, kvHeads: 2, intermediate: 64 },
-  encoder: { hidden: 16, layers: 1, heads: 2, intermediate: 32 },
-};
-const model = new RefragModel(refragConfigFor(shape, 8, 256), new Rng(11));
+const model = tinyRefrag(8, 256, 11);
 const pipeline = new RefragPipeline(model, tokenizer);
 const passages = [
   {

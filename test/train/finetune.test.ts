@@ -5,23 +5,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import "../helpers.js";
-import { Rng } from "../../src/engine/random.js";
-import { refragConfigFor, SHAPES } from "../../src/eval/latency.js";
+import { tinyRefrag, tokenizer } from "../tiny_refrag.js";
 import { answerMatches, evalQa, normalizeAnswer } from "../../src/eval/qa.js";
 import { RefragPipeline } from "../../src/infer/pipeline.js";
-import { RefragModel } from "../../src/models/refrag.js";
 import type { RagExample } from "../../src/retrieval/rag_examples.js";
 import { finetune, prepareExamples } from "../../src/train/stages/finetune.js";
-import { Tokenizer } from "../../src/tokenizer/index.js";
-import { defaultTokenizerPath } from "../../src/tokenizer/pipeline.js";
 
-const tokenizer = Tokenizer.fromFile(defaultTokenizerPath());
-const shape = {
-  ...SHAPES.shipped,
-  vocab: tokenizer.vocabSize,
-  decoder: { hidden: 32, layers: 1, heads: 2, kvHeads: 2, intermediate: 64 },
-  encoder: { hidden: 16, layers: 1, heads: 2, intermediate: 32 },
-};
 const colours = ["red", "green", "blue", "yellow"];
 const examples: RagExample[] = colours.map((c, i) => ({
   id: `ex${i}`,
@@ -34,7 +23,7 @@ const examples: RagExample[] = colours.map((c, i) => ({
 test("finetune: the answer loss falls; over-long and malformed examples are handled clearly", async () => {
   const dir = mkdtempSync(join(tmpdir(), "refrag-ft-"));
   try {
-    const model = new RefragModel(refragConfigFor(shape, 4, 128), new Rng(3));
+    const model = tinyRefrag(4, 128, 3, 1);
     const losses: number[] = [];
     const state = await finetune(
       model,
@@ -99,7 +88,7 @@ test("eval qa: lenient answer match, and rows that agree with the pipeline's own
   assert.ok(answerMatches("It is 2,381,741 sq km in all.", ["2,381,741 sq km"]));
   assert.ok(!answerMatches("reddish", ["red"]), "whole words only");
   assert.ok(!answerMatches("anything", ["", "?"]), "an empty reference never matches");
-  const model = new RefragModel(refragConfigFor(shape, 4, 256), new Rng(5));
+  const model = tinyRefrag(4, 256, 5, 1);
   const pipeline = new RefragPipeline(model, tokenizer);
   // References built from the model's own greedy output must all match; unrelated ones must not.
   const own = await Promise.all(
