@@ -28,13 +28,29 @@ export class ChunkVectorCache {
   /**
    * @param dir folder for the vector files (created on first write); null keeps vectors in memory only
    * @param encoderId weightsId(encoder) of the encoder that makes the vectors
+   * @param maxMemoryEntries passages kept in memory, least recently used dropped first (a long-running
+   *   server would otherwise grow without bound; the files on disk stay)
    */
   constructor(
     readonly dir: string | null,
     readonly encoderId: string,
     readonly k: number,
     readonly dtype: VectorDtype = "F32",
-  ) {}
+    readonly maxMemoryEntries = 10_000,
+  ) {
+    if (!Number.isInteger(maxMemoryEntries) || maxMemoryEntries < 1)
+      throw new Error(
+        `ChunkVectorCache: maxMemoryEntries must be a positive integer, got ${maxMemoryEntries}`,
+      );
+  }
+
+  /** Memory entries in least-recently-used order (a Map keeps insertion order). */
+  private remember(key: string, t: Tensor): void {
+    this.memory.delete(key);
+    this.memory.set(key, t);
+    if (this.memory.size > this.maxMemoryEntries)
+      this.memory.delete(this.memory.keys().next().value as string);
+  }
 
   key(passageIds: ArrayLike<number>): string {
     const h = createHash("sha256");
@@ -52,7 +68,10 @@ export class ChunkVectorCache {
   async get(passageIds: ArrayLike<number>): Promise<Tensor | null> {
     const key = this.key(passageIds);
     const hit = this.memory.get(key);
-    if (hit !== undefined) return hit;
+    if (hit !== undefined) {
+      this.remember(key, hit);
+      return hit;
+    }
     if (this.dir === null || !existsSync(this.path(key))) return null;
     const { tensors } = await readSafetensors(this.path(key));
     const t = tensors.get("vectors");
@@ -65,7 +84,7 @@ export class ChunkVectorCache {
       kernels.gemm.bf16ToF32(t.data as Uint16Array, data);
     } else throw new Error(`ChunkVectorCache: ${this.path(key)} holds ${t.dtype}, expected F32 or BF16`);
     const out = new Tensor(data, t.shape);
-    this.memory.set(key, out);
+    this.remember(key, out);
     return out;
   }
 
@@ -83,7 +102,7 @@ export class ChunkVectorCache {
       kernels.gemm.bf16ToF32(bits, back);
       kept = new Tensor(back, vectors.shape);
     } else stored = { dtype: "F32", shape: [...vectors.shape], data: vectors.data.slice() };
-    this.memory.set(key, kept);
+    this.remember(key, kept);
     if (this.dir !== null) {
       mkdirSync(this.dir, { recursive: true });
       await writeSafetensors(

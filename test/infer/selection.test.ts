@@ -116,6 +116,16 @@ test("chunk-vector cache: keyed by encoder, passage and k; F32 exact, BF16 withi
     const back = await new ChunkVectorCache(dir, "enc-a", 32, "BF16").get(ids);
     assertClose(back!.data, vectors.data, 1e-2, "bf16 vectors", seed);
     assert.equal(readdirSync(dir).length, 2);
+    // Memory holds the most recently used entries only; a memory-only cache then forgets the oldest.
+    const small = new ChunkVectorCache(null, "enc-a", 16, "F32", 2);
+    const idsOf = (i: number) => Int32Array.of(i, i + 1, i + 2);
+    for (const i of [1, 2]) await small.put(idsOf(i), vectors);
+    assert.ok((await small.get(idsOf(1))) !== null, "touching 1 makes 2 the oldest");
+    await small.put(idsOf(3), vectors);
+    assert.equal(small.size, 2);
+    assert.equal(await small.get(idsOf(2)), null);
+    assert.ok((await small.get(idsOf(1))) !== null && (await small.get(idsOf(3))) !== null);
+    assert.throws(() => new ChunkVectorCache(null, "enc-a", 16, "F32", 0), /maxMemoryEntries must be/);
     const m = new RefragModel(
       refragConfigFor(
         {
