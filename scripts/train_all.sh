@@ -43,4 +43,8 @@ test -f "$RUNS/qa-test.jsonl" ||
   refrag index examples --index "$RUNS/index" --qa "$DATA/derived/qa.jsonl" --split test --out "$RUNS/qa-test.jsonl"
 refrag eval qa --model "$RUNS/refrag" --data "$RUNS/qa-test.jsonl" --select none,all,random,policy ${QA_LIMIT:+--limit "$QA_LIMIT"} \
   --out "$RUNS/qa-test.json" | tee "$RUNS/qa-test.md"
+test -f "$RUNS/sum-test.jsonl" ||
+  refrag index examples --summaries "$DATA/derived/summaries.jsonl" --split test --out "$RUNS/sum-test.jsonl"
+refrag eval qa --model "$RUNS/refrag" --data "$RUNS/sum-test.jsonl" --select none,all ${QA_LIMIT:+--limit "$QA_LIMIT"} \
+  --max-tokens 32 --out "$RUNS/sum-test.json" | tee "$RUNS/sum-test.md"
 echo "done: $RUNS/refrag (copy config.json, model.safetensors, tokenizer.json to assets/model to ship it)" >&2

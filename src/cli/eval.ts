@@ -32,7 +32,9 @@ interface Flags {
 }
 
 export function registerEvalCommands(program: Command): void {
-  const ev = program.command("eval").description("evaluation: perplexity tables, retrieval recall");
+  const ev = program
+    .command("eval")
+    .description("evaluation: perplexity tables, retrieval recall, RAG QA and summaries");
   registerRetrievalEval(ev);
   ev.command("qa")
     .description("RAG question answering: accuracy, positions read and TTFT per selection mode")
@@ -73,12 +75,12 @@ export function registerEvalCommands(program: Command): void {
         );
         bar.stop();
         console.log(
-          "| selection | examples | accuracy | accuracy (gold in context) | positions | context tokens | TTFT ms |",
+          "| selection | examples | accuracy | accuracy (gold in context) | ROUGE-L | positions | context tokens | TTFT ms |",
         );
-        console.log("|---|---|---|---|---|---|---|");
+        console.log("|---|---|---|---|---|---|---|---|");
         for (const r of rows)
           console.log(
-            `| ${r.mode}${r.fraction === null ? "" : ` p=${r.fraction}`} | ${r.examples} | ${r.accuracy.toFixed(3)} | ${r.accuracyGoldInContext?.toFixed(3) ?? "-"} | ${r.meanPositions.toFixed(0)} | ${r.meanContextTokens.toFixed(0)} | ${r.meanTtftMs.toFixed(1)} |`,
+            `| ${r.mode}${r.fraction === null ? "" : ` p=${r.fraction}`} | ${r.examples} | ${r.accuracy.toFixed(3)} | ${r.accuracyGoldInContext?.toFixed(3) ?? "-"} | ${r.rougeL.toFixed(3)} | ${r.meanPositions.toFixed(0)} | ${r.meanContextTokens.toFixed(0)} | ${r.meanTtftMs.toFixed(1)} |`,
           );
         if (o.out)
           writeFileSync(o.out, JSON.stringify({ model: o.model, data: o.data, rows }, null, 2) + "\n");

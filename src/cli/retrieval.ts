@@ -7,7 +7,8 @@ import type { Passage } from "../data/derived/passages.js";
 import type { QaItem } from "../data/derived/qa.js";
 import { evalRetrieval } from "../retrieval/eval.js";
 import { DEFAULT_TITLE_WEIGHT, PassageIndex } from "../retrieval/index.js";
-import { buildConversationExamples, buildRagExamples } from "../retrieval/rag_examples.js";
+import { buildConversationExamples, buildRagExamples, summaryExamples } from "../retrieval/rag_examples.js";
+import type { SummaryPair } from "../data/derived/summaries.js";
 import type { Conversation } from "../data/derived/conversations.js";
 import { progressBar } from "./progress.js";
 
@@ -45,30 +46,46 @@ export function registerRetrievalCommands(program: Command): void {
   index
     .command("examples")
     .description(
-      "RAG examples (JSONL): each QA item, or each conversation turn with its history, with the passages the index retrieves",
+      "RAG examples (JSONL): each QA item, or each conversation turn with its history, with the passages the index retrieves; or summarisation pairs",
     )
-    .requiredOption("--index <dir>", "index folder from `refrag index build`")
+    .option("--index <dir>", "index folder from `refrag index build` (for --qa and --conversations)")
     .requiredOption(
       "--out <file>",
       "output JSONL of {id, question, passages, answers, gold_in_context, history?}",
     )
     .option("--qa <file>", "qa.jsonl from `refrag datasets build`")
     .option("--conversations <file>", "conversations.jsonl from `refrag datasets build` (instead of --qa)")
+    .option(
+      "--summaries <file>",
+      "summaries.jsonl from `refrag datasets build`: the page itself is the context",
+    )
     .option("--split <name>", "only items of this split (train, validation, test)")
     .option("-k <n>", "passages per question", "5")
     .option("--force-gold", "put the gold passage in when retrieval missed it (for training sets)", false)
     .action(
       async (o: {
-        index: string;
+        index?: string;
         out: string;
         qa?: string;
         conversations?: string;
+        summaries?: string;
         split?: string;
         k: string;
         forceGold: boolean;
       }) => {
-        if ((o.qa === undefined) === (o.conversations === undefined))
-          throw new Error("give one of --qa <file> or --conversations <file>");
+        const sources = [o.qa, o.conversations, o.summaries].filter((x) => x !== undefined);
+        if (sources.length !== 1) throw new Error("give one of --qa, --conversations or --summaries <file>");
+        if (o.summaries !== undefined) {
+          let pairs = readLines<SummaryPair>(o.summaries);
+          if (o.split !== undefined) pairs = pairs.filter((p) => p.meta?.split === o.split);
+          if (pairs.length === 0)
+            throw new Error(`no summary pairs${o.split ? ` in split ${o.split}` : ""} in ${o.summaries}`);
+          const examples = summaryExamples(pairs);
+          writeFileSync(o.out, examples.map((e) => JSON.stringify(e) + "\n").join(""));
+          console.log(`${examples.length} summarisation examples -> ${o.out}`);
+          return;
+        }
+        if (o.index === undefined) throw new Error("--index <dir> is needed to retrieve passages");
         const idx = await PassageIndex.open(o.index);
         const bar = progressBar("examples");
         const opts = {

@@ -12,6 +12,8 @@ export interface QaEvalRow {
   examples: number;
   /** Share of answers containing a reference answer. */
   accuracy: number;
+  /** Mean ROUGE-L F1 against the best-matching reference (the summarisation score). */
+  rougeL: number;
   /** The same, over the examples whose passages hold a gold passage. */
   accuracyGoldInContext: number | null;
   goldInContext: number;
@@ -37,6 +39,24 @@ export function answerMatches(output: string, answers: readonly string[]): boole
   });
 }
 
+/** ROUGE-L F1 of two texts over normalised words (longest common subsequence). */
+export function rougeL(output: string, reference: string): number {
+  const a = normalizeAnswer(output).split(" ").filter(Boolean);
+  const b = normalizeAnswer(reference).split(" ").filter(Boolean);
+  if (a.length === 0 || b.length === 0) return 0;
+  let prev = new Array<number>(b.length + 1).fill(0);
+  for (const x of a) {
+    const row = new Array<number>(b.length + 1).fill(0);
+    for (let j = 0; j < b.length; j++) row[j + 1] = x === b[j] ? prev[j] + 1 : Math.max(prev[j + 1], row[j]);
+    prev = row;
+  }
+  const lcs = prev[b.length];
+  if (lcs === 0) return 0;
+  const p = lcs / a.length;
+  const r = lcs / b.length;
+  return (2 * p * r) / (p + r);
+}
+
 export async function evalQa(
   pipeline: RefragPipeline,
   examples: readonly RagExample[],
@@ -49,6 +69,7 @@ export async function evalQa(
   let done = 0;
   for (const selection of selections) {
     let right = 0;
+    let rouge = 0;
     let rightGold = 0;
     let gold = 0;
     let positions = 0;
@@ -67,6 +88,7 @@ export async function evalQa(
         stats,
       );
       const ok = answerMatches(text, ex.answers);
+      rouge += Math.max(...ex.answers.map((a) => rougeL(text, a)));
       right += ok ? 1 : 0;
       if (ex.gold_in_context) {
         gold++;
@@ -86,6 +108,7 @@ export async function evalQa(
       fraction: selection.mode === "none" || selection.mode === "all" ? null : (selection.fraction ?? 0.25),
       examples: n,
       accuracy: right / n,
+      rougeL: rouge / n,
       accuracyGoldInContext: gold === 0 ? null : rightGold / gold,
       goldInContext: gold / n,
       meanPositions: positions / n,

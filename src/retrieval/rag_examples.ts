@@ -3,6 +3,7 @@
 // can be answered); evaluation examples keep the retriever's top k as they are.
 import type { Conversation } from "../data/derived/conversations.js";
 import type { QaItem } from "../data/derived/qa.js";
+import type { SummaryPair } from "../data/derived/summaries.js";
 import type { Turn } from "../infer/pipeline.js";
 import type { PassageIndex } from "./index.js";
 
@@ -95,4 +96,22 @@ export async function buildConversationExamples(
     o.onProgress?.(i + 1, conversations.length);
   }
   return out;
+}
+
+/** The question of every summarisation example (the man page's NAME line is the reference). */
+export const SUMMARY_QUESTION = "Summarise this manual page in one line.";
+
+/** Summarisation as a RAG example: the page (without its NAME section) is the context, read compressed. */
+export function summaryExamples(pairs: readonly SummaryPair[]): RagExample[] {
+  return pairs.map((p, i) => {
+    if (typeof p.input !== "string" || typeof p.summary !== "string" || p.summary === "")
+      throw new Error(`summary pair ${i} (${p.id}): expected string input and a non-empty summary`);
+    return {
+      id: p.id,
+      question: SUMMARY_QUESTION,
+      passages: [p.input],
+      answers: [p.summary],
+      gold_in_context: true,
+    };
+  });
 }

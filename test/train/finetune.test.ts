@@ -6,9 +6,9 @@ import { join } from "node:path";
 import { test } from "node:test";
 import "../helpers.js";
 import { tinyRefrag, tokenizer } from "../tiny_refrag.js";
-import { answerMatches, evalQa, normalizeAnswer } from "../../src/eval/qa.js";
+import { answerMatches, evalQa, normalizeAnswer, rougeL } from "../../src/eval/qa.js";
 import { RefragPipeline } from "../../src/infer/pipeline.js";
-import type { RagExample } from "../../src/retrieval/rag_examples.js";
+import { summaryExamples, SUMMARY_QUESTION, type RagExample } from "../../src/retrieval/rag_examples.js";
 import { finetune, prepareExamples } from "../../src/train/stages/finetune.js";
 
 const colours = ["red", "green", "blue", "yellow"];
@@ -88,6 +88,25 @@ test("eval qa: lenient answer match, and rows that agree with the pipeline's own
   assert.ok(answerMatches("It is 2,381,741 sq km in all.", ["2,381,741 sq km"]));
   assert.ok(!answerMatches("reddish", ["red"]), "whole words only");
   assert.ok(!answerMatches("anything", ["", "?"]), "an empty reference never matches");
+  // ROUGE-L F1 over words: LCS "a b d" of "a b c d" (4 words) and "a x b d" (4 words) = 3 -> 0.75.
+  assert.equal(rougeL("A b, c d.", "a x b d"), 0.75);
+  assert.equal(rougeL("same words", "Same words"), 1);
+  assert.equal(rougeL("", "x"), 0);
+  assert.equal(rougeL("p q", "r s"), 0);
+  const [sum] = summaryExamples([
+    {
+      id: "summary/m",
+      doc_id: "m",
+      title: "m.1",
+      input: "OPTIONS -v be verbose",
+      summary: "m - do things",
+      meta: { names: ["m"], description: "do things", input_words: 4, split: "test" },
+    },
+  ]);
+  assert.deepEqual(
+    [sum.question, sum.passages, sum.answers, sum.gold_in_context],
+    [SUMMARY_QUESTION, ["OPTIONS -v be verbose"], ["m - do things"], true],
+  );
   const model = tinyRefrag(4, 256, 5, 1);
   const pipeline = new RefragPipeline(model, tokenizer);
   // References built from the model's own greedy output must all match; unrelated ones must not.
@@ -102,6 +121,10 @@ test("eval qa: lenient answer match, and rows that agree with the pipeline's own
   const expected = own.filter((e) => !e.answers[0].startsWith("\u0000")).length / own.length;
   assert.equal(rows[0].accuracy, expected);
   assert.equal(rows[0].goldInContext, 1);
+  assert.ok(
+    rows[0].rougeL >= rows[0].accuracy - 1e-9 && rows[0].rougeL <= 1,
+    "an exact own answer scores ROUGE-L 1",
+  );
   assert.ok(rows[1].meanPositions > rows[0].meanPositions, "reading every chunk raw takes more positions");
   assert.equal(rows[0].meanContextTokens, rows[1].meanContextTokens);
 });
