@@ -161,7 +161,7 @@ export function parseAnswerRequest(raw: unknown, limits: Limits): AnswerRequest 
       `an integer in [1, ${limits.maxNewTokens}]`,
     ),
     temperature: field(body, "temperature", 0, isNum(0, 10), "a number in [0, 10]"),
-    topP: field(body, "top_p", 1, isNum(0, 1), "a number in (0, 1]"),
+    topP: field(body, "top_p", 1, (v) => isNum(0, 1)(v) && (v as number) > 0, "a number in (0, 1]"),
     stop,
     seed: field(body, "seed", 0, isInt(0, 2 ** 31 - 1), "a non-negative integer"),
   };
@@ -255,7 +255,10 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
       if (!reply.raw.writableFinished) controller.abort();
     });
     await queue.run(async () => {
-      if (controller.signal.aborted) return;
+      if (controller.signal.aborted) {
+        reply.hijack(); // the client left while waiting: nothing to send
+        return;
+      }
       const stats: Partial<GenerationStats> = {};
       const tokens = pipeline.generate(
         {

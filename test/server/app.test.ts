@@ -149,6 +149,7 @@ test("server: bad requests get clear errors and the right status", async () => {
     [app, "/v1/answer", { question: "q", passages: [7] }, 400, /passages must be a list of strings/],
     [app, "/v1/answer", { question: "q", max_tokens: 0 }, 400, /max_tokens must be an integer in \[1, 512\]/],
     [app, "/v1/answer", { question: "q", selection: { mode: "magic" } }, 400, /mode must be one of none/],
+    [app, "/v1/answer", { question: "q", top_p: 0 }, 400, /top_p must be a number in \(0, 1\]/],
     [app, "/v1/answer", { question: "q".repeat(3000) }, 413, /the limit is 2000/],
     [app, "/v1/answer", { question: "q", history: "no" }, 400, /history must be a list/],
     [app, "/v1/answer", { question: "q", history: [{ question: "a" }] }, 400, /history turn 0 must be/],
@@ -180,4 +181,39 @@ test("server: bad requests get clear errors and the right status", async () => {
   assert.equal(compressed.statusCode, 200);
   await app.close();
   await noIndex.close();
+});
+
+test("server: a client that disconnects mid-answer stops the generation", async () => {
+  const slow = tinyRefrag(8, 512, 12);
+  let forwards = 0;
+  const forward = slow.decoder.model.forward.bind(slow.decoder.model);
+  slow.decoder.model.forward = (...args: Parameters<typeof forward>) => {
+    forwards++;
+    const until = performance.now() + 5; // slow enough that 200 tokens would take a second
+    while (performance.now() < until);
+    return forward(...args);
+  };
+  const app = buildServer({ pipeline: new RefragPipeline(slow, tokenizer) });
+  const address = await app.listen({ host: "127.0.0.1", port: 0 });
+  try {
+    const controller = new AbortController();
+    const res = await fetch(`${address}/v1/answer`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ question: "q", passages: ["some words here"], max_tokens: 200 }),
+      signal: controller.signal,
+    });
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    let seen = "";
+    while (!seen.includes("event: token")) seen += new TextDecoder().decode((await reader.read()).value);
+    controller.abort();
+    await new Promise((r) => setTimeout(r, 300));
+    const after = forwards;
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(forwards, after, "no forward passes after the client left");
+    assert.ok(forwards < 100, `${forwards} forward passes of 200`);
+  } finally {
+    await app.close();
+  }
 });
