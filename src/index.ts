@@ -37,7 +37,7 @@ export { evalRetrieval, type RetrievalReport, type RecallRow } from "./retrieval
 export { buildRagExamples, type RagExample } from "./retrieval/rag_examples.js";
 export { evalQa, answerMatches, normalizeAnswer, type QaEvalRow } from "./eval/qa.js";
 export { buildServer, DEFAULT_LIMITS, HttpError, type ServerOptions, type Limits } from "./server/app.js";
-export { trainLoop, type LoopConfig, type TrainingState } from "./train/loop.js";
+export { trainLoop, type LoopConfig, type StageIO, type TrainingState } from "./train/loop.js";
 export { pretrainDecoder, pretrainEncoder } from "./train/stages/pretrain.js";
 export { initRefrag, reconstruct, continualPretrain, mixedInput } from "./train/stages/refrag.js";
 export { trainPolicy, withPolicy } from "./train/stages/policy.js";

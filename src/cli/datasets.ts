@@ -6,12 +6,7 @@ import { runOverlap } from "../data/derived/overlap.js";
 import { parseSplits } from "../data/derived/split.js";
 import { defaultTokenizerPath } from "../tokenizer/pipeline.js";
 import { Tokenizer } from "../tokenizer/tokenizer.js";
-
-function nonNegInt(name: string, s: string): number {
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got "${s}"`);
-  return n;
-}
+import { nonNegInt } from "./args.js";
 
 function list(s: string): string[] {
   return s

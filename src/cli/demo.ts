@@ -2,21 +2,19 @@
 // packages), extracts the corpus, cuts it into passages, indexes them and serves the page. Each step is
 // skipped when its output exists, so the second run starts in seconds.
 import { existsSync } from "node:fs";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import type { Command } from "commander";
 import { buildCorpus, fetchSources, manifestPath, selectSources } from "../data/build.js";
 import { buildDerived, DEFAULT_BUILD_OPTIONS, readLines } from "../data/derived/build.js";
 import type { Passage } from "../data/derived/passages.js";
 import { defaultCacheDir } from "../data/fetch.js";
 import { packageRoot } from "../engine/native.js";
-import { RefragPipeline } from "../infer/pipeline.js";
-import { ChunkVectorCache, weightsId } from "../infer/vector_cache.js";
-import { loadRefrag } from "../models/load.js";
 import { PassageIndex } from "../retrieval/index.js";
-import { buildServer } from "../server/app.js";
 import { defaultTokenizerPath } from "../tokenizer/pipeline.js";
 import { Tokenizer } from "../tokenizer/tokenizer.js";
+import { port } from "./args.js";
 import { progressBar } from "./progress.js";
+import { serveModel } from "./serve.js";
 
 /** Where the trained model that ships with the package lives. */
 export function shippedModelDir(): string {
@@ -39,9 +37,7 @@ export function registerDemoCommand(program: Command): void {
             ? `no trained model ships in ${modelDir} yet: train one (README, "Training") and pass --model DIR`
             : `${modelDir}: no config.json (not a REFRAG checkpoint folder)`,
         );
-      const port = Number(o.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535)
-        throw new Error(`--port must be an integer in [0, 65535], got "${o.port}"`);
+      const listenPort = port("--port", o.port);
       const home = o.home ?? join(defaultCacheDir(), "..");
       const cache = join(home, "data");
       const derived = join(home, "derived");
@@ -78,19 +74,12 @@ export function registerDemoCommand(program: Command): void {
         ).close();
         bar.stop();
       }
-      const model = await loadRefrag(modelDir);
-      const tokenizer = Tokenizer.fromFile(join(modelDir, "tokenizer.json"));
-      const pipeline = new RefragPipeline(
-        model,
-        tokenizer,
-        new ChunkVectorCache(null, weightsId(model.encoder), model.chunkSize),
-      );
-      const index = await PassageIndex.open(indexDir);
-      const app = buildServer({ pipeline, index, modelName: basename(modelDir) });
-      const address = await app.listen({ host: o.host, port });
-      console.log(`refrag demo: ${await index.count()} passages, model ${modelDir}\nopen ${address}`);
-      const close = () => void app.close().then(() => process.exit(0));
-      process.once("SIGINT", close);
-      process.once("SIGTERM", close);
+      const { address, passages } = await serveModel({
+        model: modelDir,
+        index: indexDir,
+        host: o.host,
+        port: listenPort,
+      });
+      console.log(`refrag demo: ${passages} passages, model ${modelDir}\nopen ${address}`);
     });
 }

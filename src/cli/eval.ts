@@ -1,22 +1,23 @@
 // `refrag eval perplexity`: the paper's Table 1 for a REFRAG checkpoint: log-perplexity of o continuation
 // tokens after s context tokens, per long-document domain, reading the context in full, as chunk vectors,
-// not at all, or as its last ⌈s/k⌉ tokens.
-import { readFileSync } from "node:fs";
+// not at all, or as its last ⌈s/k⌉ tokens. `refrag eval qa`: RAG answers and summaries per selection
+// mode. (`refrag eval retrieval` lives with the index commands.)
+import { readFileSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
+import { readLines } from "../data/derived/build.js";
 import { loadCorpus } from "../data/derived/docs.js";
 import { longDocText, type DomainReport } from "../data/derived/domains.js";
 import { sampleTextWindows } from "../data/derived/sampler.js";
 import { CONTEXT_MODES, perplexityTable, type ContextMode, type ContextWindow } from "../eval/perplexity.js";
-import { loadRefrag } from "../models/load.js";
-import { Tokenizer } from "../tokenizer/index.js";
-import { registerRetrievalEval } from "./retrieval.js";
 import { evalQa } from "../eval/qa.js";
 import { RefragPipeline } from "../infer/pipeline.js";
 import { SELECTION_MODES, type SelectionMode } from "../infer/selection.js";
-import { readLines } from "../data/derived/build.js";
+import { loadRefrag } from "../models/load.js";
 import type { RagExample } from "../retrieval/rag_examples.js";
+import { Tokenizer } from "../tokenizer/index.js";
+import { positiveInt } from "./args.js";
 import { progressBar } from "./progress.js";
-import { writeFileSync } from "node:fs";
+import { registerRetrievalEval } from "./retrieval.js";
 
 interface Flags {
   model: string;
@@ -63,7 +64,7 @@ export function registerEvalCommands(program: Command): void {
         if (!(fraction >= 0 && fraction <= 1))
           throw new Error(`--fraction must be in [0, 1], got "${o.fraction}"`);
         let examples = readLines<RagExample>(o.data);
-        if (o.limit !== undefined) examples = examples.slice(0, Number(o.limit));
+        if (o.limit !== undefined) examples = examples.slice(0, positiveInt("--limit", o.limit));
         const model = await loadRefrag(o.model);
         const pipeline = new RefragPipeline(model, Tokenizer.fromFile(`${o.model}/tokenizer.json`));
         const bar = progressBar("qa");
@@ -71,7 +72,10 @@ export function registerEvalCommands(program: Command): void {
           pipeline,
           examples,
           modes.map((mode) => ({ mode: mode as SelectionMode, fraction })),
-          { maxNewTokens: Number(o.maxTokens), onProgress: (d, t) => bar.update(d, t, "answers") },
+          {
+            maxNewTokens: positiveInt("--max-tokens", o.maxTokens),
+            onProgress: (d, t) => bar.update(d, t, "answers"),
+          },
         );
         bar.stop();
         console.log(

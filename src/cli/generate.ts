@@ -7,6 +7,7 @@ import { SELECTION_MODES, type SelectionMode } from "../infer/selection.js";
 import { loadRefrag } from "../models/load.js";
 import { PassageIndex } from "../retrieval/index.js";
 import { Tokenizer } from "../tokenizer/index.js";
+import { positiveInt } from "./args.js";
 
 interface GenerateFlags {
   model: string;
@@ -72,9 +73,7 @@ export function registerGenerateCommands(program: Command): void {
       const pipeline = new RefragPipeline(model, tokenizer);
       const passages = [...o.passage, ...(o.passages ? readPassages(o.passages) : [])];
       if (o.index !== undefined) {
-        const topK = Number(o.topK);
-        if (!Number.isInteger(topK) || topK < 1)
-          throw new Error(`--top-k must be a positive integer, got "${o.topK}"`);
+        const topK = positiveInt("--top-k", o.topK);
         const index = await PassageIndex.open(o.index);
         const hits = await index.search(o.question, topK);
         index.close();

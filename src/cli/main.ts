@@ -2,6 +2,7 @@
 // The `refrag` command.
 import { Command } from "commander";
 import { cpuFeatures, loadAddon, numThreads, setNumThreads } from "../engine/native.js";
+import { positiveInt } from "./args.js";
 import { registerBenchCommands } from "./bench.js";
 import { registerConvertCommands } from "./convert.js";
 import { registerDataCommands } from "./data.js";
@@ -20,9 +21,7 @@ const program = new Command("refrag")
   .hook("preAction", (cmd) => {
     const t = cmd.opts<{ threads?: string }>().threads;
     if (t !== undefined) {
-      const n = Number(t);
-      if (!Number.isInteger(n) || n < 1) throw new Error(`--threads must be a positive integer, got "${t}"`);
-      setNumThreads(n);
+      setNumThreads(positiveInt("--threads", t));
     }
   });
 

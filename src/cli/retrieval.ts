@@ -10,13 +10,8 @@ import { DEFAULT_TITLE_WEIGHT, PassageIndex } from "../retrieval/index.js";
 import { buildConversationExamples, buildRagExamples, summaryExamples } from "../retrieval/rag_examples.js";
 import type { SummaryPair } from "../data/derived/summaries.js";
 import type { Conversation } from "../data/derived/conversations.js";
+import { positiveInt } from "./args.js";
 import { progressBar } from "./progress.js";
-
-function positiveInt(flag: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer, got "${value}"`);
-  return n;
-}
 
 export function registerRetrievalCommands(program: Command): void {
   const index = program.command("index").description("the passage index (LanceDB, BM25 full-text search)");

@@ -1,5 +1,5 @@
 // `refrag serve`: the HTTP server with the demo page (src/server/app.ts).
-import { basename } from "node:path";
+import { basename, join } from "node:path";
 import type { Command } from "commander";
 import { RefragPipeline } from "../infer/pipeline.js";
 import { ChunkVectorCache, weightsId } from "../infer/vector_cache.js";
@@ -7,6 +7,34 @@ import { loadRefrag } from "../models/load.js";
 import { PassageIndex } from "../retrieval/index.js";
 import { buildServer } from "../server/app.js";
 import { Tokenizer } from "../tokenizer/index.js";
+import { port } from "./args.js";
+
+/** Loads a checkpoint (and an index), starts the server and closes it cleanly on SIGINT / SIGTERM. */
+export async function serveModel(o: {
+  model: string;
+  index: string | null;
+  host: string;
+  port: number;
+  log?: boolean;
+}): Promise<{ address: string; passages: number }> {
+  const model = await loadRefrag(o.model);
+  const tokenizer = Tokenizer.fromFile(join(o.model, "tokenizer.json"));
+  // Passage vectors are computed once per passage and kept in memory (least recently used dropped).
+  const cache = new ChunkVectorCache(null, weightsId(model.encoder), model.chunkSize);
+  const pipeline = new RefragPipeline(model, tokenizer, cache);
+  const index = o.index === null ? null : await PassageIndex.open(o.index);
+  const app = buildServer({ pipeline, index, modelName: basename(o.model), logger: o.log ?? false });
+  const address = await app.listen({ host: o.host, port: o.port });
+  const close = () => {
+    void app.close().then(() => {
+      index?.close();
+      process.exit(0);
+    });
+  };
+  process.once("SIGINT", close);
+  process.once("SIGTERM", close);
+  return { address, passages: index === null ? 0 : await index.count() };
+}
 
 export function registerServeCommands(program: Command): void {
   program
@@ -20,27 +48,15 @@ export function registerServeCommands(program: Command): void {
     .option("--port <n>", "port (0 picks a free one)", "8080")
     .option("--log", "log every request", false)
     .action(async (o: { model: string; index?: string; host: string; port: string; log: boolean }) => {
-      const port = Number(o.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535)
-        throw new Error(`--port must be an integer in [0, 65535], got "${o.port}"`);
-      const model = await loadRefrag(o.model);
-      const tokenizer = Tokenizer.fromFile(`${o.model}/tokenizer.json`);
-      // Passage vectors are computed once per passage and kept in memory for the server's lifetime.
-      const cache = new ChunkVectorCache(null, weightsId(model.encoder), model.chunkSize);
-      const pipeline = new RefragPipeline(model, tokenizer, cache);
-      const index = o.index === undefined ? null : await PassageIndex.open(o.index);
-      const app = buildServer({ pipeline, index, modelName: basename(o.model), logger: o.log });
-      const address = await app.listen({ host: o.host, port });
+      const { address, passages } = await serveModel({
+        model: o.model,
+        index: o.index ?? null,
+        host: o.host,
+        port: port("--port", o.port),
+        log: o.log,
+      });
       console.log(
-        `refrag: serving ${o.model}${index ? ` with ${await index.count()} passages` : ""} at ${address}`,
+        `refrag: serving ${o.model}${passages > 0 ? ` with ${passages} passages` : ""} at ${address}`,
       );
-      const close = () => {
-        void app.close().then(() => {
-          index?.close();
-          process.exit(0);
-        });
-      };
-      process.once("SIGINT", close);
-      process.once("SIGTERM", close);
     });
 }

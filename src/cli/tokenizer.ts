@@ -14,6 +14,7 @@ import {
   type CompressionRow,
 } from "../tokenizer/pipeline.js";
 import { Tokenizer } from "../tokenizer/tokenizer.js";
+import { positiveInt } from "./args.js";
 
 /** A progress display on stderr: bars on a terminal, a line per phase change otherwise. */
 function progress(): { update(phase: string, done: number, total: number): void; stop(): void } {
@@ -51,12 +52,6 @@ function progress(): { update(phase: string, done: number, total: number): void;
     },
     stop: () => bars.stop(),
   };
-}
-
-function positiveInt(name: string, s: string): number {
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${s}"`);
-  return n;
 }
 
 function splitChoice(s: string): SplitChoice {

@@ -5,15 +5,11 @@ import type { Command } from "commander";
 import { parseLlamaConfig, parseRobertaConfig } from "../io/config.js";
 import { SHAPES } from "../eval/latency.js";
 import type { RagExample } from "../retrieval/rag_examples.js";
+import { positiveInt, positiveNumber } from "./args.js";
 import { SPECIAL_TOKENS, Tokenizer } from "../tokenizer/index.js";
 import { defaultTokenizerPath } from "../tokenizer/pipeline.js";
-import type { StepInfo, TrainingState } from "../train/loop.js";
-import {
-  pretrainDecoder,
-  pretrainEncoder,
-  type LmStageConfig,
-  type StageIO,
-} from "../train/stages/pretrain.js";
+import type { StageIO, StepInfo, TrainingState } from "../train/loop.js";
+import { pretrainDecoder, pretrainEncoder, type LmStageConfig } from "../train/stages/pretrain.js";
 import {
   buildTokenStream,
   loadTokenStream,
@@ -21,17 +17,6 @@ import {
   sha256OfFile,
   type Split,
 } from "../train/tokens.js";
-
-function int(name: string, v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got "${v}"`);
-  return n;
-}
-function num(name: string, v: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got "${v}"`);
-  return n;
-}
 
 function stopOnSignal(): () => boolean {
   let stop = false;
@@ -195,12 +180,12 @@ function pretrainCommand(
     .action(async (o: PretrainFlags) => {
       const tok = Tokenizer.fromFile(o.tokenizer);
       const c: LmStageConfig = {
-        steps: int("steps", o.steps),
-        batch: int("batch", o.batch),
-        seqLen: int("seq", o.seq),
-        lr: num("lr", o.lr),
-        saveEvery: int("save-every", o.saveEvery),
-        seed: int("seed", o.seed),
+        steps: positiveInt("--steps", o.steps),
+        batch: positiveInt("--batch", o.batch),
+        seqLen: positiveInt("--seq", o.seq),
+        lr: positiveNumber("--lr", o.lr),
+        saveEvery: positiveInt("--save-every", o.saveEvery),
+        seed: positiveInt("--seed", o.seed),
         logEvery: 10,
       };
       const state = await spec.run(o, tok, c, {
@@ -266,18 +251,23 @@ export function registerRefragStageCommands(train: Command): void {
         if (hasCheckpoint(o.out)) model = await loadRefrag(o.out);
         else if (o.from !== undefined) model = await loadRefrag(o.from);
         else if (o.encoder !== undefined && o.decoder !== undefined)
-          model = await initRefrag(o.encoder, o.decoder, int("k", o.k), int("seed", o.seed));
+          model = await initRefrag(
+            o.encoder,
+            o.decoder,
+            positiveInt("--k", o.k),
+            positiveInt("--seed", o.seed),
+          );
         else throw new Error("give --from <refrag checkpoint>, or --encoder <dir> and --decoder <dir>");
         const stream = loadTokenStream(o.data);
         const c = {
-          steps: int("steps", o.steps),
-          lr: num("lr", o.lr),
-          maxChunks: int("max-chunks", o.maxChunks),
-          tokensPerStep: int("tokens", o.tokens),
-          continuation: int("continuation", o.continuation),
+          steps: positiveInt("--steps", o.steps),
+          lr: positiveNumber("--lr", o.lr),
+          maxChunks: positiveInt("--max-chunks", o.maxChunks),
+          tokensPerStep: positiveInt("--tokens", o.tokens),
+          continuation: positiveInt("--continuation", o.continuation),
           expandFraction: Number(o.expand),
-          saveEvery: int("save-every", o.saveEvery),
-          seed: int("seed", o.seed),
+          saveEvery: positiveInt("--save-every", o.saveEvery),
+          seed: positiveInt("--seed", o.seed),
           logEvery: 10,
         };
         const run = { reconstruct, cpt: continualPretrain, mixed: mixedInput }[stage];
@@ -337,16 +327,16 @@ export function registerPolicyCommand(train: Command): void {
       const model = base.policy === null ? withPolicy(base) : base;
       const stream = loadTokenStream(o.data);
       const c = {
-        steps: int("steps", o.steps),
-        lr: num("lr", o.lr),
-        contextChunks: int("chunks", o.chunks),
-        continuation: int("continuation", o.continuation),
-        expandFraction: num("expand", o.expand),
-        contexts: int("contexts", o.contexts),
-        group: int("group", o.group),
-        clip: num("clip", o.clip),
-        saveEvery: int("save-every", o.saveEvery),
-        seed: int("seed", o.seed),
+        steps: positiveInt("--steps", o.steps),
+        lr: positiveNumber("--lr", o.lr),
+        contextChunks: positiveInt("--chunks", o.chunks),
+        continuation: positiveInt("--continuation", o.continuation),
+        expandFraction: positiveNumber("--expand", o.expand),
+        contexts: positiveInt("--contexts", o.contexts),
+        group: positiveInt("--group", o.group),
+        clip: positiveNumber("--clip", o.clip),
+        saveEvery: positiveInt("--save-every", o.saveEvery),
+        seed: positiveInt("--seed", o.seed),
         weightDecay: 0,
         logEvery: 10,
       };
@@ -402,12 +392,12 @@ export function registerFinetuneCommand(train: Command): void {
       const tokenizer = Tokenizer.fromFile(`${from}/tokenizer.json`);
       const examples = readLines<RagExample>(o.data);
       const c = {
-        steps: int("steps", o.steps),
-        lr: num("lr", o.lr),
-        batch: int("batch", o.batch),
+        steps: positiveInt("--steps", o.steps),
+        lr: positiveNumber("--lr", o.lr),
+        batch: positiveInt("--batch", o.batch),
         expandFraction: Number(o.expand),
-        saveEvery: int("save-every", o.saveEvery),
-        seed: int("seed", o.seed),
+        saveEvery: positiveInt("--save-every", o.saveEvery),
+        seed: positiveInt("--seed", o.seed),
         logEvery: 10,
       };
       const state = await finetune(model, tokenizer, examples, c, {

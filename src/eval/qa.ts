@@ -1,8 +1,7 @@
 // RAG question answering: the generated answer is right when it contains a reference answer (case and
 // punctuation ignored), the usual lenient match for short factual answers. One row per selection mode,
 // with what each read: decoder positions, time to first token.
-import type { GenerationStats } from "../infer/generate.js";
-import type { RefragPipeline } from "../infer/pipeline.js";
+import type { RagStats, RefragPipeline } from "../infer/pipeline.js";
 import type { SelectionOptions } from "../infer/selection.js";
 import type { RagExample } from "../retrieval/rag_examples.js";
 
@@ -76,7 +75,7 @@ export async function evalQa(
     let ttft = 0;
     let context = 0;
     for (const ex of examples) {
-      const stats: Partial<GenerationStats> = {};
+      const stats: Partial<RagStats> = {};
       const text = await pipeline.answer(
         {
           question: ex.question,
@@ -96,10 +95,7 @@ export async function evalQa(
       }
       positions += stats.promptPositions ?? 0;
       ttft += stats.ttftMs ?? 0;
-      context += ex.passages.reduce(
-        (n, p) => n + pipeline.tokenizer.encode(p, { allowSpecial: false }).length,
-        0,
-      );
+      context += stats.contextTokens ?? 0;
       opts.onProgress?.(++done, total);
     }
     const n = examples.length;

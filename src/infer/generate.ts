@@ -44,6 +44,9 @@ export interface GenerationStats {
   finishReason: "stop" | "length" | "aborted";
 }
 
+/** A prompt plus answer budget that does not fit the decoder's context window (the caller's to fix). */
+export class ContextLengthError extends Error {}
+
 /** Positions the cache needs, checked against the decoder's context window with a clear error. */
 export function checkContext(
   decoder: LlamaForCausalLM,
@@ -54,7 +57,7 @@ export function checkContext(
   const limit = decoder.config.max_position_embeddings;
   if (promptPositions === 0) throw new Error("generate: the prompt is empty");
   if (need > limit)
-    throw new Error(
+    throw new ContextLengthError(
       `generate: prompt of ${promptPositions} positions + ${maxNewTokens} new tokens = ${need} exceeds the decoder's context window of ${limit} (compress more chunks, shorten the passages or lower maxNewTokens)`,
     );
   return need;

@@ -31,6 +31,16 @@ export const PROMPT_TOKENS = {
   assistant: "<|assistant|>",
 } as const;
 
+/** A malformed RAG request (the caller's to fix); messages start with "request:". */
+export class RequestError extends Error {}
+
+/** What a RAG answer read, on top of the generation figures. */
+export interface RagStats extends GenerationStats {
+  /** Raw context tokens (what the full-context decoder would read). */
+  contextTokens: number;
+  chunks: number;
+}
+
 /** One earlier exchange of a conversation. */
 export interface Turn {
   question: string;
@@ -90,7 +100,8 @@ export function promptIds(
 /** Checks a conversation history: a list of {question, answer} strings. */
 export function checkHistory(history: unknown): Turn[] {
   if (history === undefined || history === null) return [];
-  if (!Array.isArray(history)) throw new Error("request: history must be a list of {question, answer}");
+  if (!Array.isArray(history))
+    throw new RequestError("request: history must be a list of {question, answer}");
   history.forEach((t: unknown, i) => {
     const turn = t as Partial<Turn> | null;
     if (
@@ -99,7 +110,7 @@ export function checkHistory(history: unknown): Turn[] {
       typeof turn.question !== "string" ||
       typeof turn.answer !== "string"
     )
-      throw new Error(`request: history turn ${i} must be {question: string, answer: string}`);
+      throw new RequestError(`request: history turn ${i} must be {question: string, answer: string}`);
   });
   return history as Turn[];
 }
@@ -131,8 +142,8 @@ export class RefragPipeline {
   /** Tokenise, chunk, encode (or read cached vectors), select and lay out the decoder input. */
   async prepare(req: RagRequest): Promise<PreparedPrompt> {
     if (typeof req.question !== "string" || req.question.trim() === "")
-      throw new Error("request: question must be a non-empty string");
-    if (!Array.isArray(req.passages)) throw new Error("request: passages must be a list of strings");
+      throw new RequestError("request: question must be a non-empty string");
+    if (!Array.isArray(req.passages)) throw new RequestError("request: passages must be a list of strings");
     const { before, after } = promptIds(
       this.tokenizer,
       req.question,
@@ -143,7 +154,7 @@ export class RefragPipeline {
     const vectors: Tensor[] = [];
     let contextTokens = 0;
     for (const [i, p] of req.passages.entries()) {
-      if (typeof p !== "string") throw new Error(`request: passage ${i} is not a string`);
+      if (typeof p !== "string") throw new RequestError(`request: passage ${i} is not a string`);
       const ids = Int32Array.from(this.tokenizer.encode(p, { allowSpecial: false }));
       if (ids.length === 0) continue;
       contextTokens += ids.length;
@@ -168,9 +179,13 @@ export class RefragPipeline {
   /** Stream the answer. */
   async *generate(
     req: RagRequest,
-    stats?: Partial<GenerationStats>,
+    stats?: Partial<RagStats>,
   ): AsyncGenerator<GeneratedToken, void, undefined> {
     const prompt = await this.prepare(req);
+    if (stats !== undefined) {
+      stats.contextTokens = prompt.contextTokens;
+      stats.chunks = prompt.chunks.length;
+    }
     yield* generate(
       this.model.decoder,
       prompt.segments,
@@ -182,7 +197,7 @@ export class RefragPipeline {
   }
 
   /** The whole answer as one string. */
-  async answer(req: RagRequest, stats?: Partial<GenerationStats>): Promise<string> {
+  async answer(req: RagRequest, stats?: Partial<RagStats>): Promise<string> {
     let text = "";
     for await (const t of this.generate(req, stats)) text += t.text;
     return text;

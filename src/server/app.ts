@@ -7,8 +7,14 @@
 //                       -> text/event-stream: "passages", then "token" events, then "done" (or "error")
 // Generation is CPU-bound, so requests run one at a time in arrival order; a full queue answers 503.
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
-import type { GenerationStats } from "../infer/generate.js";
-import { checkHistory, type RefragPipeline, type Turn } from "../infer/pipeline.js";
+import { ContextLengthError } from "../infer/generate.js";
+import {
+  checkHistory,
+  RequestError,
+  type RagStats,
+  type RefragPipeline,
+  type Turn,
+} from "../infer/pipeline.js";
 import { SELECTION_MODES, type SelectionMode } from "../infer/selection.js";
 import type { PassageIndex } from "../retrieval/index.js";
 import { demoPage } from "./page.js";
@@ -195,9 +201,8 @@ function sse(reply: FastifyReply, event: string, data: unknown): void {
 /** Errors a client caused (bad request, context too long) versus our own failures. */
 function statusOf(e: unknown): number {
   if (e instanceof HttpError) return e.status;
-  const msg = e instanceof Error ? e.message : "";
-  if (/context window|too long|exceeds/i.test(msg)) return 413;
-  if (msg.startsWith("request:")) return 400;
+  if (e instanceof ContextLengthError) return 413;
+  if (e instanceof RequestError) return 400;
   return 500;
 }
 
@@ -259,7 +264,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
         reply.hijack(); // the client left while waiting: nothing to send
         return;
       }
-      const stats: Partial<GenerationStats> = {};
+      const stats: Partial<RagStats> = {};
       const tokens = pipeline.generate(
         {
           question: r.question,
@@ -290,11 +295,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
           if (next.value.text !== "") sse(reply, "token", { text: next.value.text });
           next = await tokens.next();
         }
-        const contextTokens = used.reduce(
-          (n, p) => n + pipeline.tokenizer.encode(p.text, { allowSpecial: false }).length,
-          0,
-        );
-        sse(reply, "done", { ...stats, contextTokens, chunkSize: model.chunkSize });
+        sse(reply, "done", { ...stats, chunkSize: model.chunkSize });
       } catch (e) {
         sse(reply, "error", { error: e instanceof Error ? e.message : String(e) });
       }

@@ -44,6 +44,19 @@ export interface TrainingState extends JsonObject {
   history: { step: number; loss: number; lr: number }[];
 }
 
+/** Where a training stage writes and how it reports: the part of a stage's options the CLI supplies. */
+export interface StageIO {
+  out: string;
+  tokenizerJson?: string;
+  log?: (info: StepInfo) => void;
+  shouldStop?: () => boolean;
+}
+
+/** The loop options that come straight from a stage's StageIO. */
+export function ioOptions(io: StageIO): Pick<LoopOptions, "outDir" | "tokenizerJson" | "log" | "shouldStop"> {
+  return { outDir: io.out, tokenizerJson: io.tokenizerJson, log: io.log, shouldStop: io.shouldStop };
+}
+
 export interface LoopOptions {
   stage: string;
   model: Module;

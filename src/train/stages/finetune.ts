@@ -7,8 +7,7 @@ import type { Tensor } from "../../engine/tensor.js";
 import { checkHistory, promptIds, promptTokenIds, type PipelineTokenizer } from "../../infer/pipeline.js";
 import { chunkTokens, type RefragModel } from "../../models/refrag.js";
 import type { RagExample } from "../../retrieval/rag_examples.js";
-import { trainLoop, type LoopConfig, type TrainingState } from "../loop.js";
-import type { StageIO } from "./pretrain.js";
+import { ioOptions, trainLoop, type LoopConfig, type TrainingState, type StageIO } from "../loop.js";
 
 export interface FinetuneConfig extends LoopConfig {
   /** Examples per step. */
@@ -78,11 +77,8 @@ export async function finetune(
     model,
     trainable: (name) => !name.startsWith("policy."),
     config: c,
-    outDir: io.out,
     modelConfig: model.config,
-    tokenizerJson: io.tokenizerJson,
-    log: io.log,
-    shouldStop: io.shouldStop,
+    ...ioOptions(io),
     loss: (_step, rng) => {
       let total: Tensor | null = null;
       for (let b = 0; b < c.batch; b++) {

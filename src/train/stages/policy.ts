@@ -13,8 +13,7 @@ import { parseRefragConfig, type RefragPolicyConfig } from "../../io/config.js";
 import { chunkTokens, RefragModel } from "../../models/refrag.js";
 import { policyConfig } from "../../models/policy.js";
 import { expandCount, sampleWithoutReplacement } from "../../infer/selection.js";
-import { trainLoop, type LoopConfig, type TrainingState } from "../loop.js";
-import type { StageIO } from "./pretrain.js";
+import { ioOptions, trainLoop, type LoopConfig, type TrainingState, type StageIO } from "../loop.js";
 
 export interface PolicyStageConfig extends LoopConfig {
   /** Chunks per context (s = contextChunks · k). */
@@ -150,11 +149,8 @@ export async function trainPolicy(
     model,
     trainable: (name) => name.startsWith("policy."),
     config: c,
-    outDir: io.out,
     modelConfig: model.config,
-    tokenizerJson: io.tokenizerJson,
-    log: io.log,
-    shouldStop: io.shouldStop,
+    ...ioOptions(io),
     loss: (step) => {
       const block = Math.floor(step / epochs);
       if (cache === null || cache.block !== block) {

@@ -6,19 +6,12 @@ import { Rng } from "../../engine/random.js";
 import type { LlamaConfig, RobertaConfig } from "../../io/config.js";
 import { LlamaForCausalLM } from "../../models/llama.js";
 import { padBatch, RobertaForMaskedLM } from "../../models/roberta.js";
-import { trainLoop, type LoopConfig, type StepInfo, type TrainingState } from "../loop.js";
+import { ioOptions, trainLoop, type LoopConfig, type StageIO, type TrainingState } from "../loop.js";
 import { sampleWindows } from "../tokens.js";
 
 export interface LmStageConfig extends LoopConfig {
   batch: number;
   seqLen: number;
-}
-
-export interface StageIO {
-  out: string;
-  tokenizerJson?: string;
-  log?: (info: StepInfo) => void;
-  shouldStop?: () => boolean;
 }
 
 /** Next-token pre-training of a LLaMA decoder. */
@@ -37,11 +30,8 @@ export async function pretrainDecoder(
     stage: "pretrain-decoder",
     model,
     config: c,
-    outDir: io.out,
     modelConfig: config,
-    tokenizerJson: io.tokenizerJson,
-    log: io.log,
-    shouldStop: io.shouldStop,
+    ...ioOptions(io),
     loss: (_step, rng) => {
       const { inputs, targets } = sampleWindows(stream, c.batch, c.seqLen, rng);
       return crossEntropy(model.forward([{ ids: inputs }], { batch: c.batch }).logits, targets);
@@ -99,11 +89,8 @@ export async function pretrainEncoder(
     stage: "pretrain-encoder",
     model,
     config: c,
-    outDir: io.out,
     modelConfig: config,
-    tokenizerJson: io.tokenizerJson,
-    log: io.log,
-    shouldStop: io.shouldStop,
+    ...ioOptions(io),
     loss: (_step, rng) => {
       const seqs: Int32Array[] = [];
       for (let b = 0; b < c.batch; b++) {

@@ -19,8 +19,7 @@ import { parseRefragConfig, type LlamaConfig, type RobertaConfig } from "../../i
 export { loadRefrag } from "../../models/load.js";
 import { chunkTokens, RefragModel } from "../../models/refrag.js";
 import { makeCurriculum, sampleChunks } from "../curriculum.js";
-import { trainLoop, type LoopConfig, type TrainingState } from "../loop.js";
-import type { StageIO } from "./pretrain.js";
+import { ioOptions, trainLoop, type LoopConfig, type TrainingState, type StageIO } from "../loop.js";
 
 /** Build a REFRAG model from a pre-trained encoder (RobertaForMaskedLM or RobertaModel checkpoint) and decoder. */
 export async function initRefrag(
@@ -157,11 +156,8 @@ async function refragStage(
         ? (name) => !name.startsWith("decoder.") && !name.startsWith("policy.")
         : (name) => !name.startsWith("policy."),
     config: c,
-    outDir: io.out,
     modelConfig: model.config,
-    tokenizerJson: io.tokenizerJson,
-    log: io.log,
-    shouldStop: io.shouldStop,
+    ...ioOptions(io),
     loss: (step, rng) => {
       const n = sampleChunks(curriculum, step, c.steps, rng);
       const s = n * k;
