@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { parseLlamaConfig, parseRobertaConfig } from "../io/config.js";
 import { SHAPES } from "../eval/latency.js";
+import { loadLlama } from "../models/load.js";
 import type { RagExample } from "../retrieval/rag_examples.js";
 import { positiveInt, positiveNumber } from "./args.js";
 import { SPECIAL_TOKENS, Tokenizer } from "../tokenizer/index.js";
@@ -80,6 +81,13 @@ export function registerTrainCommands(program: Command): void {
     batch: "8",
     seq: "256",
     run: async (o, tok, c, io) => {
+      const validation = o.valid ? { stream: loadTokenStream(o.valid).tokens } : undefined;
+      const stream = loadTokenStream(o.data).tokens;
+      if (o.from !== undefined) {
+        // A later phase: the architecture is the checkpoint's, the weights its starting point.
+        const init = await loadLlama(o.from);
+        return pretrainDecoder(init.config, stream, c, io, { init, validation });
+      }
       const d = SHAPES.shipped.decoder;
       const raw = o.config
         ? JSON.parse(readFileSync(o.config, "utf8"))
@@ -98,12 +106,9 @@ export function registerTrainCommands(program: Command): void {
             eos_token_id: tok.tokenToId("<|eos|>"),
             pad_token_id: tok.tokenToId("<|pad|>"),
           };
-      return pretrainDecoder(
-        parseLlamaConfig(raw, o.config ?? "shipped decoder"),
-        loadTokenStream(o.data).tokens,
-        c,
-        io,
-      );
+      return pretrainDecoder(parseLlamaConfig(raw, o.config ?? "shipped decoder"), stream, c, io, {
+        validation,
+      });
     },
   });
 
@@ -151,6 +156,9 @@ interface PretrainFlags {
   saveEvery: string;
   seed: string;
   tokenizer: string;
+  from?: string;
+  valid?: string;
+  evalEvery?: string;
 }
 
 /** A pre-training command: the shared options, parsing, progress and Ctrl-C handling around `run`. */
@@ -177,6 +185,9 @@ function pretrainCommand(
     .option("--save-every <n>", "checkpoint interval in steps", "100")
     .option("--seed <n>", "seed", "1")
     .option("--tokenizer <file>", "tokenizer.json stored with the checkpoint", defaultTokenizerPath())
+    .option("--valid <file>", "validation token stream (.u16): its loss is measured and saved with the run")
+    .option("--eval-every <n>", "validation interval in steps (default: the checkpoint interval)")
+    .option("--from <dir>", "continue from this checkpoint's weights (decoder only; fresh optimizer)")
     .action(async (o: PretrainFlags) => {
       const tok = Tokenizer.fromFile(o.tokenizer);
       const c: LmStageConfig = {
@@ -185,6 +196,7 @@ function pretrainCommand(
         seqLen: positiveInt("--seq", o.seq),
         lr: positiveNumber("--lr", o.lr),
         saveEvery: positiveInt("--save-every", o.saveEvery),
+        evalEvery: o.evalEvery === undefined ? undefined : positiveInt("--eval-every", o.evalEvery),
         seed: positiveInt("--seed", o.seed),
         logEvery: 10,
       };
@@ -192,6 +204,7 @@ function pretrainCommand(
         out: o.out,
         tokenizerJson: readFileSync(o.tokenizer, "utf8"),
         log: logger(c.batch * c.seqLen),
+        logValidation: (step, loss) => console.error(`step ${step}  validation loss ${loss.toFixed(4)}`),
         shouldStop: stopOnSignal(),
       });
       console.error(`${o.out}: step ${state.step}/${state.steps}`);

@@ -7,7 +7,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Rng } from "../engine/random.js";
-import type { Tensor } from "../engine/tensor.js";
+import { noGrad, type Tensor } from "../engine/tensor.js";
 import { loadCheckpoint, saveCheckpoint } from "../io/checkpoint.js";
 import type { JsonObject, ModelConfig } from "../io/config.js";
 import type { StTensor } from "../io/safetensors.js";
@@ -25,6 +25,8 @@ export interface LoopConfig {
   /** Save a checkpoint every this many steps (and at the end). */
   saveEvery?: number;
   logEvery?: number;
+  /** Measure the validation loss every this many steps (and at the end), when the stage has a validation set. */
+  evalEvery?: number;
   seed?: number;
 }
 
@@ -42,6 +44,8 @@ export interface TrainingState extends JsonObject {
   steps: number;
   seed: number;
   history: { step: number; loss: number; lr: number }[];
+  /** Validation loss after `step` steps (when the stage has a validation set). */
+  validation?: { step: number; loss: number }[];
 }
 
 /** Where a training stage writes and how it reports: the part of a stage's options the CLI supplies. */
@@ -50,11 +54,20 @@ export interface StageIO {
   tokenizerJson?: string;
   log?: (info: StepInfo) => void;
   shouldStop?: () => boolean;
+  logValidation?: (step: number, loss: number) => void;
 }
 
 /** The loop options that come straight from a stage's StageIO. */
-export function ioOptions(io: StageIO): Pick<LoopOptions, "outDir" | "tokenizerJson" | "log" | "shouldStop"> {
-  return { outDir: io.out, tokenizerJson: io.tokenizerJson, log: io.log, shouldStop: io.shouldStop };
+export function ioOptions(
+  io: StageIO,
+): Pick<LoopOptions, "outDir" | "tokenizerJson" | "log" | "shouldStop" | "logValidation"> {
+  return {
+    outDir: io.out,
+    tokenizerJson: io.tokenizerJson,
+    log: io.log,
+    shouldStop: io.shouldStop,
+    logValidation: io.logValidation,
+  };
 }
 
 export interface LoopOptions {
@@ -70,10 +83,14 @@ export interface LoopOptions {
   tokenizerJson?: string;
   /** The loss of step `step`; draw the batch from `rng` only. */
   loss: (step: number, rng: Rng) => Tensor;
+  /** Mean loss on a fixed held-out set (run without gradients; the same batches every time). */
+  validate?: () => number;
   /** Called every logEvery steps and at the end. */
   log?: (info: StepInfo) => void;
   /** Stop early (e.g. on SIGINT) after the current step, saving a checkpoint first. */
   shouldStop?: () => boolean;
+  /** Called with each validation measurement. */
+  logValidation?: (step: number, loss: number) => void;
 }
 
 function stateTensors(opt: AdamW): Map<string, StTensor> {
@@ -140,6 +157,8 @@ export async function trainLoop(o: LoopOptions): Promise<TrainingState> {
 
   const logEvery = c.logEvery ?? 10;
   const saveEvery = c.saveEvery ?? 100;
+  const evalEvery = c.evalEvery ?? saveEvery;
+  const validate = o.validate;
   for (let step = state.step; step < c.steps; step++) {
     const t0 = performance.now();
     const lr = cosineSchedule(step, c.steps, c.lr, c.warmupFrac ?? 0.04, c.minLrRatio ?? 0.1);
@@ -161,6 +180,11 @@ export async function trainLoop(o: LoopOptions): Promise<TrainingState> {
     // the next checkpoint.
     await new Promise<void>((resolve) => setImmediate(resolve));
     const stop = o.shouldStop?.() ?? false;
+    if (validate && ((step + 1) % evalEvery === 0 || step + 1 === c.steps)) {
+      const v = noGrad(validate);
+      (state.validation ??= []).push({ step: step + 1, loss: v });
+      o.logValidation?.(step + 1, v);
+    }
     if ((step + 1) % saveEvery === 0 || step + 1 === c.steps || stop)
       await saveTrainingCheckpoint(o, opt, state);
     if (stop) break;

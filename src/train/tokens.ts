@@ -98,22 +98,29 @@ export function sha256OfFile(path: string): string {
   return createHash("sha256").update(readFileSync(path)).digest("hex");
 }
 
-/** B random windows of T + 1 tokens: inputs [B·T] and next-token targets [B·T]. */
+/**
+ * B random windows: inputs [B·T] and next-token targets [B·T]. With `bos`, every window starts with it, as
+ * every prompt does at inference: inputs [bos, x_0 … x_{T-2}], targets [x_0 … x_{T-1}]; without it,
+ * inputs x_0 … x_{T-1} and targets x_1 … x_T.
+ */
 export function sampleWindows(
   stream: Uint16Array,
   B: number,
   T: number,
   rng: Rng,
+  opts: { bos?: number } = {},
 ): { inputs: Int32Array; targets: Int32Array } {
   if (stream.length < T + 2)
     throw new Error(`sampleWindows: stream of ${stream.length} tokens is shorter than a window of ${T + 1}`);
   const inputs = new Int32Array(B * T);
   const targets = new Int32Array(B * T);
+  const shift = opts.bos === undefined ? 0 : 1;
+  const bos = opts.bos ?? 0;
   for (let b = 0; b < B; b++) {
     const start = rng.int(stream.length - T - 1);
     for (let t = 0; t < T; t++) {
-      inputs[b * T + t] = stream[start + t];
-      targets[b * T + t] = stream[start + t + 1];
+      inputs[b * T + t] = t < shift ? bos : stream[start + t - shift];
+      targets[b * T + t] = stream[start + t + 1 - shift];
     }
   }
   return { inputs, targets };

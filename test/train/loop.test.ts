@@ -123,3 +123,29 @@ test("frozen parameters do not move; divergence stops with a clear error", async
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("validation: measured every evalEvery steps without gradients, recorded in the saved state", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "refrag-loop-"));
+  try {
+    const model = new LlamaForCausalLM(cfg, new Rng(1));
+    const seen: number[] = [];
+    const ids = Int32Array.from({ length: 8 }, (_, i) => (i * 5) % 32);
+    const validate = () => {
+      const loss = crossEntropy(model.forward([{ ids }], { batch: 1 }).logits, ids);
+      assert.equal(loss.requiresGrad, false, "validation runs without recording a graph");
+      return loss.item();
+    };
+    const o = options(model, join(dir, "v"), { validate, logValidation: (step) => seen.push(step) });
+    const s = await trainLoop({ ...o, config: { ...o.config, evalEvery: 3 } });
+    assert.deepEqual(seen, [3, 6, 8]);
+    assert.deepEqual(
+      s.validation?.map((v) => v.step),
+      [3, 6, 8],
+    );
+    const saved = (await loadCheckpoint(join(dir, "v"))).trainingState as { validation: { loss: number }[] };
+    assert.equal(saved.validation.length, 3);
+    assert.ok(saved.validation.every((v) => Number.isFinite(v.loss)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -120,6 +120,15 @@ test("token streams round-trip, windows shift by one, truncated files are reject
     assert.deepEqual(loadTokenStream(path).tokens, tokens);
     const { inputs, targets } = sampleWindows(tokens, 3, 20, new Rng(1));
     for (let i = 0; i < 60; i++) if (i % 20 !== 19) assert.equal(targets[i], inputs[i + 1]);
+    // With <bos>, every window starts with it and the targets are the stream itself from the window start.
+    const w = sampleWindows(tokens, 3, 20, new Rng(1), { bos: 777 });
+    for (let b = 0; b < 3; b++) {
+      assert.equal(w.inputs[b * 20], 777, "window starts with <bos>");
+      for (let t = 1; t < 20; t++) assert.equal(w.inputs[b * 20 + t], w.targets[b * 20 + t - 1]);
+      // The first target is a stream token that follows its predecessor in the stream (i % 500 counts up).
+      const first = w.targets[b * 20];
+      assert.equal(w.targets[b * 20 + 1], (first + 1) % 500);
+    }
     truncateSync(path, 1999);
     assert.throws(() => loadTokenStream(path), /1999 bytes, expected 2000 .*truncated/);
     assert.throws(() => sampleWindows(tokens.subarray(0, 10), 1, 20, new Rng(1)), /shorter than a window/);

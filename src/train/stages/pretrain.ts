@@ -14,18 +14,35 @@ export interface LmStageConfig extends LoopConfig {
   seqLen: number;
 }
 
-/** Next-token pre-training of a LLaMA decoder. */
+/** Held-out data for a stage's validation loss. */
+export interface ValidationData {
+  stream: Uint16Array;
+  /** Windows measured each time (fixed: the same windows at every measurement). */
+  windows?: number;
+}
+
+/**
+ * Next-token pre-training of a LLaMA decoder. Every window starts with <bos>, as every prompt does at
+ * inference. `init` continues from trained weights (a later phase, or a longer window) instead of a
+ * random initialisation; the optimizer starts afresh either way.
+ */
 export async function pretrainDecoder(
   config: LlamaConfig,
   stream: Uint16Array,
   c: LmStageConfig,
   io: StageIO,
+  opts: { init?: LlamaForCausalLM; validation?: ValidationData } = {},
 ): Promise<TrainingState> {
   if (c.seqLen > config.max_position_embeddings)
     throw new Error(
       `pretrain: seqLen ${c.seqLen} exceeds max_position_embeddings ${config.max_position_embeddings}`,
     );
-  const model = new LlamaForCausalLM(config, new Rng(c.seed ?? 0));
+  const bos = config.bos_token_id;
+  if (bos === undefined || bos === null) throw new Error("pretrain: the decoder config has no bos_token_id");
+  const model = opts.init ?? new LlamaForCausalLM(config, new Rng(c.seed ?? 0));
+  const lossOf = (inputs: Int32Array, targets: Int32Array, B: number) =>
+    crossEntropy(model.forward([{ ids: inputs }], { batch: B }).logits, targets);
+  const val = opts.validation;
   return trainLoop({
     stage: "pretrain-decoder",
     model,
@@ -33,9 +50,22 @@ export async function pretrainDecoder(
     modelConfig: config,
     ...ioOptions(io),
     loss: (_step, rng) => {
-      const { inputs, targets } = sampleWindows(stream, c.batch, c.seqLen, rng);
-      return crossEntropy(model.forward([{ ids: inputs }], { batch: c.batch }).logits, targets);
+      const { inputs, targets } = sampleWindows(stream, c.batch, c.seqLen, rng, { bos });
+      return lossOf(inputs, targets, c.batch);
     },
+    validate:
+      val &&
+      (() => {
+        const rng = new Rng(0x5eed);
+        const n = val.windows ?? 16;
+        let sum = 0;
+        for (let done = 0; done < n; done += c.batch) {
+          const B = Math.min(c.batch, n - done);
+          const { inputs, targets } = sampleWindows(val.stream, B, c.seqLen, rng, { bos });
+          sum += lossOf(inputs, targets, B).item() * B;
+        }
+        return sum / n;
+      }),
   });
 }
 
