@@ -18,6 +18,7 @@ import { Tokenizer } from "../tokenizer/index.js";
 import { positiveInt } from "./args.js";
 import { progressBar } from "./progress.js";
 import { registerRetrievalEval } from "./retrieval.js";
+import { registerCurvesCommand } from "./curves.js";
 
 interface Flags {
   model: string;
@@ -37,6 +38,7 @@ export function registerEvalCommands(program: Command): void {
     .command("eval")
     .description("evaluation: perplexity tables, retrieval recall, RAG QA and summaries");
   registerRetrievalEval(ev);
+  registerCurvesCommand(ev);
   ev.command("qa")
     .description("RAG question answering: accuracy, positions read and TTFT per selection mode")
     .requiredOption("--model <dir>", "REFRAG checkpoint folder (with tokenizer.json)")
