@@ -55,12 +55,15 @@ function isaRows(threads: number, rounds: number): BenchRow[] {
       const B = rng.randn(K * N);
       const C = new Float32Array(M * N);
       const flops = 2 * M * N * K;
-      const calls = Math.max(1, Math.round(2e8 / flops)); // ~2 ms of work per timed sample
+      const calls = Math.max(1, Math.round(1e9 / flops)); // ~10 ms of work per timed sample
       const rates: Record<Isa, number[]> = { avx2: [], avx512: [] };
+      for (const isa of isas) {
+        setIsa(isa);
+        for (let c = 0; c < calls; c++) k.gemm(tA, tB, M, N, K, 1, A, B, 0, C); // warm-up
+      }
       for (let r = 0; r < rounds; r++)
         for (const isa of r % 2 === 0 ? isas : [...isas].reverse()) {
           setIsa(isa);
-          k.gemm(tA, tB, M, N, K, 1, A, B, 0, C);
           const t0 = performance.now();
           for (let c = 0; c < calls; c++) k.gemm(tA, tB, M, N, K, 1, A, B, 0, C);
           rates[isa].push((flops * calls) / (performance.now() - t0) / 1e6);
