@@ -55,7 +55,7 @@ function isaRows(threads: number, rounds: number): BenchRow[] {
       const B = rng.randn(K * N);
       const C = new Float32Array(M * N);
       const flops = 2 * M * N * K;
-      const calls = Math.max(1, Math.round(1e9 / flops)); // ~10 ms of work per timed sample
+      const calls = Math.max(1, Math.round(3e9 / flops)); // ~30 ms of work per timed sample
       const rates: Record<Isa, number[]> = { avx2: [], avx512: [] };
       for (const isa of isas) {
         setIsa(isa);
