@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import type { GenerationStats } from "../infer/generate.js";
 import { RefragPipeline } from "../infer/pipeline.js";
+import { toPassage, type PassageInput } from "../infer/prompt.js";
 import { SELECTION_MODES, type SelectionMode } from "../infer/selection.js";
 import { loadRefrag } from "../models/load.js";
 import { PassageIndex } from "../retrieval/index.js";
@@ -27,18 +28,22 @@ interface GenerateFlags {
   stats: boolean;
 }
 
-/** Passages from a file: JSONL lines with a "text" field, or blank-line-separated paragraphs. */
-function readPassages(path: string): string[] {
+/** Passages from a file: JSONL lines with a "text" field (and optional "id", "title"), or
+ * blank-line-separated paragraphs. */
+function readPassages(path: string): PassageInput[] {
   const text = readFileSync(path, "utf8");
   if (path.endsWith(".jsonl"))
     return text
       .split("\n")
       .filter((l) => l.trim() !== "")
       .map((l, i) => {
-        const o = JSON.parse(l) as { text?: unknown };
-        if (typeof o.text !== "string")
-          throw new Error(`${path}:${i + 1}: expected an object with a string "text"`);
-        return o.text;
+        try {
+          return toPassage(JSON.parse(l), i);
+        } catch {
+          throw new Error(
+            `${path}:${i + 1}: expected an object with a string "text" (and optional "id", "title")`,
+          );
+        }
       });
   return text.split(/\n\s*\n/).filter((p) => p.trim() !== "");
 }
@@ -71,19 +76,21 @@ export function registerGenerateCommands(program: Command): void {
       const model = await loadRefrag(o.model);
       const tokenizer = Tokenizer.fromFile(`${o.model}/tokenizer.json`);
       const pipeline = new RefragPipeline(model, tokenizer);
-      const passages = [...o.passage, ...(o.passages ? readPassages(o.passages) : [])];
+      const passages: PassageInput[] = [...o.passage, ...(o.passages ? readPassages(o.passages) : [])];
       if (o.index !== undefined) {
         const topK = positiveInt("--top-k", o.topK);
         const index = await PassageIndex.open(o.index);
         const hits = await index.search(o.question, topK);
         index.close();
         if (hits.length === 0) console.error("refrag: no passage in the index matches the question");
-        passages.push(...hits.map((h) => h.text));
+        passages.push(...hits.map((h) => ({ id: h.id, title: h.title, text: h.text })));
         if (o.showPassages)
           for (const h of hits) console.error(`[${h.score.toFixed(2)}] ${h.id} (${h.title})`);
       }
       if (o.showPassages && o.index === undefined)
-        passages.forEach((p, i) => console.error(`[${i + 1}] ${p.slice(0, 120).replace(/\s+/g, " ")}`));
+        passages.forEach((p, i) =>
+          console.error(`[${i + 1}] ${toPassage(p, i).text.slice(0, 120).replace(/\s+/g, " ")}`),
+        );
       const stats: Partial<GenerationStats> = {};
       for await (const t of pipeline.generate(
         {

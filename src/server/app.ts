@@ -2,7 +2,8 @@
 //   GET  /              the demo page
 //   GET  /health        model and index facts
 //   POST /v1/retrieve   {question, k?} -> {passages: [...]}
-//   POST /v1/answer     {question, history?, passages? | k?, selection?, max_tokens?, temperature?, top_p?,
+//   POST /v1/answer     {question, history?, passages? (strings or {id?, title?, text}) | k?, selection?,
+//                        max_tokens?, temperature?, top_p?,
 //                        stop?, seed?}
 //                       -> text/event-stream: "passages", then "token" events, then "done" (or "error")
 // Generation is CPU-bound, so requests run one at a time in arrival order; a full queue answers 503.
@@ -11,10 +12,12 @@ import { ContextLengthError } from "../infer/generate.js";
 import {
   checkHistory,
   RequestError,
+  type Passage,
   type RagStats,
   type RefragPipeline,
   type Turn,
 } from "../infer/pipeline.js";
+import { toPassage } from "../infer/prompt.js";
 import { SELECTION_MODES, type SelectionMode } from "../infer/selection.js";
 import type { PassageIndex } from "../retrieval/index.js";
 import { demoPage } from "./page.js";
@@ -70,7 +73,7 @@ interface PassageOut {
 interface AnswerRequest {
   question: string;
   history: Turn[];
-  passages: string[] | null;
+  passages: Passage[] | null;
   k: number;
   selection: { mode: SelectionMode; fraction: number };
   maxNewTokens: number;
@@ -112,16 +115,22 @@ export function parseAnswerRequest(raw: unknown, limits: Limits): AnswerRequest 
     throw new HttpError(400, "the body must be a JSON object");
   const body = raw as Record<string, unknown>;
   const question = parseQuestion(body, limits);
-  let passages: string[] | null = null;
+  let passages: Passage[] | null = null;
   if (body.passages !== undefined && body.passages !== null) {
-    if (!Array.isArray(body.passages) || body.passages.some((p) => typeof p !== "string"))
-      throw new HttpError(400, "passages must be a list of strings");
+    const bad = () => new HttpError(400, "passages must be a list of strings or {id?, title?, text}");
+    if (!Array.isArray(body.passages)) throw bad();
     if (body.passages.length > limits.maxPassages)
       throw new HttpError(413, `${body.passages.length} passages; the limit is ${limits.maxPassages}`);
-    const long = (body.passages as string[]).findIndex((p) => p.length > limits.maxPassageChars);
+    passages = body.passages.map((p: unknown, i) => {
+      try {
+        return toPassage(p, i);
+      } catch {
+        throw bad();
+      }
+    });
+    const long = passages.findIndex((p) => p.text.length + (p.title?.length ?? 0) > limits.maxPassageChars);
     if (long >= 0)
       throw new HttpError(413, `passage ${long} is longer than ${limits.maxPassageChars} characters`);
-    passages = body.passages as string[];
   }
   let history: Turn[];
   try {
@@ -249,7 +258,12 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     const r = parseAnswerRequest(req.body, limits);
     let used: PassageOut[];
     if (r.passages !== null)
-      used = r.passages.map((text, i) => ({ id: `request#${i}`, title: "", text, score: null }));
+      used = r.passages.map((p, i) => ({
+        id: p.id ?? `request#${i}`,
+        title: p.title ?? "",
+        text: p.text,
+        score: null,
+      }));
     // A follow-up ("and its population?") names its subject in an earlier turn: search with all questions.
     else if (index !== null)
       used = await index.search([...r.history.map((t) => t.question), r.question].join(" "), r.k);
@@ -269,7 +283,8 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
         {
           question: r.question,
           history: r.history,
-          passages: used.map((p) => p.text),
+          // Titles reach the decoder: the prompt reads "[i] title:" before each passage's chunks.
+          passages: used.map((p) => ({ id: p.id, title: p.title, text: p.text })),
           selection: r.selection,
           maxNewTokens: r.maxNewTokens,
           temperature: r.temperature,
