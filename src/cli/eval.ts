@@ -25,6 +25,7 @@ import { nonNegInt, positiveInt } from "./args.js";
 import { progressBar } from "./progress.js";
 import { registerRetrievalEval } from "./retrieval.js";
 import { registerCurvesCommand } from "./curves.js";
+import { registerReconstructionEval } from "./reconstruction.js";
 
 interface Flags {
   model: string;
@@ -45,6 +46,7 @@ export function registerEvalCommands(program: Command): void {
     .description("evaluation: perplexity tables, retrieval recall, RAG QA and summaries");
   registerRetrievalEval(ev);
   registerCurvesCommand(ev);
+  registerReconstructionEval(ev);
   ev.command("qa")
     .description("RAG question answering: accuracy, positions read and TTFT per selection mode")
     .requiredOption("--model <dir>", "REFRAG checkpoint folder (with tokenizer.json)")

@@ -196,6 +196,16 @@ test("reconstruction trains encoder + projector only and lowers the loss; cpt tr
     assert.ok(s.validation![1].loss < s.validation![0].loss, `validation ${JSON.stringify(s.validation)}`);
     const loaded = await loadRefrag(join(dir, "rec"));
     assert.deepEqual(loaded.projector.linear_1.weight.data, model.projector.linear_1.weight.data);
+    // --train-decoder: the same stage with the decoder trainable moves it.
+    const both = await initRefrag(join(dir, "enc"), join(dir, "dec"), 4);
+    const bothBefore = both.decoder.model.layers[0].mlp.up_proj.weight.data.slice();
+    await reconstruct(
+      both,
+      stream,
+      { steps: 2, lr: 3e-3, maxChunks: 4, tokensPerStep: 64, trainDecoder: true },
+      { out: join(dir, "rec-both") },
+    );
+    assert.notDeepEqual(both.decoder.model.layers[0].mlp.up_proj.weight.data, bothBefore, "decoder trained");
     await continualPretrain(
       loaded,
       stream,

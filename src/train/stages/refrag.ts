@@ -97,6 +97,11 @@ export interface RefragStageConfig extends LoopConfig {
   curriculumStages?: number;
   /** Most passages a context is cut into (default 8). */
   maxPassages?: number;
+  /**
+   * reconstruct: train the decoder too (default false: frozen, as in the paper). A small decoder that has
+   * never seen a chunk vector cannot learn to read one while frozen; see docs/NOTES.md.
+   */
+  trainDecoder?: boolean;
 }
 
 /** Held-out data: its loss at maxChunks, on the same sequences every time. */
@@ -242,7 +247,7 @@ async function refragStage(
     model,
     // Reconstruction freezes the decoder: only the encoder and projector learn to speak its language.
     trainable:
-      stage === "reconstruct"
+      stage === "reconstruct" && !c.trainDecoder
         ? (name) => !name.startsWith("decoder.") && !name.startsWith("policy.")
         : (name) => !name.startsWith("policy."),
     config: c,
