@@ -47,6 +47,7 @@ export function checkBatch(docs: readonly DocumentRecord[]): Map<string, number>
         if (!(v instanceof Float32Array) || v.length === 0 || v.length > MAX_EMBEDDING_DIM)
           throw new Error(`${at}: embedding ${id} must be a Float32Array of 1-${MAX_EMBEDDING_DIM} values`);
         if (!v.every(Number.isFinite)) throw new Error(`${at}: embedding ${id} has a non-finite value`);
+        if (v.every((x) => x === 0)) throw new Error(`${at}: embedding ${id} is all zeros (no direction)`);
         const dim = dims.get(id);
         if (dim !== undefined && dim !== v.length)
           throw new Error(`${at}: embedding ${id} has ${v.length} values, others in the batch ${dim}`);

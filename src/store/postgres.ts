@@ -214,11 +214,17 @@ export class PostgresStore implements PassageStore {
       for (const id of [...docIds].sort())
         await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`${this.schema}/doc/${id}`]);
       for (const [id, dim] of [...dims].sort()) await this.ensureEmbedder(tx, id, dim);
+      const fresh = new Set(records.map((r) => r.passage.id));
+      const clash = await tx.query<{ id: string; doc_id: string }>(
+        `SELECT id, doc_id FROM ${this.t("passages")} WHERE id = ANY($1::text[]) AND doc_id <> ALL($2::text[]) LIMIT 1`,
+        [[...fresh], docIds],
+      );
+      if (clash.length > 0)
+        throw new Error(`passage id ${clash[0].id} is already stored under document ${clash[0].doc_id}`);
       const old = await tx.query<{ id: string }>(
         `DELETE FROM ${this.t("passages")} WHERE doc_id = ANY($1::text[]) RETURNING id`,
         [docIds],
       );
-      const fresh = new Set(records.map((r) => r.passage.id));
       let written = 0;
       for (let i = 0; i < total; i += WRITE_CHUNK) {
         const part = records.slice(i, i + WRITE_CHUNK);
