@@ -14,7 +14,13 @@ import type { Conversation } from "../data/derived/conversations.js";
 import { noGrad } from "../engine/tensor.js";
 import { weightsId } from "../infer/vector_cache.js";
 import { chunkTokens } from "../models/refrag.js";
-import { EncoderEmbedder, loadEncoder, RETRIEVAL_MODES, retriever, type RetrievalMode } from "../retrieval/dense.js";
+import {
+  EncoderEmbedder,
+  loadEncoder,
+  RETRIEVAL_MODES,
+  retriever,
+  type RetrievalMode,
+} from "../retrieval/dense.js";
 import { isPostgresUrl, openStore, type PassageStore, type VectorDtype } from "../store/index.js";
 import { ingest, type ChunkEncoder } from "../store/ingest.js";
 import { Tokenizer } from "../tokenizer/index.js";
@@ -33,7 +39,13 @@ export function registerRetrievalCommands(program: Command): void {
     .option("--overwrite", "replace an existing index (folder, or the store's schema)", false)
     .option("--title-weight <n>", "times the title counts in full-text ranking", String(DEFAULT_TITLE_WEIGHT))
     .action(
-      async (o: { passages: string; out?: string; store?: string; overwrite: boolean; titleWeight: string }) => {
+      async (o: {
+        passages: string;
+        out?: string;
+        store?: string;
+        overwrite: boolean;
+        titleWeight: string;
+      }) => {
         const t0 = performance.now();
         const passages = readLines<Passage>(o.passages);
         const titleWeight = positiveInt("--title-weight", o.titleWeight);
@@ -44,9 +56,18 @@ export function registerRetrievalCommands(program: Command): void {
           throw new Error("give one of --out <dir> or --store <spec>");
         let idx: PassageIndex;
         if (isPostgresUrl(target)) {
-          const store = await buildPostgres(target, passages, { overwrite: o.overwrite, titleWeight, onProgress });
+          const store = await buildPostgres(target, passages, {
+            overwrite: o.overwrite,
+            titleWeight,
+            onProgress,
+          });
           idx = PassageIndex.fromStore(store);
-        } else idx = await PassageIndex.build(target, passages, { overwrite: o.overwrite, titleWeight, onProgress });
+        } else
+          idx = await PassageIndex.build(target, passages, {
+            overwrite: o.overwrite,
+            titleWeight,
+            onProgress,
+          });
         bar.stop();
         console.log(
           `indexed ${await idx.count()} passages in ${idx.dir} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
@@ -70,9 +91,17 @@ export function registerRetrievalCommands(program: Command): void {
     .action(
       async (
         file: string,
-        o: { store: string; model?: string; embedder?: string; dtype: string; maxWords: string; maxChars: string },
+        o: {
+          store: string;
+          model?: string;
+          embedder?: string;
+          dtype: string;
+          maxWords: string;
+          maxChars: string;
+        },
       ) => {
-        if (o.dtype !== "F32" && o.dtype !== "BF16") throw new Error(`--dtype must be F32 or BF16, got ${o.dtype}`);
+        if (o.dtype !== "F32" && o.dtype !== "BF16")
+          throw new Error(`--dtype must be F32 or BF16, got ${o.dtype}`);
         const chunkEncoder = o.model === undefined ? null : await loadChunkEncoder(o.model);
         const embedder = o.embedder === undefined ? null : await loadEmbedder(o.embedder);
         const store = await openStore(o.store, { migrate: true });
@@ -88,7 +117,9 @@ export function registerRetrievalCommands(program: Command): void {
           });
           bar.stop();
           for (const f of report.failures)
-            console.error(`${file}:${f.line}: ${f.id === null ? "" : `document ${f.id}: `}${f.error} (left out)`);
+            console.error(
+              `${file}:${f.line}: ${f.id === null ? "" : `document ${f.id}: `}${f.error} (left out)`,
+            );
           console.log(
             `${report.documents} documents (${report.passages} passages, ${report.removed} old passages removed) written to ${store.location}; ${report.failures.length} failed`,
           );
@@ -281,7 +312,10 @@ export function registerRetrievalEval(ev: Command): void {
     .option("--index <spec>", "index folder from `refrag index build`, or a postgres:// store")
     .option("--store <spec>", "same as --index")
     .requiredOption("--qa <file>", "qa.jsonl from `refrag datasets build`")
-    .option("--split <list>", "only items of these splits (e.g. validation,test), one table row each; default all")
+    .option(
+      "--split <list>",
+      "only items of these splits (e.g. validation,test), one table row each; default all",
+    )
     .option("--embedder <dir>", "encoder checkpoint (dense stage) whose embeddings the store holds")
     .option("--modes <list>", "retrieval modes", RETRIEVAL_MODES.join(","))
     .option("--k <list>", "cut-offs", "1,5,10")
@@ -311,19 +345,26 @@ export function registerRetrievalEval(ev: Command): void {
               `${store.location} holds no embeddings of ${embedder.id} (add them with \`refrag index add --embedder ${o.embedder}\`)`,
             );
           const kmax = Math.max(...ks);
-          console.log(`| split | retrieval | questions | ${ks.map((k) => `recall@${k}`).join(" | ")} | MRR@${kmax} |`);
+          console.log(
+            `| split | retrieval | questions | ${ks.map((k) => `recall@${k}`).join(" | ")} | MRR@${kmax} |`,
+          );
           console.log(`|---|---|---|${ks.map(() => "---").join("|")}|---|`);
           for (const split of splits) {
             const items = split === undefined ? all : all.filter((q) => q.meta?.split === split);
-            if (items.length === 0) throw new Error(`no QA items${split ? ` in split ${split}` : ""} in ${o.qa}`);
+            if (items.length === 0)
+              throw new Error(`no QA items${split ? ` in split ${split}` : ""} in ${o.qa}`);
             for (const mode of modes) {
               if (mode !== "bm25" && embedder === null) {
-                console.log(`| ${split ?? "all"} | ${mode} | — | no embedder (train one with the dense stage, then pass --embedder) |`);
+                console.log(
+                  `| ${split ?? "all"} | ${mode} | — | no embedder (train one with the dense stage, then pass --embedder) |`,
+                );
                 continue;
               }
               const search = retriever(store, mode, embedder);
               const bar = progressBar(`eval ${mode}`);
-              const report = await evalRetrieval({ search }, items, ks, (d, t) => bar.update(d, t, "questions"));
+              const report = await evalRetrieval({ search }, items, ks, (d, t) =>
+                bar.update(d, t, "questions"),
+              );
               bar.stop();
               console.log(
                 `| ${split ?? "all"} | ${mode} | ${report.questions} | ${report.rows.map((r) => r.recall.toFixed(3)).join(" | ")} | ${report.mrr.toFixed(3)} |`,
@@ -337,7 +378,11 @@ export function registerRetrievalEval(ev: Command): void {
         if (o.out)
           writeFileSync(
             o.out,
-            JSON.stringify({ store: store.location, qa: o.qa, embedder: embedder?.id ?? null, rows }, null, 2) + "\n",
+            JSON.stringify(
+              { store: store.location, qa: o.qa, embedder: embedder?.id ?? null, rows },
+              null,
+              2,
+            ) + "\n",
           );
       },
     );

@@ -77,7 +77,12 @@ export class EncoderEmbedder implements Embedder {
   embed(texts: readonly string[]): Float32Array[] {
     const out: Float32Array[] = [];
     for (let i = 0; i < texts.length; i += this.batch) {
-      const seqs = retrievalSequences(this.tokenizer, this.encoder, texts.slice(i, i + this.batch), this.maxTokens);
+      const seqs = retrievalSequences(
+        this.tokenizer,
+        this.encoder,
+        texts.slice(i, i + this.batch),
+        this.maxTokens,
+      );
       const e = noGrad(() => embedSequences(this.encoder, seqs));
       for (let b = 0; b < seqs.length; b++) out.push(e.data.slice(b * this.dim, (b + 1) * this.dim));
     }
@@ -93,7 +98,12 @@ export async function loadEncoder(dir: string): Promise<RobertaModel> {
   const config = cfg.model_type === "refrag" ? cfg.encoder : (ck.config as RobertaConfig);
   if (config === undefined || (config.model_type !== "roberta" && config.model_type !== "bert"))
     throw new Error(`${dir}: no RoBERTa encoder in this checkpoint (model_type ${cfg.model_type})`);
-  const prefix = cfg.model_type === "refrag" ? "encoder." : [...ck.tensors.keys()].some((n) => n.startsWith("roberta.")) ? "roberta." : "";
+  const prefix =
+    cfg.model_type === "refrag"
+      ? "encoder."
+      : [...ck.tensors.keys()].some((n) => n.startsWith("roberta."))
+        ? "roberta."
+        : "";
   const model = new RobertaModel(config, new Rng(0));
   model.loadStateDict(
     new Map(

@@ -41,7 +41,8 @@ export function checkBatch(docs: readonly DocumentRecord[]): Map<string, number>
         throw new Error(`${at}: text contains a NUL character`);
       if (p.meta !== undefined && (typeof p.meta !== "object" || p.meta === null || Array.isArray(p.meta)))
         throw new Error(`${at}: meta must be an object`);
-      for (const [j, cv] of (rec.chunkVectors ?? []).entries()) checkChunkVectors(cv, `${at}, chunk vectors ${j}`);
+      for (const [j, cv] of (rec.chunkVectors ?? []).entries())
+        checkChunkVectors(cv, `${at}, chunk vectors ${j}`);
       for (const [id, v] of Object.entries(rec.embeddings ?? {})) {
         checkId(`${at}: embedder`, id);
         if (!(v instanceof Float32Array) || v.length === 0 || v.length > MAX_EMBEDDING_DIM)
@@ -60,7 +61,8 @@ export function checkBatch(docs: readonly DocumentRecord[]): Map<string, number>
 
 function checkChunkVectors(cv: ChunkVectors, at: string): void {
   checkId(`${at}: encoder`, cv.encoderId);
-  if (!Number.isInteger(cv.k) || cv.k < 1) throw new Error(`${at}: k must be a positive integer, got ${cv.k}`);
+  if (!Number.isInteger(cv.k) || cv.k < 1)
+    throw new Error(`${at}: k must be a positive integer, got ${cv.k}`);
   if (cv.dtype !== "F32" && cv.dtype !== "BF16") throw new Error(`${at}: dtype must be F32 or BF16`);
   if (!Number.isInteger(cv.rows) || !Number.isInteger(cv.cols) || cv.rows < 0 || cv.cols < 1)
     throw new Error(`${at}: bad shape [${cv.rows}, ${cv.cols}]`);
@@ -76,7 +78,8 @@ export function vectorBytes(data: Float32Array, dtype: VectorDtype): Uint8Array 
 
 export function vectorsFromBytes(bytes: Uint8Array, dtype: VectorDtype, what: string): Float32Array {
   const width = dtype === "F32" ? 4 : 2;
-  if (bytes.byteLength % width !== 0) throw new Error(`${what}: ${bytes.byteLength} bytes is not ${dtype} data`);
+  if (bytes.byteLength % width !== 0)
+    throw new Error(`${what}: ${bytes.byteLength} bytes is not ${dtype} data`);
   const copy = new Uint8Array(bytes); // aligned copy
   return dtype === "F32"
     ? new Float32Array(copy.buffer, 0, copy.byteLength / 4)
@@ -89,7 +92,11 @@ export const DEFAULT_RRF_K = 60;
  * Reciprocal rank fusion (Cormack et al. 2009): score(d) = Σ over lists of 1 / (rrfK + rank), rank from 1.
  * Ties keep the order of first appearance (earlier lists first). Returns the k best.
  */
-export function rrfFuse(lists: readonly (readonly SearchHit[])[], k: number, rrfK = DEFAULT_RRF_K): SearchHit[] {
+export function rrfFuse(
+  lists: readonly (readonly SearchHit[])[],
+  k: number,
+  rrfK = DEFAULT_RRF_K,
+): SearchHit[] {
   const fused = new Map<string, SearchHit>();
   for (const list of lists)
     list.forEach((h, r) => {

@@ -88,8 +88,10 @@ export function parseDocuments(bytes: Uint8Array, maxChars = 5_000_000): ParsedD
     if (id === null) fail('"id" must be a non-empty string');
     else if (typeof d.title !== "string") fail('"title" must be a string', id);
     else if (typeof d.text !== "string") fail('"text" must be a string', id);
-    else if (d.text.length > maxChars) fail(`text is ${d.text.length} characters; the limit is ${maxChars}`, id);
-    else if (d.text.includes("\u0000") || d.title.includes("\u0000")) fail("text contains a NUL character", id);
+    else if (d.text.length > maxChars)
+      fail(`text is ${d.text.length} characters; the limit is ${maxChars}`, id);
+    else if (d.text.includes("\u0000") || d.title.includes("\u0000"))
+      fail("text contains a NUL character", id);
     else if (d.meta !== undefined && (typeof d.meta !== "object" || d.meta === null || Array.isArray(d.meta)))
       fail('"meta" must be an object', id);
     else if (seen.has(id)) fail(`document ${id} already appears on line ${seen.get(id)}`, id);

@@ -246,7 +246,9 @@ export class LanceStore implements PassageStore {
   }
 
   async embedders(): Promise<EmbedderInfo[]> {
-    return this.settings.embedders.map(({ id, dim }) => ({ id, dim })).sort((a, b) => a.id.localeCompare(b.id));
+    return this.settings.embedders
+      .map(({ id, dim }) => ({ id, dim }))
+      .sort((a, b) => a.id.localeCompare(b.id));
   }
 
   private embedderTable(id: string): string {
@@ -264,9 +266,12 @@ export class LanceStore implements PassageStore {
   async searchDense(embedderId: string, vector: Float32Array, k: number): Promise<SearchHit[]> {
     checkK("searchDense", k);
     const e = this.settings.embedders.find((x) => x.id === embedderId);
-    if (e === undefined) throw new Error(`searchDense: the store has no embeddings of embedder ${embedderId}`);
+    if (e === undefined)
+      throw new Error(`searchDense: the store has no embeddings of embedder ${embedderId}`);
     if (vector.length !== e.dim)
-      throw new Error(`searchDense: query vector has ${vector.length} values, embedder ${embedderId} has ${e.dim}`);
+      throw new Error(
+        `searchDense: query vector has ${vector.length} values, embedder ${embedderId} has ${e.dim}`,
+      );
     const table = await this.db.openTable(e.table);
     try {
       // Rows of a batch cut short, or of replaced passages not yet cleaned, are skipped: ask for more.
@@ -297,7 +302,10 @@ export class LanceStore implements PassageStore {
     const live = await this.rowsById(ids);
     const table = await this.db.openTable(e.table);
     try {
-      const rows = await table.query().where(`passage_id IN (${inList(new Set(ids))})`).toArray();
+      const rows = await table
+        .query()
+        .where(`passage_id IN (${inList(new Set(ids))})`)
+        .toArray();
       const out = new Map<string, Float32Array>();
       for (const r of rows as Row[])
         if (live.get(String(r.passage_id))?.rev === r.rev)
@@ -308,7 +316,11 @@ export class LanceStore implements PassageStore {
     }
   }
 
-  async getChunkVectors(ids: readonly string[], encoderId: string, k: number): Promise<Map<string, ChunkVectors>> {
+  async getChunkVectors(
+    ids: readonly string[],
+    encoderId: string,
+    k: number,
+  ): Promise<Map<string, ChunkVectors>> {
     if (this.legacy || ids.length === 0) return new Map();
     const live = await this.rowsById(ids);
     const table = await this.db.openTable(CHUNK_VECTORS);
@@ -348,13 +360,21 @@ export class LanceStore implements PassageStore {
     await this.recover();
     const docIds = docs.map((d) => d.docId);
     const records = docs.flatMap((d) => d.passages);
-    const oldRows = await this.passages.query().where(`doc_id IN (${inList(docIds)})`).select(["id"]).toArray();
+    const oldRows = await this.passages
+      .query()
+      .where(`doc_id IN (${inList(docIds)})`)
+      .select(["id"])
+      .toArray();
     const fresh = new Set(records.map((r) => r.passage.id));
     const touched = [...new Set([...oldRows.map((r: Row) => String(r.id)), ...fresh])];
     // A passage id stored under another document would be moved silently by the merge: refuse it.
-    const clash = [...(await this.rowsById([...fresh])).values()].find((r) => !docIds.includes(String(r.doc_id)));
+    const clash = [...(await this.rowsById([...fresh])).values()].find(
+      (r) => !docIds.includes(String(r.doc_id)),
+    );
     if (clash !== undefined)
-      throw new Error(`passage id ${String(clash.id)} is already stored under document ${String(clash.doc_id)}`);
+      throw new Error(
+        `passage id ${String(clash.id)} is already stored under document ${String(clash.doc_id)}`,
+      );
 
     const rev = randomUUID();
     const marker = join(this.location, `.pending-${rev}.json`);

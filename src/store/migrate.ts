@@ -53,7 +53,11 @@ export async function schemaVersion(db: SqlClient, schema: string): Promise<numb
 }
 
 /** Applies the migrations the schema lacks; returns the versions applied. */
-export async function migrate(db: SqlClient, schema: string, migrations = loadMigrations()): Promise<number[]> {
+export async function migrate(
+  db: SqlClient,
+  schema: string,
+  migrations = loadMigrations(),
+): Promise<number[]> {
   const s = ident(schema);
   const applied: number[] = [];
   const latest = migrations[migrations.length - 1].version;

@@ -26,6 +26,15 @@ import {
 export const DEFAULT_SCHEMA = "refrag";
 /** ts_rank_cd normalisation flags (0: none; see measurements in docs/NOTES.md). */
 export const TEXT_RANK_NORMALIZATION = 0;
+const DOC_LOCK_BUCKETS = 32;
+
+/** FNV-1a of a document id, modulo DOC_LOCK_BUCKETS (the same in every process). */
+function docBucket(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
+  return h % DOC_LOCK_BUCKETS;
+}
+
 /** Rows per INSERT statement in a batch write. */
 const WRITE_CHUNK = 256;
 
@@ -96,7 +105,11 @@ export class PostgresStore implements PassageStore {
   }
 
   /** Opens (and by default creates or upgrades) the store in `schema` over an SQL client. */
-  static async open(db: SqlClient, opts: PostgresStoreOptions = {}, ownsClient = false): Promise<PostgresStore> {
+  static async open(
+    db: SqlClient,
+    opts: PostgresStoreOptions = {},
+    ownsClient = false,
+  ): Promise<PostgresStore> {
     const schema = opts.schema ?? DEFAULT_SCHEMA;
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
       throw new Error(`schema ${JSON.stringify(schema)}: use lower-case letters, digits and _`);
@@ -114,10 +127,13 @@ export class PostgresStore implements PassageStore {
         );
     }
     const s = ident(schema);
-    await db.query(`INSERT INTO ${s}.settings (key, value) VALUES ('title_weight', $1) ON CONFLICT DO NOTHING`, [
-      String(tw),
-    ]);
-    const rows = await db.query<{ value: string }>(`SELECT value FROM ${s}.settings WHERE key = 'title_weight'`);
+    await db.query(
+      `INSERT INTO ${s}.settings (key, value) VALUES ('title_weight', $1) ON CONFLICT DO NOTHING`,
+      [String(tw)],
+    );
+    const rows = await db.query<{ value: string }>(
+      `SELECT value FROM ${s}.settings WHERE key = 'title_weight'`,
+    );
     return new PostgresStore(db, schema, Number(rows[0].value), ownsClient);
   }
 
@@ -177,7 +193,9 @@ export class PostgresStore implements PassageStore {
   private async embedderDim(id: string): Promise<number | undefined> {
     const known = this.dims.get(id);
     if (known !== undefined) return known;
-    const r = await this.db.query<{ dim: number }>(`SELECT dim FROM ${this.t("embedders")} WHERE id = $1`, [id]);
+    const r = await this.db.query<{ dim: number }>(`SELECT dim FROM ${this.t("embedders")} WHERE id = $1`, [
+      id,
+    ]);
     if (r.length > 0) this.dims.set(id, r[0].dim);
     return r[0]?.dim;
   }
@@ -210,9 +228,12 @@ export class PostgresStore implements PassageStore {
     const records = docs.flatMap((d) => d.passages);
     const total = records.length;
     const report = await this.db.transaction(async (tx) => {
-      // Writers of the same documents (two replicas ingesting) take turns; sorted to avoid deadlocks.
-      for (const id of [...docIds].sort())
-        await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`${this.schema}/doc/${id}`]);
+      // Writers of the same documents (two replicas ingesting) take turns: one lock per bucket of
+      // document ids (at most DOC_LOCK_BUCKETS locks, so a batch of thousands stays within the server's
+      // lock table), taken in order to avoid deadlocks.
+      const buckets = [...new Set(docIds.map(docBucket))].sort((a, b) => a - b);
+      for (const b of buckets)
+        await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1), $2)`, [`${this.schema}/doc`, b]);
       for (const [id, dim] of [...dims].sort()) await this.ensureEmbedder(tx, id, dim);
       const fresh = new Set(records.map((r) => r.passage.id));
       const clash = await tx.query<{ id: string; doc_id: string }>(
@@ -314,9 +335,12 @@ export class PostgresStore implements PassageStore {
     checkK("searchDense", k);
     checkId("searchDense: embedder", embedderId);
     const dim = await this.embedderDim(embedderId);
-    if (dim === undefined) throw new Error(`searchDense: the store has no embeddings of embedder ${embedderId}`);
+    if (dim === undefined)
+      throw new Error(`searchDense: the store has no embeddings of embedder ${embedderId}`);
     if (vector.length !== dim)
-      throw new Error(`searchDense: query vector has ${vector.length} values, embedder ${embedderId} has ${dim}`);
+      throw new Error(
+        `searchDense: query vector has ${vector.length} values, embedder ${embedderId} has ${dim}`,
+      );
     return this.db.transaction(async (tx) => {
       // The HNSW search returns at most ef_search rows: keep it above k.
       await tx.query(`SELECT set_config('hnsw.ef_search', $1, true)`, [String(Math.max(40, 2 * k))]);
@@ -360,7 +384,11 @@ export class PostgresStore implements PassageStore {
     return new Map(rows.map((r) => [r.passage_id, parseVector(r.v)]));
   }
 
-  async getChunkVectors(ids: readonly string[], encoderId: string, k: number): Promise<Map<string, ChunkVectors>> {
+  async getChunkVectors(
+    ids: readonly string[],
+    encoderId: string,
+    k: number,
+  ): Promise<Map<string, ChunkVectors>> {
     const rows = await this.db.query<{
       passage_id: string;
       dtype: VectorDtype;

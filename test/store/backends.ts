@@ -25,7 +25,8 @@ export function lanceBackend(): Backend {
   const root = mkdtempSync(join(tmpdir(), "refrag-store-"));
   return {
     name: "lancedb",
-    fresh: (titleWeight) => LanceStore.create(join(root, `s${++counter}`), [], { titleWeight, allowEmpty: true }),
+    fresh: (titleWeight) =>
+      LanceStore.create(join(root, `s${++counter}`), [], { titleWeight, allowEmpty: true }),
     teardown: async () => rmSync(root, { recursive: true, force: true }),
   };
 }

@@ -8,9 +8,16 @@ const docs: DocumentRecord[] = Array.from({ length: Number(n) }, (_, i) => ({
   docId: `kill${i}`,
   passages: [
     {
-      passage: { id: `kill${i}#0`, doc_id: `kill${i}`, title: `Killed ${i}`, text: `sigkill batch passage ${i}` },
+      passage: {
+        id: `kill${i}#0`,
+        doc_id: `kill${i}`,
+        title: `Killed ${i}`,
+        text: `sigkill batch passage ${i}`,
+      },
       embeddings: { e1: Float32Array.from([1, i % 7, 2, 3]) },
-      chunkVectors: [{ encoderId: "enc", k: 16, dtype: "BF16", rows: 2, cols: 4, data: new Float32Array(8).fill(i) }],
+      chunkVectors: [
+        { encoderId: "enc", k: 16, dtype: "BF16", rows: 2, cols: 4, data: new Float32Array(8).fill(i) },
+      ],
     },
   ],
 }));

@@ -43,7 +43,12 @@ test("postgres: dense search uses the embedder's HNSW index", async () => {
   const rng = new Rng(1);
   const v = () => Float32Array.from(rng.randn(12));
   await s.upsertDocuments([
-    { docId: "a", passages: [{ passage: { id: "a#0", doc_id: "a", title: "A", text: "a" }, embeddings: { "emb.x": v() } }] },
+    {
+      docId: "a",
+      passages: [
+        { passage: { id: "a#0", doc_id: "a", title: "A", text: "a" }, embeddings: { "emb.x": v() } },
+      ],
+    },
   ]);
   const plan = await s.explainDense("emb.x", v(), 5);
   assert.match(plan, /Index Scan using embeddings_hnsw_[0-9a-f]+ on embeddings/, plan);

@@ -43,7 +43,10 @@ function ingestAndKill(spec: string): Promise<{ progress: string[]; signal: stri
 
 async function checkAllOrNone(s: PassageStore, before: number): Promise<void> {
   const n = await s.count();
-  assert.ok(n === before || n === before + N, `store holds ${n} passages: neither ${before} nor ${before + N}`);
+  assert.ok(
+    n === before || n === before + N,
+    `store holds ${n} passages: neither ${before} nor ${before + N}`,
+  );
   assert.equal(n, before, "the kill came before the commit, so none of the batch may be visible");
   assert.deepEqual(await s.get(["kill0#0", `kill${N - 1}#0`]), []);
   assert.equal((await s.getChunkVectors(["kill0#0"], "enc", 16)).size, 0);

@@ -3,11 +3,17 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { Rng } from "../../src/engine/random.js";
 import { bf16ToF32, f32ToBf16 } from "../../src/io/half.js";
-import { rrfFuse, searchHybrid } from "../../src/store/batch.js";
+import { searchHybrid } from "../../src/store/batch.js";
 import type { DocumentRecord, PassageRecord, PassageStore, StoredPassage } from "../../src/store/types.js";
 import type { Backend } from "./backends.js";
 
-const P = (doc: string, i: number, title: string, text: string, meta?: StoredPassage["meta"]): PassageRecord => ({
+const P = (
+  doc: string,
+  i: number,
+  title: string,
+  text: string,
+  meta?: StoredPassage["meta"],
+): PassageRecord => ({
   passage: { id: `${doc}#${i}`, doc_id: doc, title, text, ...(meta ? { meta } : {}) },
 });
 
@@ -17,7 +23,12 @@ export const CORPUS: DocumentRecord[] = [
     docId: "lighthouse",
     passages: [
       P("lighthouse", 0, "Lighthouses", "A lighthouse guides ships at night with a bright lamp and a lens."),
-      P("lighthouse", 1, "Lighthouses", "Keepers once trimmed the wicks and wound the clockwork every few hours."),
+      P(
+        "lighthouse",
+        1,
+        "Lighthouses",
+        "Keepers once trimmed the wicks and wound the clockwork every few hours.",
+      ),
     ],
   },
   {
@@ -29,17 +40,26 @@ export const CORPUS: DocumentRecord[] = [
   },
   {
     docId: "algeria",
-    passages: [P("algeria", 0, "Algeria — Geography", "Mostly desert; the Sahara covers four fifths of the land.")],
+    passages: [
+      P("algeria", 0, "Algeria — Geography", "Mostly desert; the Sahara covers four fifths of the land."),
+    ],
   },
   {
     docId: "tunisia",
     passages: [
-      P("tunisia", 0, "Tunisia — Geography", "Its southern desert borders Algeria and Libya; the north is fertile."),
+      P(
+        "tunisia",
+        0,
+        "Tunisia — Geography",
+        "Its southern desert borders Algeria and Libya; the north is fertile.",
+      ),
     ],
   },
   {
     docId: "bees",
-    passages: [P("bees", 0, "Honey bees", "Worker bees dance to tell the hive where flowers with nectar are.")],
+    passages: [
+      P("bees", 0, "Honey bees", "Worker bees dance to tell the hive where flowers with nectar are."),
+    ],
   },
 ];
 
@@ -74,7 +94,12 @@ function randomDocs(rng: Rng, n: number, dim: number, prefix = "r"): DocumentRec
     docId: `${prefix}${i}`,
     passages: [
       {
-        passage: { id: `${prefix}${i}#0`, doc_id: `${prefix}${i}`, title: `Item ${i}`, text: `filler text number ${i}` },
+        passage: {
+          id: `${prefix}${i}#0`,
+          doc_id: `${prefix}${i}`,
+          title: `Item ${i}`,
+          text: `filler text number ${i}`,
+        },
         embeddings: { e1: unit(rng, dim) },
       },
     ],
@@ -108,7 +133,10 @@ export function storeSuite(make: () => Promise<Backend>): void {
     assert.equal(got[1].text, CORPUS[0].passages[1].passage.text);
     // Replace the lighthouse document: one passage, new words; the old second passage goes.
     const r2 = await s.upsertDocuments([
-      { docId: "lighthouse", passages: [P("lighthouse", 0, "Lighthouses", "Fresnel lenses focus the beam.")] },
+      {
+        docId: "lighthouse",
+        passages: [P("lighthouse", 0, "Lighthouses", "Fresnel lenses focus the beam.")],
+      },
     ]);
     assert.deepEqual(r2, { documents: 1, passages: 1, removed: 1 });
     assert.equal(await s.count(), 6);
@@ -162,7 +190,10 @@ export function storeSuite(make: () => Promise<Backend>): void {
     const back = await s.getEmbeddings(["r3#0", "r4#0", "none"], "e1");
     assert.deepEqual([...back.keys()].sort(), ["r3#0", "r4#0"]);
     assert.deepEqual(back.get("r3#0"), docs[3].passages[0].embeddings!.e1);
-    await assert.rejects(s.searchDense("e1", new Float32Array(8).fill(1), 3), /has 8 values, embedder e1 has 16/);
+    await assert.rejects(
+      s.searchDense("e1", new Float32Array(8).fill(1), 3),
+      /has 8 values, embedder e1 has 16/,
+    );
     await assert.rejects(s.searchDense("e9", unit(rng, 16), 3), /no embeddings of embedder e9/);
     // Another dimension for a known embedder is refused; a new embedder may have its own.
     await assert.rejects(s.upsertDocuments(randomDocs(rng, 1, 8, "x")), /e1 stores 16-dimensional/);
@@ -233,7 +264,14 @@ export function storeSuite(make: () => Promise<Backend>): void {
       passages: d.passages.map((p) => ({
         ...p,
         chunkVectors: [
-          { encoderId: "enc", k: 16, dtype: "F32" as const, rows: 1, cols: 4, data: new Float32Array(4).fill(1) },
+          {
+            encoderId: "enc",
+            k: 16,
+            dtype: "F32" as const,
+            rows: 1,
+            cols: 4,
+            data: new Float32Array(4).fill(1),
+          },
         ],
       })),
     }));
@@ -257,8 +295,17 @@ export function storeSuite(make: () => Promise<Backend>): void {
     assert.equal((await s.getChunkVectors(["big0#0"], "enc", 16)).size, 0);
     // A passage id owned by another document fails the batch.
     const clash = randomDocs(rng, 300, 4, "ok");
-    clash.push({ docId: "thief", passages: [P("algeria", 0, "x", "y")].map((p) => ({ ...p, passage: { ...p.passage, doc_id: "thief" } })) });
-    await assert.rejects(s.upsertDocuments(clash), /passage id algeria#0 is already stored under document algeria/);
+    clash.push({
+      docId: "thief",
+      passages: [P("algeria", 0, "x", "y")].map((p) => ({
+        ...p,
+        passage: { ...p.passage, doc_id: "thief" },
+      })),
+    });
+    await assert.rejects(
+      s.upsertDocuments(clash),
+      /passage id algeria#0 is already stored under document algeria/,
+    );
     assert.equal(await s.count(), 7);
     assert.deepEqual(await s.get(["ok0#0"]), []);
     // The store still takes a good batch afterwards, embeddings included.
@@ -270,12 +317,32 @@ export function storeSuite(make: () => Promise<Backend>): void {
   test("store: malformed batches are refused before anything is written", async () => {
     const s = await fresh();
     const bad = (docs: unknown) => s.upsertDocuments(docs as DocumentRecord[]);
-    await assert.rejects(bad([{ docId: "a", passages: [P("b", 0, "t", "x")] }]), /doc_id b is not the document's id/);
-    await assert.rejects(bad([{ docId: "a", passages: [P("a", 0, "t", "x"), P("a", 0, "t", "y")] }]), /duplicate id a#0/);
-    await assert.rejects(bad([{ docId: "a", passages: [] }, { docId: "a", passages: [] }]), /appears twice/);
-    await assert.rejects(bad([{ docId: "a", passages: [P("a", 0, "t", "bad \u0000 byte")] }]), /NUL character/);
     await assert.rejects(
-      bad([{ docId: "a", passages: [{ ...P("a", 0, "t", "x"), embeddings: { "bad id!": new Float32Array(2) } }] }]),
+      bad([{ docId: "a", passages: [P("b", 0, "t", "x")] }]),
+      /doc_id b is not the document's id/,
+    );
+    await assert.rejects(
+      bad([{ docId: "a", passages: [P("a", 0, "t", "x"), P("a", 0, "t", "y")] }]),
+      /duplicate id a#0/,
+    );
+    await assert.rejects(
+      bad([
+        { docId: "a", passages: [] },
+        { docId: "a", passages: [] },
+      ]),
+      /appears twice/,
+    );
+    await assert.rejects(
+      bad([{ docId: "a", passages: [P("a", 0, "t", "bad \u0000 byte")] }]),
+      /NUL character/,
+    );
+    await assert.rejects(
+      bad([
+        {
+          docId: "a",
+          passages: [{ ...P("a", 0, "t", "x"), embeddings: { "bad id!": new Float32Array(2) } }],
+        },
+      ]),
       /embedder "bad id!"/,
     );
     await assert.rejects(
@@ -283,7 +350,12 @@ export function storeSuite(make: () => Promise<Backend>): void {
         {
           docId: "a",
           passages: [
-            { ...P("a", 0, "t", "x"), chunkVectors: [{ encoderId: "e", k: 16, dtype: "F32", rows: 2, cols: 3, data: new Float32Array(5) }] },
+            {
+              ...P("a", 0, "t", "x"),
+              chunkVectors: [
+                { encoderId: "e", k: 16, dtype: "F32", rows: 2, cols: 3, data: new Float32Array(5) },
+              ],
+            },
           ],
         },
       ]),
