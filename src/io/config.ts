@@ -343,9 +343,16 @@ export function parseRefragConfig(raw: unknown, source = "config.json"): RefragC
       `policy.input_size ${policy.input_size} matches neither the encoder (${encoder.hidden_size}) nor the decoder (${decoder.hidden_size}) width`,
     );
   }
+  // The encoder reads [bos] + one chunk: k + 1 positions after RoBERTa's pad offset must fit its table.
+  const chunkSize = f.int("chunk_size", 16, 1);
+  const first = encoder.model_type === "roberta" ? encoder.pad_token_id + 1 : 0;
+  if (first + chunkSize + 1 > encoder.max_position_embeddings)
+    f.fail(
+      `chunk_size ${chunkSize} does not fit the encoder: [bos] + ${chunkSize} tokens from position ${first} need max_position_embeddings >= ${first + chunkSize + 1}, the encoder has ${encoder.max_position_embeddings}`,
+    );
   return {
     model_type: "refrag",
-    chunk_size: f.int("chunk_size", 16, 1),
+    chunk_size: chunkSize,
     encoder,
     decoder,
     projector,

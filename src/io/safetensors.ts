@@ -6,6 +6,7 @@ import { open, rename, rm, type FileHandle } from "node:fs/promises";
 import { endianness } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
+import { bf16ToF32, f16ToF32 } from "./half.js";
 
 export type SafetensorsDtype = "F64" | "F32" | "F16" | "BF16" | "I64" | "I32" | "I16" | "I8" | "U8" | "BOOL";
 
@@ -82,6 +83,25 @@ export function numel(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
   return n;
+}
+
+/**
+ * A tensor's values as float32 (what every module holds): F32 as stored, F16 / BF16 / F64 converted
+ * exactly or rounded to nearest; integer and bool tensors are refused. `where` names the file and tensor.
+ */
+export function toFloat32(t: StTensor, where: string): Float32Array {
+  switch (t.dtype) {
+    case "F32":
+      return t.data as Float32Array;
+    case "F16":
+      return f16ToF32(t.data as Uint16Array);
+    case "BF16":
+      return bf16ToF32(t.data as Uint16Array);
+    case "F64":
+      return Float32Array.from(t.data as Float64Array);
+    default:
+      throw new Error(`${where}: dtype ${t.dtype} cannot hold weights (expected F32, F16, BF16 or F64)`);
+  }
 }
 
 function assertLittleEndian(): void {
