@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Rng } from "../engine/random.js";
 import type { Tensor } from "../engine/tensor.js";
-import { loadCheckpoint, saveCheckpoint } from "../io/checkpoint.js";
+import { loadCheckpoint, prepareCheckpointDir, saveCheckpoint } from "../io/checkpoint.js";
 import type { JsonObject, ModelConfig } from "../io/config.js";
 import type { StTensor } from "../io/safetensors.js";
 import { checkShapes, finiteFloat32, loadWeights } from "../models/load.js";
@@ -116,7 +116,9 @@ export async function trainLoop(o: LoopOptions): Promise<TrainingState> {
   const opt = new AdamW(params, { lr: c.lr, weightDecay: c.weightDecay ?? 0.1, beta2: c.beta2 ?? 0.95 });
   let state: TrainingState = { stage: o.stage, step: 0, steps: c.steps, seed, history: [] };
 
-  // Resume when the output folder holds this stage's checkpoint.
+  // Resume when the output folder holds this stage's checkpoint (after finishing or removing what an
+  // interrupted save left beside it).
+  for (const note of await prepareCheckpointDir(o.outDir)) console.error(`${o.stage}: ${note}`);
   const existing = existsSync(join(o.outDir, "config.json"))
     ? await loadCheckpoint(o.outDir, { optimizer: true })
     : null;
