@@ -103,6 +103,11 @@ export class PassageIndex {
 
   static async open(dir: string): Promise<PassageIndex> {
     if (!existsSync(dir)) throw new Error(`index ${dir} not found (build it with \`refrag index build\`)`);
+    // Connecting writes LanceDB files into the folder: only connect to a folder that holds our table.
+    if (!existsSync(join(dir, `${TABLE}.lance`)))
+      throw new Error(
+        `${dir} is not a passage index (no "${TABLE}" table; build one with \`refrag index build\`)`,
+      );
     const db = await lancedb.connect(dir);
     const names = await db.tableNames();
     if (!names.includes(TABLE)) {
