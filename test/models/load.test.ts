@@ -194,6 +194,11 @@ test("a chunk size beyond the encoder's positions is a config error, not a failu
     () => parseRefragConfig({ ...config, chunk_size: 2 * K + 4 }, "cfg.json"),
     /config cfg\.json: chunk_size 12 does not fit the encoder: \[bos\] \+ 12 tokens from position 1 need max_position_embeddings >= 14, the encoder has 12/,
   );
+  assert.throws(
+    () =>
+      parseRefragConfig({ ...config, encoder: { ...config.encoder, bos_token_id: 30_000_000 } }, "cfg.json"),
+    /config cfg\.json: "encoder\.bos_token_id" 30000000 is not below vocab_size 40/,
+  );
   // withPolicy keeps working (module-to-module copies are not checkpoint loads)
   assert.equal(withPolicy(new RefragModel(config, new Rng(1))).policy !== null, true);
 });
