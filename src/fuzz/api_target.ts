@@ -53,32 +53,33 @@ const VALID_BODIES: Record<string, unknown>[] = [
   { question: "honey", passages: ["x ".repeat(200)], selection: { mode: "perplexity-desc" }, max_tokens: 2 },
 ];
 
-/** Fields whose value, when replaced, is certainly invalid unless it is still in the documented range. */
-function invalidField(path: (string | number)[], _old: unknown, next: unknown): boolean {
-  const key = path.join(".");
-  const int = (lo: number, hi: number) =>
-    !(Number.isInteger(next) && (next as number) >= lo && (next as number) <= hi);
-  const num = (lo: number, hi: number) =>
-    !(typeof next === "number" && Number.isFinite(next) && next >= lo && next <= hi);
-  if (next === undefined || next === null) return key === "question";
-  switch (key) {
-    case "question":
-      return typeof next !== "string" || next.trim() === "";
-    case "max_tokens":
-      return int(1, 16);
-    case "k":
-      return int(1, 32);
-    case "seed":
-      return int(0, 2 ** 31 - 1);
-    case "temperature":
-      return num(0, 10);
-    case "top_p":
-      return num(0, 1) || next === 0;
-    case "selection.fraction":
-      return num(0, 1);
-    default:
-      return /^passages\.\d+$/.test(key) && typeof next !== "string";
-  }
+/** True when a field of an /v1/answer body is certainly out of its documented range (null means default). */
+function invalidBody(body: unknown): boolean {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return true;
+  const b = body as Record<string, unknown>;
+  const bad = (v: unknown, ok: (v: unknown) => boolean) => v !== undefined && v !== null && !ok(v);
+  const int = (lo: number, hi: number) => (v: unknown) =>
+    Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi;
+  const num = (lo: number, hi: number) => (v: unknown) =>
+    typeof v === "number" && Number.isFinite(v) && v >= lo && v <= hi;
+  const sel = b.selection;
+  const selBad =
+    sel !== undefined &&
+    sel !== null &&
+    (typeof sel !== "object" ||
+      Array.isArray(sel) ||
+      bad((sel as Record<string, unknown>).fraction, num(0, 1)));
+  return (
+    typeof b.question !== "string" ||
+    b.question.trim() === "" ||
+    bad(b.max_tokens, int(1, 16)) ||
+    bad(b.k, int(1, 32)) ||
+    bad(b.seed, int(0, 2 ** 31 - 1)) ||
+    bad(b.temperature, num(0, 10)) ||
+    bad(b.top_p, (v) => num(0, 1)(v) && v !== 0) ||
+    bad(b.passages, (v) => Array.isArray(v) && v.every((p) => typeof p === "string")) ||
+    selBad
+  );
 }
 
 export async function apiTarget(dir: string): Promise<RunCase> {
@@ -121,11 +122,11 @@ export async function apiTarget(dir: string): Promise<RunCase> {
       let body: unknown = base;
       const labels: string[] = [];
       for (let j = 0; j < rounds; j++) {
-        const m = mutateJson(rng, body, url === "/v1/answer" ? invalidField : () => false);
+        const m = mutateJson(rng, body);
         body = m.value;
         labels.push(m.label);
-        invalid ||= m.invalid;
       }
+      invalid = url === "/v1/answer" && invalidBody(body);
       payload = JSON.stringify(body);
       label = labels.join("; ");
     }
