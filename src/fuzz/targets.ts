@@ -212,7 +212,13 @@ async function tokenizerTarget(dir: string): Promise<RunCase> {
             const j = mutateJson(
               rng,
               json,
-              (p, _old, next) => p[0] === "model" && p[1] === "vocab" && typeof next !== "number",
+              (p, _old, next) =>
+                // A vocabulary entry that is not an id (a deleted one may be covered by added_tokens).
+                p[0] === "model" &&
+                p[1] === "vocab" &&
+                p.length === 3 &&
+                next !== undefined &&
+                typeof next !== "number",
             );
             return { ...j, value: new TextEncoder().encode(JSON.stringify(j.value)) };
           })();

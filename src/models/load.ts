@@ -4,7 +4,8 @@
 // stored dtype (or refused), checked against the parameter's shape and refused when it holds NaN or ±Inf.
 import { kernels } from "../engine/kernels/index.js";
 import { Rng } from "../engine/random.js";
-import { loadCheckpoint, type Checkpoint } from "../io/checkpoint.js";
+import { join } from "node:path";
+import { CONFIG_FILE, loadCheckpoint, type Checkpoint } from "../io/checkpoint.js";
 import type { LlamaConfig, RefragConfig } from "../io/config.js";
 import { toFloat32, type StTensor } from "../io/safetensors.js";
 import type { Module } from "../nn/module.js";
@@ -92,6 +93,15 @@ function weightsSource(ck: Checkpoint): string {
   return `checkpoint ${ck.dir}`;
 }
 
+/** Build a model; what its constructor refuses in the config (an unsupported option) names the file. */
+function build<T>(ck: Checkpoint, make: () => T): T {
+  try {
+    return make();
+  } catch (e) {
+    throw new Error(`config ${join(ck.dir, CONFIG_FILE)}: ${(e as Error).message}`);
+  }
+}
+
 /** A REFRAG checkpoint (config.json model_type "refrag"). */
 export async function loadRefrag(dir: string, o: WeightLoadOptions = {}): Promise<RefragModel> {
   const ck = await loadCheckpoint(dir);
@@ -99,7 +109,7 @@ export async function loadRefrag(dir: string, o: WeightLoadOptions = {}): Promis
     throw new Error(`${dir}: not a REFRAG checkpoint (model_type ${ck.config.model_type})`);
   const config = ck.config as RefragConfig;
   checkShapes(refragShapes(config), ck.tensors, weightsSource(ck));
-  const model = new RefragModel(config, new Rng(0));
+  const model = build(ck, () => new RefragModel(config, new Rng(0)));
   loadWeights(model, ck.tensors, weightsSource(ck), o);
   return model;
 }
@@ -111,7 +121,7 @@ export async function loadLlama(dir: string, o: WeightLoadOptions = {}): Promise
     throw new Error(`${dir}: not a LLaMA checkpoint (model_type ${ck.config.model_type})`);
   const config = ck.config as LlamaConfig;
   checkShapes(llamaShapes(config), ck.tensors, weightsSource(ck));
-  const model = new LlamaForCausalLM(config, new Rng(0));
+  const model = build(ck, () => new LlamaForCausalLM(config, new Rng(0)));
   loadWeights(model, ck.tensors, weightsSource(ck), o);
   return model;
 }

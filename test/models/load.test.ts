@@ -185,6 +185,13 @@ test("weights of the wrong shape, with NaN, or a config asking for far more are 
       /tensor encoder\.embeddings\.word_embeddings\.weight is \[40, 8\], the config implies \[30000000, 8\]|tensor decoder\.model\.embed_tokens\.weight is \[40, 16\], the config implies \[30000000, 16\]/,
     );
     assert.ok(performance.now() - t0 < 5000, "refused quickly");
+    // An option the model does not support (found by the fuzzer) names the config file too.
+    const scaled = { ...config, decoder: { ...config.decoder, rope_scaling: {} } };
+    await saveCheckpoint(join(dir, "s"), { config: scaled, tensors: good });
+    await assert.rejects(
+      loadRefrag(join(dir, "s")),
+      /^Error: config .*\/s\/config\.json: LlamaConfig: rope_scaling/,
+    );
     assert.ok(process.memoryUsage().rss - rss0 < 200 * 2 ** 20, "without allocating the model");
   });
 });
