@@ -126,8 +126,9 @@ export async function apiTarget(dir: string): Promise<RunCase> {
         body = m.value;
         labels.push(m.label);
       }
-      invalid = url === "/v1/answer" && invalidBody(body);
       payload = JSON.stringify(body);
+      // Judge what is sent: JSON has no Infinity or NaN (they go out as null, which means "default").
+      invalid = url === "/v1/answer" && invalidBody(JSON.parse(payload));
       label = labels.join("; ");
     }
     const res = await app.inject({

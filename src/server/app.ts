@@ -169,7 +169,7 @@ export function parseAnswerRequest(raw: unknown, limits: Limits): AnswerRequest 
     maxNewTokens: field(
       body,
       "max_tokens",
-      64,
+      Math.min(64, limits.maxNewTokens), // the default respects a lower configured limit
       isInt(1, limits.maxNewTokens),
       `an integer in [1, ${limits.maxNewTokens}]`,
     ),
