@@ -1,5 +1,9 @@
 // The addon's entry point: exports every function registered with REFRAG_EXPORT, plus the CPU/ISA
 // controls shared by all kernels.
+#include <exception>
+#include <new>
+#include <string>
+
 #include "common.h"
 
 namespace refrag {
@@ -60,8 +64,25 @@ static Napi::Value js_set_isa(const Napi::CallbackInfo& info) {
 REFRAG_EXPORT("cpuFeatures", js_cpu_features);
 REFRAG_EXPORT("setIsa", js_set_isa);
 
+// Every export runs inside one guard: a C++ exception that is not already a JS error (std::bad_alloc, a
+// std::length_error from a vector) becomes a JS Error naming the op instead of aborting the process.
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  for (auto& [name, fn] : export_registry()) exports.Set(name, Napi::Function::New(env, fn, name));
+  for (auto& [name, fn] : export_registry()) {
+    const char* op = name;
+    const NativeFn f = fn;
+    auto guarded = [op, f](const Napi::CallbackInfo& info) -> Napi::Value {
+      try {
+        return f(info);
+      } catch (const Napi::Error&) {
+        throw;
+      } catch (const std::bad_alloc&) {
+        throw Napi::Error::New(info.Env(), std::string(op) + ": out of memory");
+      } catch (const std::exception& e) {
+        throw Napi::Error::New(info.Env(), std::string(op) + ": " + e.what());
+      }
+    };
+    exports.Set(name, Napi::Function::New(env, guarded, name));
+  }
   return exports;
 }
 

@@ -18,6 +18,7 @@
 #include <limits>
 #include <vector>
 
+#include "checks.h"
 #include "common.h"
 #include "pool.h"
 
@@ -610,39 +611,65 @@ void backward(const Shape& sh, const BwdIo& io) {
 
 // ---- JS entry points --------------------------------------------------------------------------------
 
-Shape parse_shape(const Args& a) {
+// Sizes are exact integers within the int32 range; every product is formed in 64 bits with overflow
+// checks, and the scratch a call would allocate is bounded, before any array is touched.
+constexpr int64_t kMaxWorkspaceFloats = int64_t(1) << 27;  // 512 MiB of packs and partial sums per call
+
+struct Sizes {
   Shape sh;
-  sh.B = a.i64(0);
-  sh.Tq = a.i64(1);
-  sh.Tk = a.i64(2);
-  sh.Hq = a.i64(3);
-  sh.Hkv = a.i64(4);
-  sh.D = a.i64(5);
-  sh.qOffset = a.i64(6);
+  int64_t nq, nk, nlse;  // elements of q/out/dq, k/v/dk/dv, lse
+  std::string dims;
+};
+
+Sizes parse_shape(const Args& a, bool backward_pass) {
+  Sizes z;
+  Shape& sh = z.sh;
+  sh.B = dim_arg(a, 0, "B", 1);
+  sh.Tq = dim_arg(a, 1, "Tq");
+  sh.Tk = dim_arg(a, 2, "Tk");
+  sh.Hq = dim_arg(a, 3, "Hq", 1);
+  sh.Hkv = dim_arg(a, 4, "Hkv", 1);
+  sh.D = dim_arg(a, 5, "D", 1);
+  sh.qOffset = dim_arg(a, 6, "qOffset");
   sh.causal = a.flag(7);
-  sh.scale = static_cast<float>(a.f64(8));
-  const std::string dims = "(B=" + std::to_string(sh.B) + " Tq=" + std::to_string(sh.Tq) +
-                           " Tk=" + std::to_string(sh.Tk) + " Hq=" + std::to_string(sh.Hq) +
-                           " Hkv=" + std::to_string(sh.Hkv) + " D=" + std::to_string(sh.D) +
-                           " qOffset=" + std::to_string(sh.qOffset) + ")";
-  a.require(sh.B >= 1 && sh.Hq >= 1 && sh.Hkv >= 1 && sh.D >= 1, "B, Hq, Hkv and D must be >= 1 " + dims);
-  a.require(sh.Tq >= 0 && sh.Tk >= 0 && sh.qOffset >= 0, "Tq, Tk and qOffset must be >= 0 " + dims);
-  a.require(sh.Hq % sh.Hkv == 0, "Hq must be a multiple of Hkv " + dims);
+  sh.scale = static_cast<float>(finite_arg(a, 8, "scale"));
+  z.dims = "(B=" + std::to_string(sh.B) + " Tq=" + std::to_string(sh.Tq) + " Tk=" + std::to_string(sh.Tk) +
+           " Hq=" + std::to_string(sh.Hq) + " Hkv=" + std::to_string(sh.Hkv) + " D=" + std::to_string(sh.D) +
+           " qOffset=" + std::to_string(sh.qOffset) + ")";
+  a.require(sh.Hq % sh.Hkv == 0, "Hq must be a multiple of Hkv " + z.dims);
+  z.nq = checked_product(a, {sh.B, sh.Tq, sh.Hq, sh.D}, "q " + z.dims);
+  z.nk = checked_product(a, {sh.B, sh.Tk, sh.Hkv, sh.D}, "k " + z.dims);
+  z.nlse = checked_product(a, {sh.B, sh.Hq, sh.Tq}, "lse " + z.dims);
+  // Scratch of the path this call takes (all terms are bounded by the products above times small factors).
+  // Doubles: the terms cannot overflow, and the comparison needs no exactness.
+  const double B = double(sh.B), Dp = double(sh.Dp()), D = double(sh.D), threads = double(num_threads());
+  const double nblk = double((sh.Tk + BC - 1) / BC);
+  double work = 0;
+  if (backward_pass)
+    work = (2 + threads) * (double(z.nq) / D) * Dp;
+  else if (sh.Tq > 0 && sh.Tq <= DIRECT_MAX_TQ)
+    work = B * (4 * threads + 1) * double(sh.Hq) * double(sh.Tq) * (Dp + 2);
+  else if (sh.Tq > 0)
+    work = B * double(sh.Hkv) * (nblk * BC * D + double(sh.Tk) * Dp);
+  if (work > double(kMaxWorkspaceFloats))
+    fail(a.env(), a.op,
+         "scratch of " + num_str(work * 4) + " bytes exceeds the limit of " +
+             std::to_string(kMaxWorkspaceFloats * 4) + " " + z.dims);
   sh.kvLen = nullptr;
   if (!a.is_null(12)) {
     sh.kvLen = a.i32(12, sh.B);
     for (int64_t b = 0; b < sh.B; b++)
       a.require(sh.kvLen[b] >= 0 && sh.kvLen[b] <= sh.Tk,
-                "kvLen[" + std::to_string(b) + "] = " + std::to_string(sh.kvLen[b]) + " is outside [0, Tk] " + dims);
+                "kvLen[" + std::to_string(b) + "] = " + std::to_string(sh.kvLen[b]) + " is outside [0, Tk] " + z.dims);
   }
-  return sh;
+  return z;
 }
 
 Napi::Value js_attention_forward(const Napi::CallbackInfo& info) {
   Args a(info, "attentionForward", 15);
-  const Shape sh = parse_shape(a);
-  const int64_t nq = sh.B * sh.Tq * sh.Hq * sh.D, nk = sh.B * sh.Tk * sh.Hkv * sh.D;
-  FwdIo io{a.f32(9, nq), a.f32(10, nk), a.f32(11, nk), a.f32(13, nq), a.f32(14, sh.B * sh.Hq * sh.Tq)};
+  const Sizes z = parse_shape(a, false);
+  const Shape& sh = z.sh;
+  FwdIo io{a.f32(9, z.nq), a.f32(10, z.nk), a.f32(11, z.nk), a.f32(13, z.nq), a.f32(14, z.nlse)};
   if (sh.Tq == 0) return info.Env().Undefined();
   if (sh.Tq <= DIRECT_MAX_TQ)
     forward_direct(sh, io);
@@ -653,11 +680,10 @@ Napi::Value js_attention_forward(const Napi::CallbackInfo& info) {
 
 Napi::Value js_attention_backward(const Napi::CallbackInfo& info) {
   Args a(info, "attentionBackward", 19);
-  const Shape sh = parse_shape(a);
-  const int64_t nq = sh.B * sh.Tq * sh.Hq * sh.D, nk = sh.B * sh.Tk * sh.Hkv * sh.D;
-  BwdIo io{a.f32(9, nq),  a.f32(10, nk), a.f32(11, nk), a.f32(13, nq), a.f32(14, sh.B * sh.Hq * sh.Tq),
-           a.f32(15, nq), a.f32(16, nq), a.f32(17, nk), a.f32(18, nk)};
-  backward(sh, io);
+  const Sizes z = parse_shape(a, true);
+  BwdIo io{a.f32(9, z.nq),  a.f32(10, z.nk), a.f32(11, z.nk), a.f32(13, z.nq), a.f32(14, z.nlse),
+           a.f32(15, z.nq), a.f32(16, z.nq), a.f32(17, z.nk), a.f32(18, z.nk)};
+  backward(z.sh, io);
   return info.Env().Undefined();
 }
 

@@ -367,7 +367,7 @@ Napi::Value js_cross_entropy_forward(const Napi::CallbackInfo& info) {
   int64_t n = checked_mul(a, rows, V);
   const float* logits = a.f32(2, n);
   const int32_t* targets = a.i32(3, rows);
-  int64_t ignore = a.i64(4);
+  int64_t ignore = int_arg(a, 4, "ignoreIndex", INT32_MIN, INT32_MAX);
   float* lse = a.f32(5, rows);
   check_targets(a, rows, V, targets, ignore);
   std::vector<double> loss(rows, 0.0);
@@ -415,7 +415,7 @@ Napi::Value js_cross_entropy_backward(const Napi::CallbackInfo& info) {
   int64_t n = checked_mul(a, rows, V);
   const float* logits = a.f32(2, n);
   const int32_t* targets = a.i32(3, rows);
-  int64_t ignore = a.i64(4);
+  int64_t ignore = int_arg(a, 4, "ignoreIndex", INT32_MIN, INT32_MAX);
   const float* lse = a.f32(5, rows);
   float scale = static_cast<float>(a.f64(6));
   float* dl = a.f32(7, n);
@@ -437,19 +437,27 @@ struct RopeTable {
   int64_t positions = 0;
   std::vector<float> cos, sin;  // [position][D / 2]
 };
-constexpr int64_t kRopeTableMax = 1 << 16;  // positions; beyond this (or for negative ones) compute directly
+constexpr int64_t kRopeTableMax = 1 << 16;      // positions; beyond this (or for negative ones) compute directly
+constexpr int64_t kRopeTableFloats = 1 << 22;   // per table (cos or sin): 16 MiB; wider heads hold fewer positions
+constexpr size_t kRopeTables = 8;               // distinct (theta, D) pairs kept; more compute directly
 
-const RopeTable& rope_table(double theta, int64_t D, int64_t positions) {
+// Positions a table for head dim D may hold.
+int64_t rope_table_cap(int64_t D) { return std::min(kRopeTableMax, kRopeTableFloats / std::max<int64_t>(1, D / 2)); }
+
+// The table for (theta, D) holding at least `positions` positions, or null when the table budget is spent
+// (then the caller computes the angles directly). Callers check positions <= rope_table_cap(D).
+const RopeTable* rope_table(double theta, int64_t D, int64_t positions) {
   static std::vector<RopeTable> tables;
   RopeTable* t = nullptr;
   for (RopeTable& x : tables)
     if (x.theta == theta && x.D == D) t = &x;
   if (t == nullptr) {
+    if (tables.size() >= kRopeTables) return nullptr;
     tables.push_back(RopeTable{theta, D, 0, {}, {}});
     t = &tables.back();
   }
   if (t->positions < positions) {
-    const int64_t half = D / 2, n = std::min(kRopeTableMax, std::max(positions, 2 * t->positions));
+    const int64_t half = D / 2, n = std::min(rope_table_cap(D), std::max(positions, 2 * t->positions));
     t->cos.resize(n * half);
     t->sin.resize(n * half);
     for (int64_t p = t->positions; p < n; p++)
@@ -461,7 +469,7 @@ const RopeTable& rope_table(double theta, int64_t D, int64_t positions) {
       }
     t->positions = n;
   }
-  return *t;
+  return t;
 }
 
 // Rotates tokens [t0, t1); cos_of(t) / sin_of(t) give the D/2 values of token t's position.
@@ -494,21 +502,26 @@ PW_AVX2 void rope_tokens(int64_t t0, int64_t t1, int64_t H, int64_t D, bool inve
 // JS: rope(T, H, D, theta, positions, x, inverse)
 Napi::Value js_rope(const Napi::CallbackInfo& info) {
   Args a(info, "rope", 7);
-  int64_t T = count_arg(a, 0, "T"), H = count_arg(a, 1, "H"), D = count_arg(a, 2, "D");
-  double theta = a.f64(3);
+  int64_t T = dim_arg(a, 0, "T"), H = dim_arg(a, 1, "H"), D = dim_arg(a, 2, "D");
+  // theta is a table key too: NaN would never match and make a new table per call.
+  double theta = finite_arg(a, 3, "theta");
+  a.require(theta > 0, "theta must be > 0, got " + num_str(theta));
   a.require(D % 2 == 0, "head dim D = " + std::to_string(D) + " must be even");
+  const int64_t nx = checked_product(a, {T, H, D}, "x (T=" + std::to_string(T) + " H=" + std::to_string(H) +
+                                                    " D=" + std::to_string(D) + ")");
   const int32_t* pos = a.i32(4, T);
-  float* x = a.f32(5, checked_mul(a, checked_mul(a, T, H), D));
+  float* x = a.f32(5, nx);
   bool inverse = a.flag(6);
+  if (T == 0 || H == 0 || D == 0) return info.Env().Undefined();  // nothing to rotate (D then bounds x)
   const int64_t half = D / 2;
   int64_t lo = 0, hi = 0;
   for (int64_t t = 0; t < T; t++) lo = std::min<int64_t>(lo, pos[t]), hi = std::max<int64_t>(hi, pos[t]);
   const int64_t parts = num_parts(T, row_grain(H * D));
-  if (lo >= 0 && hi < kRopeTableMax) {
-    const RopeTable& tab = rope_table(theta, D, hi + 1);
+  const RopeTable* tab = lo >= 0 && hi < rope_table_cap(D) ? rope_table(theta, D, hi + 1) : nullptr;
+  if (tab != nullptr) {
     for_parts(T, parts, [&](int64_t, int64_t b, int64_t e) {
       rope_tokens(b, e, H, D, inverse, x, [&](int64_t t) {
-        return std::pair{tab.cos.data() + pos[t] * half, tab.sin.data() + pos[t] * half};
+        return std::pair{tab->cos.data() + pos[t] * half, tab->sin.data() + pos[t] * half};
       });
     });
     return info.Env().Undefined();

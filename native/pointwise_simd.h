@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "checks.h"
 #include "common.h"
 #include "pool.h"
 
@@ -138,16 +139,10 @@ void for_parts(int64_t n, int64_t parts, F fn) {
 // ---------------------------------------------------------------- argument helpers
 
 // A non-negative integer count (rows, dim, …), named in the error.
-inline int64_t count_arg(const Args& a, size_t i, const char* name) {
-  double v = a.f64(i);
-  if (!(v >= 0) || v != std::floor(v) || v > 9.0e15)
-    fail(a.env(), a.op, std::string(name) + " must be a non-negative integer, got " + std::to_string(v));
-  return static_cast<int64_t>(v);
-}
+inline int64_t count_arg(const Args& a, size_t i, const char* name) { return dim_arg(a, i, name); }
 
 inline int64_t checked_mul(const Args& a, int64_t x, int64_t y) {
-  if (x != 0 && y > INT64_MAX / x) fail(a.env(), a.op, "size overflow");
-  return x * y;
+  return checked_product(a, {x, y}, std::to_string(x) + " x " + std::to_string(y) + " elements");
 }
 
 // Element count of a typed array argument (type already checked by Args::f32 / i32).

@@ -1,6 +1,7 @@
 // JS bindings of the thread pool (pool.cc itself stays free of N-API, so plain C++ tools can link it).
 #include <string>
 
+#include "checks.h"
 #include "common.h"
 #include "pool.h"
 
@@ -9,8 +10,7 @@ namespace refrag {
 // JS: setNumThreads(n), numThreads()
 static Napi::Value js_set_num_threads(const Napi::CallbackInfo& info) {
   Args a(info, "setNumThreads", 1);
-  int64_t n = a.i64(0);
-  a.require(n >= 1 && n <= 256, "thread count must be in [1, 256], got " + std::to_string(n));
+  int64_t n = int_arg(a, 0, "thread count", 1, 256);
   set_num_threads(static_cast<int>(n));
   return info.Env().Undefined();
 }

@@ -2,13 +2,14 @@
 
 export function positiveInt(flag: string, value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer, got "${value}"`);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new Error(`${flag} must be a positive integer, got "${value}"`);
   return n;
 }
 
 export function nonNegInt(flag: string, value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0)
+  if (value.trim() === "" || !Number.isSafeInteger(n) || n < 0)
     throw new Error(`${flag} must be a non-negative integer, got "${value}"`);
   return n;
 }
@@ -24,5 +25,20 @@ export function port(flag: string, value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535)
     throw new Error(`${flag} must be an integer in [0, 65535], got "${value}"`);
+  return n;
+}
+
+export function nonNegNumber(flag: string, value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0)
+    throw new Error(`${flag} must be a non-negative number, got "${value}"`);
+  return n;
+}
+
+/** A number in [0, 1], or in (0, 1] when zero is excluded (a probability mass such as top-p). */
+export function unitInterval(flag: string, value: string, excludeZero = false): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0 || n > 1 || (excludeZero && n === 0))
+    throw new Error(`${flag} must be a number in ${excludeZero ? "(0, 1]" : "[0, 1]"}, got "${value}"`);
   return n;
 }

@@ -1,4 +1,5 @@
 // `refrag convert gguf`: export a LLaMA checkpoint folder to GGUF so llama.cpp runs the same weights.
+import { statSync } from "node:fs";
 import type { Command } from "commander";
 import { convertCheckpointDtype } from "../io/convert_dtype.js";
 import { exportCheckpointToGguf } from "../io/gguf_llama.js";
@@ -12,9 +13,15 @@ export function registerConvertCommands(program: Command): void {
     )
     .option("--type <type>", "2-D weight type: f32, f16 or bf16 (norms stay f32)", "f32")
     .option("--name <name>", "general.name written into the file")
-    .action(async (checkpoint: string, out: string, o: { type: string; name?: string }) => {
+    .option("--force", "replace an existing file at <out>", false)
+    .action(async (checkpoint: string, out: string, o: { type: string; name?: string; force: boolean }) => {
       if (o.type !== "f32" && o.type !== "f16" && o.type !== "bf16")
         throw new Error(`--type must be f32, f16 or bf16, got "${o.type}"`);
+      // Never replace what this command did not make: a folder never, a file only when asked to.
+      const s = statSync(out, { throwIfNoEntry: false });
+      if (s?.isDirectory()) throw new Error(`convert gguf: ${out} is a folder; give a file path`);
+      if (s !== undefined && !o.force)
+        throw new Error(`convert gguf: ${out} exists (pass --force to replace it)`);
       await exportCheckpointToGguf(checkpoint, out, { weightType: o.type, name: o.name });
       console.log(`wrote ${out}`);
     });

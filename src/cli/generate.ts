@@ -8,7 +8,7 @@ import { SELECTION_MODES, type SelectionMode } from "../infer/selection.js";
 import { loadRefrag } from "../models/load.js";
 import { PassageIndex } from "../retrieval/index.js";
 import { Tokenizer } from "../tokenizer/index.js";
-import { positiveInt } from "./args.js";
+import { nonNegInt, nonNegNumber, positiveInt, unitInterval } from "./args.js";
 
 interface GenerateFlags {
   model: string;
@@ -73,12 +73,18 @@ export function registerGenerateCommands(program: Command): void {
     .action(async (o: GenerateFlags) => {
       if (!SELECTION_MODES.includes(o.select as SelectionMode))
         throw new Error(`--select must be one of ${SELECTION_MODES.join(", ")}, got "${o.select}"`);
+      // Every number checked before the model loads (a typo should not cost a model load).
+      const fraction = unitInterval("--fraction", o.fraction);
+      const maxNewTokens = positiveInt("--max-tokens", o.maxTokens);
+      const temperature = nonNegNumber("--temperature", o.temperature);
+      const topP = unitInterval("--top-p", o.topP, true);
+      const seed = nonNegInt("--seed", o.seed);
+      const topK = positiveInt("--top-k", o.topK);
       const model = await loadRefrag(o.model);
       const tokenizer = Tokenizer.fromFile(`${o.model}/tokenizer.json`);
       const pipeline = new RefragPipeline(model, tokenizer);
       const passages: PassageInput[] = [...o.passage, ...(o.passages ? readPassages(o.passages) : [])];
       if (o.index !== undefined) {
-        const topK = positiveInt("--top-k", o.topK);
         const index = await PassageIndex.open(o.index);
         const hits = await index.search(o.question, topK);
         index.close();
@@ -96,11 +102,11 @@ export function registerGenerateCommands(program: Command): void {
         {
           question: o.question,
           passages,
-          selection: { mode: o.select as SelectionMode, fraction: Number(o.fraction) },
-          maxNewTokens: Number(o.maxTokens),
-          temperature: Number(o.temperature),
-          topP: Number(o.topP),
-          seed: Number(o.seed),
+          selection: { mode: o.select as SelectionMode, fraction },
+          maxNewTokens,
+          temperature,
+          topP,
+          seed,
           stop: o.stop,
         },
         stats,

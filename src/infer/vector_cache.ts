@@ -30,6 +30,8 @@ export class ChunkVectorCache {
    * @param encoderId weightsId(encoder) of the encoder that makes the vectors
    * @param maxMemoryEntries passages kept in memory, least recently used dropped first (a long-running
    *   server would otherwise grow without bound; the files on disk stay)
+   * @param maxMemoryBytes bytes of vectors kept in memory (entries differ in size by orders of magnitude,
+   *   so a count alone does not bound memory); least recently used dropped first
    */
   constructor(
     readonly dir: string | null,
@@ -37,19 +39,38 @@ export class ChunkVectorCache {
     readonly k: number,
     readonly dtype: VectorDtype = "F32",
     readonly maxMemoryEntries = 10_000,
+    readonly maxMemoryBytes = 256 * 2 ** 20,
   ) {
-    if (!Number.isInteger(maxMemoryEntries) || maxMemoryEntries < 1)
-      throw new Error(
-        `ChunkVectorCache: maxMemoryEntries must be a positive integer, got ${maxMemoryEntries}`,
-      );
+    for (const [name, v] of [
+      ["maxMemoryEntries", maxMemoryEntries],
+      ["maxMemoryBytes", maxMemoryBytes],
+    ] as const)
+      if (!Number.isInteger(v) || v < 1)
+        throw new Error(`ChunkVectorCache: ${name} must be a positive integer, got ${v}`);
   }
+
+  private bytes = 0;
 
   /** Memory entries in least-recently-used order (a Map keeps insertion order). */
   private remember(key: string, t: Tensor): void {
+    const prev = this.memory.get(key);
+    if (prev !== undefined) this.bytes -= prev.data.byteLength;
     this.memory.delete(key);
     this.memory.set(key, t);
-    if (this.memory.size > this.maxMemoryEntries)
-      this.memory.delete(this.memory.keys().next().value as string);
+    this.bytes += t.data.byteLength;
+    while (
+      this.memory.size > this.maxMemoryEntries ||
+      (this.bytes > this.maxMemoryBytes && this.memory.size > 1)
+    ) {
+      const [oldest, v] = this.memory.entries().next().value as [string, Tensor];
+      this.memory.delete(oldest);
+      this.bytes -= v.data.byteLength;
+    }
+  }
+
+  /** Bytes of vectors held in memory. */
+  get memoryBytes(): number {
+    return this.bytes;
   }
 
   key(passageIds: ArrayLike<number>): string {
@@ -75,14 +96,19 @@ export class ChunkVectorCache {
     if (this.dir === null || !existsSync(this.path(key))) return null;
     const { tensors } = await readSafetensors(this.path(key));
     const t = tensors.get("vectors");
-    if (t === undefined || t.shape.length !== 2)
-      throw new Error(`ChunkVectorCache: ${this.path(key)} has no 2-D "vectors" tensor`);
+    const rows = Math.ceil(passageIds.length / this.k);
+    if (t === undefined || t.shape.length !== 2 || t.shape[0] !== rows)
+      throw new Error(
+        `ChunkVectorCache: ${this.path(key)} has no "vectors" tensor of ${rows} rows (one per chunk of ${this.k})`,
+      );
     let data: Float32Array;
     if (t.dtype === "F32") data = (t.data as Float32Array).slice();
     else if (t.dtype === "BF16") {
       data = new Float32Array(t.data.length);
       kernels.gemm.bf16ToF32(t.data as Uint16Array, data);
     } else throw new Error(`ChunkVectorCache: ${this.path(key)} holds ${t.dtype}, expected F32 or BF16`);
+    const bad = kernels.pointwise.firstNonFinite(data);
+    if (bad >= 0) throw new Error(`ChunkVectorCache: ${this.path(key)} holds ${data[bad]} at index ${bad}`);
     const out = new Tensor(data, t.shape);
     this.remember(key, out);
     return out;

@@ -6,17 +6,12 @@
 //   training_state.json          optional, for resuming (step, schedule, rng state...)
 //   optimizer.safetensors        optional, optimizer moments
 // Saving writes a complete sibling temp folder and renames it into place, so a failure mid-write never
-// leaves a half checkpoint where a good one was.
+// leaves a half checkpoint where a good one was; recoverCheckpoint finishes or removes what a crash left.
 import { mkdir, open, readFile, rename, rm, stat, readdir } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { parseConfig, configToJson, type JsonObject, type ModelConfig } from "./config.js";
-import {
-  SafetensorsFile,
-  writeSafetensors,
-  tempSibling,
-  type StTensor,
-  type TensorMap,
-} from "./safetensors.js";
+import { otherProcessAlive, parseTempSibling, tempSibling } from "./atomic.js";
+import { SafetensorsFile, writeSafetensors, type StTensor, type TensorMap } from "./safetensors.js";
 
 export const CONFIG_FILE = "config.json";
 export const WEIGHTS_FILE = "model.safetensors";
@@ -65,6 +60,9 @@ export interface SaveOptions {
   beforeCommit?: (tempDir: string) => void | Promise<void>;
 }
 
+/** Test seam for crash tests: runs between the two renames of a save that replaces a checkpoint. */
+export const saveHooks: { betweenRenames?: () => void } = {};
+
 async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
@@ -98,22 +96,120 @@ async function syncDir(path: string): Promise<void> {
   }
 }
 
+const isOwned = (name: string) => CHECKPOINT_FILES.has(name) || /^model-\d+-of-\d+\.safetensors$/.test(name);
+
+/** Move files the checkpoint does not own (a log, evaluation output) from `from` into `dir`, same names. */
+async function carryUserFiles(from: string, dir: string): Promise<void> {
+  for (const name of await readdir(from))
+    if (!isOwned(name) && !(await exists(join(dir, name)))) await rename(join(from, name), join(dir, name));
+}
+
+/** Refuse targets a save must not replace: a file, or a non-empty folder that is not a checkpoint. */
+async function checkSaveTarget(dir: string): Promise<void> {
+  const s = await stat(dir).catch(() => null);
+  if (s === null) return;
+  if (!s.isDirectory())
+    throw new Error(`checkpoint ${dir}: exists and is not a folder; refusing to replace it`);
+  const names = await readdir(dir);
+  if (names.length > 0 && !names.includes(CONFIG_FILE))
+    throw new Error(
+      `checkpoint ${dir}: a folder that is not a checkpoint (no ${CONFIG_FILE}, ${names.length} other entries); refusing to replace it`,
+    );
+}
+
+/** dir becomes `complete` (a finished checkpoint folder beside it); the previous one's user files carry over. */
+async function swapIn(dir: string, complete: string): Promise<void> {
+  if (await exists(dir)) {
+    const backup = tempSibling(dir, "old");
+    await rename(dir, backup);
+    saveHooks.betweenRenames?.();
+    await rename(complete, dir);
+    await syncDir(dirname(dir));
+    await carryUserFiles(backup, dir);
+    await rm(backup, { recursive: true, force: true });
+  } else {
+    await rename(complete, dir);
+    await syncDir(dirname(dir));
+  }
+}
+
 /**
- * Save a checkpoint folder atomically. The whole folder is written beside dir, then swapped in with two
- * renames (old -> backup, new -> dir) and the backup removed. If the process dies between the two renames
- * the old checkpoint survives as `.NAME.old-*` beside dir (loadCheckpoint points at it).
+ * Finish or undo saves of dir that a crash interrupted, and say what was done. Leftovers beside dir:
+ * `.NAME.tmp-*` (a folder still being written: removed), `.NAME.new-*` (complete, not yet in place: the
+ * newest becomes dir), `.NAME.old-*` (the previous checkpoint: its user files carried into dir, then
+ * removed; restored as dir when dir is missing). Leftovers of a live process are left alone.
+ */
+export async function recoverCheckpoint(dir: string): Promise<string[]> {
+  dir = resolve(dir);
+  const parent = dirname(dir);
+  const entries = await readdir(parent).catch(() => [] as string[]);
+  const found: Record<string, string[]> = { tmp: [], new: [], old: [] };
+  for (const name of entries) {
+    const t = parseTempSibling(dir, name);
+    if (t !== null && t.tag in found && !otherProcessAlive(t.pid)) found[t.tag].push(join(parent, name));
+  }
+  const notes: string[] = [];
+  for (const p of found.tmp) {
+    await rm(p, { recursive: true, force: true });
+    notes.push(`removed ${p}, an interrupted checkpoint write (incomplete)`);
+  }
+  const byTime = async (ps: string[]) =>
+    (await Promise.all(ps.map(async (p) => ({ p, t: (await stat(p)).mtimeMs })))).sort((a, b) => b.t - a.t);
+  const complete = await byTime(found.new);
+  for (const { p } of complete.slice(1)) {
+    await rm(p, { recursive: true, force: true });
+    notes.push(`removed ${p}, a complete checkpoint superseded by a newer one`);
+  }
+  const old = await byTime(found.old);
+  if (complete.length > 0) {
+    await swapIn(dir, complete[0].p);
+    notes.push(`finished an interrupted save: ${dir} now holds the checkpoint written last`);
+  } else if (!(await exists(dir)) && old.length > 0) {
+    await rename(old[0].p, dir);
+    old.shift();
+    notes.push(
+      `restored ${dir} from the previous checkpoint (a save was interrupted before its new folder was complete)`,
+    );
+  }
+  for (const { p } of old) {
+    if (await exists(dir)) await carryUserFiles(p, dir);
+    await rm(p, { recursive: true, force: true });
+    notes.push(`removed ${p}, the previous checkpoint of an interrupted save`);
+  }
+  return notes;
+}
+
+/**
+ * What a writer does before saving into dir (saveCheckpoint, and a training run before it starts): finish
+ * or remove an interrupted save's leftovers (the notes say what was done), then refuse a target that is a
+ * file or a folder that is not a checkpoint, so a run fails at once rather than at its first save.
+ */
+export async function prepareCheckpointDir(dir: string): Promise<string[]> {
+  dir = resolve(dir);
+  const notes = await recoverCheckpoint(dir);
+  await checkSaveTarget(dir);
+  return notes;
+}
+
+/**
+ * Save a checkpoint folder atomically. The whole folder is written beside dir (`.NAME.tmp-*`), renamed to
+ * `.NAME.new-*` once complete, then swapped in with two renames (dir -> `.NAME.old-*`, new -> dir) and the
+ * old one removed. A crash at any point leaves leftovers that recoverCheckpoint finishes or removes (the
+ * next save, or the next training run, calls it). Refuses to replace a file or a folder that is not a
+ * checkpoint; files in dir that a checkpoint does not own (a log) carry over to the new folder.
  */
 export async function saveCheckpoint(
   dir: string,
   ckpt: CheckpointToSave,
   opts: SaveOptions = {},
-): Promise<void> {
+): Promise<string[]> {
   dir = resolve(dir);
   const parent = dirname(dir);
   await mkdir(parent, { recursive: true });
   const configText = configToJson(ckpt.config);
   if (typeof (ckpt.config as JsonObject).model_type !== "string")
     throw new Error(`checkpoint ${dir}: config has no model_type`);
+  const notes = await prepareCheckpointDir(dir);
   const tmp = tempSibling(dir, "tmp");
   await mkdir(tmp);
   try {
@@ -129,22 +225,10 @@ export async function saveCheckpoint(
     await rm(tmp, { recursive: true, force: true });
     throw e;
   }
-  if (await exists(dir)) {
-    const backup = tempSibling(dir, "old");
-    await rename(dir, backup);
-    await rename(tmp, dir);
-    await syncDir(parent);
-    // Files the checkpoint does not own (a training log, evaluation output) move into the new folder; an
-    // open log keeps writing to the same file. Checkpoint files the new save lacks are not carried over.
-    for (const name of await readdir(backup)) {
-      const owned = CHECKPOINT_FILES.has(name) || /^model-\d+-of-\d+\.safetensors$/.test(name);
-      if (!owned && !(await exists(join(dir, name)))) await rename(join(backup, name), join(dir, name));
-    }
-    await rm(backup, { recursive: true, force: true });
-  } else {
-    await rename(tmp, dir);
-    await syncDir(parent);
-  }
+  const complete = tempSibling(dir, "new");
+  await rename(tmp, complete);
+  await swapIn(dir, complete);
+  return notes;
 }
 
 export interface LoadOptions {

@@ -96,6 +96,9 @@ export type ModelConfig =
 // ---------------------------------------------------------------------------------------------------------
 // Field readers: each names the source file and field in its error.
 
+/** More layers than any model has: a bound that keeps per-layer tables (names, shapes) small. */
+export const MAX_LAYERS = 4096;
+
 class Fields {
   constructor(
     readonly raw: JsonObject,
@@ -114,7 +117,7 @@ class Fields {
     return this.raw[key] !== undefined && this.raw[key] !== null;
   }
 
-  int(key: string, def?: number, min = 0): number {
+  int(key: string, def?: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
     const v = this.get(key);
     if (v === undefined || v === null) {
       if (def === undefined) this.fail(`missing required field "${key}"`);
@@ -123,6 +126,7 @@ class Fields {
     if (typeof v !== "number" || !Number.isSafeInteger(v))
       this.fail(`"${key}" must be an integer, got ${JSON.stringify(v)}`);
     if (v < min) this.fail(`"${key}" must be >= ${min}, got ${v}`);
+    if (v > max) this.fail(`"${key}" must be <= ${max}, got ${v}`);
     return v;
   }
 
@@ -193,6 +197,13 @@ function asObject(raw: unknown, source: string): JsonObject {
   return raw as JsonObject;
 }
 
+/** Special token ids index the embedding table: each must be below vocab_size. */
+function checkTokenIds(f: Fields, vocab: number, ids: Record<string, number | number[] | null>): void {
+  for (const [key, v] of Object.entries(ids))
+    for (const id of v === null ? [] : Array.isArray(v) ? v : [v])
+      if (id >= vocab) f.fail(`"${key}" ${id} is not below vocab_size ${vocab}`);
+}
+
 function checkHeads(f: Fields, width: number, heads: number, what = "hidden_size"): void {
   if (heads < 1) f.fail(`num_attention_heads must be >= 1, got ${heads}`);
   if (width % heads !== 0) f.fail(`${what} ${width} is not divisible by num_attention_heads ${heads}`);
@@ -228,7 +239,7 @@ export function parseLlamaConfig(raw: unknown, source = "config.json"): LlamaCon
     vocab_size: f.int("vocab_size", undefined, 1),
     hidden_size: hidden,
     intermediate_size: f.int("intermediate_size", undefined, 1),
-    num_hidden_layers: f.int("num_hidden_layers", undefined, 1),
+    num_hidden_layers: f.int("num_hidden_layers", undefined, 1, MAX_LAYERS),
     num_attention_heads: heads,
     num_key_value_heads: kvHeads,
     head_dim: headDim,
@@ -248,6 +259,11 @@ export function parseLlamaConfig(raw: unknown, source = "config.json"): LlamaCon
   };
   if (cfg.hidden_act !== "silu")
     f.fail(`hidden_act "${cfg.hidden_act}" is not supported (LLaMA uses "silu")`);
+  checkTokenIds(f, cfg.vocab_size, {
+    bos_token_id: cfg.bos_token_id,
+    eos_token_id: cfg.eos_token_id,
+    pad_token_id: cfg.pad_token_id,
+  });
   return cfg;
 }
 
@@ -263,7 +279,7 @@ export function parseRobertaConfig(raw: unknown, source = "config.json"): Robert
     architectures: f.strList("architectures", [roberta ? "RobertaModel" : "BertModel"]),
     vocab_size: f.int("vocab_size", undefined, 1),
     hidden_size: hidden,
-    num_hidden_layers: f.int("num_hidden_layers", undefined, 1),
+    num_hidden_layers: f.int("num_hidden_layers", undefined, 1, MAX_LAYERS),
     num_attention_heads: heads,
     intermediate_size: f.int("intermediate_size", undefined, 1),
     hidden_act: f.str("hidden_act", "gelu"),
@@ -313,7 +329,7 @@ export function parsePolicyConfig(raw: unknown, source = "config.json"): RefragP
     model_type: "refrag_policy",
     input_size: f.int("input_size", undefined, 1),
     hidden_size: hidden,
-    num_hidden_layers: f.int("num_hidden_layers", 2, 1),
+    num_hidden_layers: f.int("num_hidden_layers", 2, 1, MAX_LAYERS),
     num_attention_heads: heads,
     intermediate_size: f.int("intermediate_size", 4 * hidden, 1),
     max_chunks: f.int("max_chunks", 4096, 1),
@@ -343,9 +359,21 @@ export function parseRefragConfig(raw: unknown, source = "config.json"): RefragC
       `policy.input_size ${policy.input_size} matches neither the encoder (${encoder.hidden_size}) nor the decoder (${decoder.hidden_size}) width`,
     );
   }
+  // The encoder reads its bos before every chunk and pads batches with pad_token_id: both index its table.
+  checkTokenIds(f, encoder.vocab_size, {
+    "encoder.bos_token_id": encoder.bos_token_id,
+    "encoder.pad_token_id": encoder.pad_token_id,
+  });
+  // The encoder reads [bos] + one chunk: k + 1 positions after RoBERTa's pad offset must fit its table.
+  const chunkSize = f.int("chunk_size", 16, 1);
+  const first = encoder.model_type === "roberta" ? encoder.pad_token_id + 1 : 0;
+  if (first + chunkSize + 1 > encoder.max_position_embeddings)
+    f.fail(
+      `chunk_size ${chunkSize} does not fit the encoder: [bos] + ${chunkSize} tokens from position ${first} need max_position_embeddings >= ${first + chunkSize + 1}, the encoder has ${encoder.max_position_embeddings}`,
+    );
   return {
     model_type: "refrag",
-    chunk_size: f.int("chunk_size", 16, 1),
+    chunk_size: chunkSize,
     encoder,
     decoder,
     projector,

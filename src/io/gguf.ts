@@ -3,8 +3,8 @@
 // padding to `general.alignment` (32) | data, each tensor starting on an aligned offset.
 // A string is u64 length + UTF-8 bytes. A tensor info is name, u32 n_dims, u64 ne[n_dims] (ne[0] is the
 // fastest-varying dimension, so ne = row-major shape reversed), u32 ggml type, u64 offset into data.
-import { open, rename, rm, readFile, type FileHandle } from "node:fs/promises";
-import { tempSibling } from "./safetensors.js";
+import { readFile } from "node:fs/promises";
+import { writeAll, writeFileAtomic } from "./atomic.js";
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 export const GGUF_VERSION = 3;
@@ -272,17 +272,14 @@ export function encodeGgufHeader(
   return { header: w.result(), offsets, alignment };
 }
 
-/** Write a GGUF file: streamed to a temp file beside path, fsynced, renamed into place. */
+/** Write a GGUF file: streamed to a temp file beside path, fsynced, renamed into place (io/atomic.ts). */
 export async function writeGguf(
   path: string,
   metadata: Map<string, GgufValue>,
   tensors: GgufTensor[],
 ): Promise<void> {
   const { header, offsets, alignment } = encodeGgufHeader(metadata, tensors);
-  const tmp = tempSibling(path);
-  const fh = await open(tmp, "wx");
-  let ok = false;
-  try {
+  await writeFileAtomic(path, "gguf", async (fh) => {
     await writeAll(fh, header);
     const zeros = new Uint8Array(alignment);
     let pos = 0;
@@ -294,21 +291,7 @@ export async function writeGguf(
     }
     const tail = (alignment - (pos % alignment)) % alignment;
     if (tail > 0) await writeAll(fh, zeros.subarray(0, tail));
-    await fh.sync();
-    ok = true;
-  } finally {
-    await fh.close();
-    if (!ok) await rm(tmp, { force: true });
-  }
-  await rename(tmp, path);
-}
-
-async function writeAll(fh: FileHandle, bytes: Uint8Array): Promise<void> {
-  let done = 0;
-  while (done < bytes.byteLength) {
-    const { bytesWritten } = await fh.write(bytes, done, Math.min(bytes.byteLength - done, 1 << 30));
-    done += bytesWritten;
-  }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -389,10 +372,16 @@ class ByteReader {
       throw new Error(`gguf ${this.file}: ${what} ${v} exceeds the file size`);
     return Number(v);
   }
-  str(): string {
-    const n = this.size("string length");
-    this.need(n, "string");
-    const s = new TextDecoder("utf-8", { fatal: true }).decode(this.buf.subarray(this.pos, this.pos + n));
+  /** A string; `what` names the field in errors (a key, a value, a tensor name). */
+  str(what: string): string {
+    const n = this.size(`length of ${what}`);
+    this.need(n, what);
+    let s: string;
+    try {
+      s = new TextDecoder("utf-8", { fatal: true }).decode(this.buf.subarray(this.pos, this.pos + n));
+    } catch {
+      throw new Error(`gguf ${this.file}: ${what} at byte ${this.pos} is not valid UTF-8`);
+    }
     this.pos += n;
     return s;
   }
@@ -403,12 +392,12 @@ const TYPE_NAMES = Object.fromEntries(Object.entries(VT).map(([k, v]) => [v, k])
   keyof typeof VT
 >;
 
-function readScalar(r: ByteReader, type: GgufScalarType): number | bigint | boolean | string {
+function readScalar(r: ByteReader, type: GgufScalarType, what: string): number | bigint | boolean | string {
   switch (type) {
     case "bool":
       return r.u8() !== 0;
     case "string":
-      return r.str();
+      return r.str(what);
     default:
       return r[type]();
   }
@@ -417,13 +406,14 @@ function readScalar(r: ByteReader, type: GgufScalarType): number | bigint | bool
 function readValue(r: ByteReader, file: string, key: string): GgufValue {
   const t = TYPE_NAMES[r.u32()];
   if (t === undefined) throw new Error(`gguf ${file}: metadata "${key}" has an unknown value type`);
-  if (t !== "array") return { type: t, value: readScalar(r, t) } as GgufValue;
+  if (t !== "array")
+    return { type: t, value: readScalar(r, t, `the value of metadata "${key}"`) } as GgufValue;
   const it = TYPE_NAMES[r.u32()];
   if (it === undefined || it === "array")
     throw new Error(`gguf ${file}: metadata "${key}" has an unsupported array item type`);
   const n = r.size(`array length of "${key}"`);
   const value: (number | bigint | boolean | string)[] = [];
-  for (let i = 0; i < n; i++) value.push(readScalar(r, it));
+  for (let i = 0; i < n; i++) value.push(readScalar(r, it, `item ${i} of metadata "${key}"`));
   return { type: "array", itemType: it, value } as GgufValue;
 }
 
@@ -437,19 +427,31 @@ export function decodeGguf(buf: Uint8Array, file = "<buffer>"): GgufFile {
   const nKv = r.size("metadata count");
   const metadata = new Map<string, GgufValue>();
   for (let i = 0; i < nKv; i++) {
-    const key = r.str();
+    const key = r.str(`metadata key ${i}`);
     if (metadata.has(key)) throw new Error(`gguf ${file}: duplicate metadata key "${key}"`);
     metadata.set(key, readValue(r, file, key));
   }
   const align = metadata.get("general.alignment");
-  const alignment = align !== undefined && align.type === "u32" ? align.value : GGUF_DEFAULT_ALIGNMENT;
+  if (
+    align !== undefined &&
+    (align.type !== "u32" || align.value < 1 || (align.value & (align.value - 1)) !== 0)
+  )
+    throw new Error(
+      `gguf ${file}: general.alignment must be a u32 power of two, got ${align.type} ${String(align.value)}`,
+    );
+  const alignment = align !== undefined ? (align.value as number) : GGUF_DEFAULT_ALIGNMENT;
+  const names = new Set<string>();
   const infos: { name: string; type: GgmlType; shape: number[]; offset: number }[] = [];
   for (let i = 0; i < nTensors; i++) {
-    const name = r.str();
+    const name = r.str(`name of tensor ${i}`);
+    if (names.has(name)) throw new Error(`gguf ${file}: duplicate tensor name "${name}"`);
+    names.add(name);
     const nd = r.u32();
     if (nd < 1 || nd > 4) throw new Error(`gguf ${file}: tensor "${name}" has ${nd} dimensions`);
     const ne: number[] = [];
     for (let d = 0; d < nd; d++) ne.push(r.size(`dimension of "${name}"`));
+    if (ne.some((d) => d < 1))
+      throw new Error(`gguf ${file}: tensor "${name}" has an empty dimension [${ne.join(", ")}]`);
     const tcode = r.u32();
     const type = (Object.keys(GGML_TYPE) as GgmlType[]).find((k) => GGML_TYPE[k] === tcode);
     if (type === undefined)
@@ -462,6 +464,14 @@ export function decodeGguf(buf: Uint8Array, file = "<buffer>"): GgufFile {
     infos.push({ name, type, shape: ne.reverse(), offset });
   }
   const dataStart = Math.ceil(r.pos / alignment) * alignment;
+  const spans = infos
+    .map((t) => ({ t, end: t.offset + t.shape.reduce((a, b) => a * b, 1) * GGML_TYPE_SIZE[t.type] }))
+    .sort((a, b) => a.t.offset - b.t.offset);
+  for (let i = 1; i < spans.length; i++)
+    if (spans[i].t.offset < spans[i - 1].end)
+      throw new Error(
+        `gguf ${file}: tensor "${spans[i].t.name}" (offset ${spans[i].t.offset}) overlaps tensor "${spans[i - 1].t.name}" (ends at ${spans[i - 1].end})`,
+      );
   const tensors: GgufTensor[] = infos.map((info) => {
     const n = info.shape.reduce((a, b) => a * b, 1);
     const bytes = n * GGML_TYPE_SIZE[info.type];

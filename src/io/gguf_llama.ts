@@ -6,8 +6,8 @@
 // - norms stored as F32 whatever the weight type; llama.* hyperparameters; a byte-level BPE vocabulary.
 import { parseLlamaConfig, type LlamaConfig } from "./config.js";
 import { loadCheckpoint } from "./checkpoint.js";
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from "./half.js";
-import type { StTensor } from "./safetensors.js";
+import { f32ToBf16, f32ToF16 } from "./half.js";
+import { toFloat32, type StTensor } from "./safetensors.js";
 import { writeGguf, type GgmlType, type GgufTensor, type GgufValue } from "./gguf.js";
 
 export type GgufWeightType = "f32" | "f16" | "bf16";
@@ -33,18 +33,7 @@ export interface ExportLlamaOptions {
 // Tensors
 
 function toF32(t: StTensor, name: string): Float32Array {
-  switch (t.dtype) {
-    case "F32":
-      return t.data as Float32Array;
-    case "F16":
-      return f16ToF32(t.data as Uint16Array);
-    case "BF16":
-      return bf16ToF32(t.data as Uint16Array);
-    default:
-      throw new Error(
-        `gguf export: tensor "${name}" has dtype ${t.dtype}; only F32, F16 and BF16 weights are exported`,
-      );
-  }
+  return toFloat32(t, `gguf export: tensor "${name}"`);
 }
 
 function convert(t: StTensor, name: string, want: GgmlType): Float32Array | Uint16Array {

@@ -2,10 +2,12 @@
 // Layout: u64 LE header length N | N bytes of JSON header | data region. The header maps tensor names to
 // { dtype, shape, data_offsets: [begin, end) relative to the data region } plus an optional
 // "__metadata__" string map. Everything is little-endian; f16/bf16 data stays as raw Uint16 bit patterns.
-import { open, rename, rm, type FileHandle } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
 import { endianness } from "node:os";
-import { basename, dirname, join } from "node:path";
-import { randomBytes } from "node:crypto";
+import { writeAll, writeFileAtomic } from "./atomic.js";
+import { bf16ToF32, f16ToF32 } from "./half.js";
+
+export { tempSibling } from "./atomic.js";
 
 export type SafetensorsDtype = "F64" | "F32" | "F16" | "BF16" | "I64" | "I32" | "I16" | "I8" | "U8" | "BOOL";
 
@@ -82,6 +84,25 @@ export function numel(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
   return n;
+}
+
+/**
+ * A tensor's values as float32 (what every module holds): F32 as stored, F16 / BF16 / F64 converted
+ * exactly or rounded to nearest; integer and bool tensors are refused. `where` names the file and tensor.
+ */
+export function toFloat32(t: StTensor, where: string): Float32Array {
+  switch (t.dtype) {
+    case "F32":
+      return t.data as Float32Array;
+    case "F16":
+      return f16ToF32(t.data as Uint16Array);
+    case "BF16":
+      return bf16ToF32(t.data as Uint16Array);
+    case "F64":
+      return Float32Array.from(t.data as Float64Array);
+    default:
+      throw new Error(`${where}: dtype ${t.dtype} cannot hold weights (expected F32, F16, BF16 or F64)`);
+  }
 }
 
 function assertLittleEndian(): void {
@@ -435,14 +456,9 @@ export function encodeSafetensors(tensors: TensorMap, metadata?: Record<string, 
   return out;
 }
 
-/** A unique sibling temp path, so a rename onto the target is atomic (same file system). */
-export function tempSibling(path: string, tag = "tmp"): string {
-  return join(dirname(path), `.${basename(path)}.${tag}-${process.pid}-${randomBytes(4).toString("hex")}`);
-}
-
 /**
  * Write tensors to path: validated first, streamed to a temp file beside it, fsynced, then renamed over
- * path, so readers never see a half-written file. Tensor data is written from the arrays without copies.
+ * path (io/atomic.ts), so readers never see a half-written file. Tensor data is written without copies.
  */
 export async function writeSafetensors(
   path: string,
@@ -452,27 +468,9 @@ export async function writeSafetensors(
   assertLittleEndian();
   const entries = sortedEntries(tensors, path);
   const header = buildHeader(entries, metadata);
-  const tmp = tempSibling(path);
-  const fh = await open(tmp, "wx");
-  let ok = false;
-  try {
+  await writeFileAtomic(path, "safetensors", async (fh) => {
     await writeAll(fh, header);
     for (const [, t] of entries)
       await writeAll(fh, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-    await fh.sync();
-    ok = true;
-  } finally {
-    await fh.close();
-    if (!ok) await rm(tmp, { force: true });
-  }
-  await rename(tmp, path);
-}
-
-async function writeAll(fh: FileHandle, bytes: Uint8Array): Promise<void> {
-  let done = 0;
-  while (done < bytes.byteLength) {
-    const len = Math.min(bytes.byteLength - done, 1 << 30);
-    const { bytesWritten } = await fh.write(bytes, done, len);
-    done += bytesWritten;
-  }
+  });
 }

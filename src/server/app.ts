@@ -32,6 +32,12 @@ export interface Limits {
   maxHistoryTurns: number;
   /** Requests allowed to wait behind the running one. */
   maxQueue: number;
+  /**
+   * Characters of passages per position of the decoder's window (per chunk of k tokens: k·this many
+   * characters). Longer contexts are refused (413) before tokenising: 8 characters per token is about
+   * twice what English averages, so nothing that could fit is refused.
+   */
+  maxCharsPerToken: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -42,6 +48,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxTopK: 32,
   maxHistoryTurns: 16,
   maxQueue: 8,
+  maxCharsPerToken: 8,
 };
 
 export interface ServerOptions {
@@ -171,7 +178,7 @@ export function parseAnswerRequest(raw: unknown, limits: Limits): AnswerRequest 
     maxNewTokens: field(
       body,
       "max_tokens",
-      64,
+      Math.min(64, limits.maxNewTokens), // the default respects a lower configured limit
       isInt(1, limits.maxNewTokens),
       `an integer in [1, ${limits.maxNewTokens}]`,
     ),
@@ -215,6 +222,52 @@ function statusOf(e: unknown): number {
   return 500;
 }
 
+/**
+ * Refuse (413) a context that cannot fit the decoder's window even fully compressed, before the pipeline
+ * encodes anything (and caches vectors for a request that then fails): first by characters, without
+ * tokenising; then by tokens, counting one position per chunk of k.
+ */
+function checkContextSize(
+  r: AnswerRequest,
+  passages: PassageOut[],
+  pipeline: RefragPipeline,
+  limits: Limits,
+): void {
+  const model = pipeline.model;
+  const k = model.chunkSize;
+  const window = model.decoder.config.max_position_embeddings;
+  const room = window - r.maxNewTokens;
+  const chars = passages.reduce((n, p) => n + p.text.length, 0);
+  const maxChars = room * k * limits.maxCharsPerToken;
+  if (chars > maxChars)
+    throw new HttpError(
+      413,
+      `the passages hold ${chars} characters; this model's window of ${window} positions (${r.maxNewTokens} kept for the answer, ${k} tokens per compressed chunk) takes at most ${maxChars}`,
+    );
+  let chunks = 0;
+  let tokens = 0;
+  for (const p of passages) {
+    const n = pipeline.tokenizer.encode(p.text, { allowSpecial: false }).length;
+    tokens += n;
+    chunks += Math.ceil(n / k);
+  }
+  // Mode "all" reads every chunk as raw tokens; every other mode compresses at least some.
+  const positions = r.selection.mode === "all" ? tokens : chunks;
+  const question = pipeline.tokenizer.encode(r.question, { allowSpecial: false }).length;
+  const need = question + positions + r.maxNewTokens;
+  if (need > window)
+    throw new HttpError(
+      413,
+      `the passages take at least ${positions} positions (${chunks} chunks of ${k} tokens, selection ${r.selection.mode}); with the question (${question} tokens) and ${r.maxNewTokens} answer tokens that is ${need}, which exceeds the decoder's context window of ${window}`,
+    );
+  const maxChunks = model.policy?.config.max_chunks;
+  if (r.selection.mode === "policy" && maxChunks !== undefined && chunks > maxChunks)
+    throw new HttpError(
+      413,
+      `the passages make ${chunks} chunks; the selection policy reads at most ${maxChunks}`,
+    );
+}
+
 export function buildServer(opts: ServerOptions): FastifyInstance {
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const { pipeline } = opts;
@@ -256,6 +309,11 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
 
   app.post("/v1/answer", async (req, reply) => {
     const r = parseAnswerRequest(req.body, limits);
+    if (r.selection.mode === "policy" && model.policy === null)
+      throw new HttpError(
+        400,
+        "selection mode 'policy' needs a model with a trained policy; this model has none",
+      );
     let used: PassageOut[];
     if (r.passages !== null)
       used = r.passages.map((p, i) => ({
@@ -268,6 +326,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     else if (index !== null)
       used = await index.search([...r.history.map((t) => t.question), r.question].join(" "), r.k);
     else throw new HttpError(400, "passages are required: this server has no passage index");
+    checkContextSize(r, used, pipeline, limits);
     const controller = new AbortController();
     // The client going away stops the computation at once.
     reply.raw.on("close", () => {

@@ -91,6 +91,7 @@ export function validateTokenizerJson(value: unknown, where = "tokenizer.json"):
 
   if (m.type === "BPE" || (m.type === undefined && m.merges !== undefined)) validateBpeModel(m, fail);
   else if (m.type === undefined && m.vocab === undefined) fail(`"model" has neither "type" nor "vocab"`);
+  checkIdsDense(m, addedTokens, fail);
 
   return {
     version: typeof obj.version === "string" ? obj.version : "1.0",
@@ -103,6 +104,34 @@ export function validateTokenizerJson(value: unknown, where = "tokenizer.json"):
     decoder: (obj.decoder as JsonObject | undefined) ?? null,
     model: m,
   };
+}
+
+/**
+ * Token ids index tables (id → token, id → bytes), so they must be dense enough: a single id of 2^31 - 1
+ * would ask for a table of two billion entries. The largest id must be below twice the number of tokens
+ * plus 256 (room for reserved ranges, not for a lone far-away id).
+ */
+function checkIdsDense(m: JsonObject, added: AddedTokenJson[], fail: (msg: string) => never): void {
+  const ids = new Set<number>();
+  let maxId = -1;
+  let maxWhere = "";
+  const see = (id: number, where: string) => {
+    ids.add(id);
+    if (id > maxId) [maxId, maxWhere] = [id, where];
+  };
+  if (isObject(m.vocab))
+    for (const [tok, id] of Object.entries(m.vocab)) {
+      if (!isId(id))
+        fail(`model.vocab[${JSON.stringify(tok)}] must be a non-negative integer id, got ${describe(id)}`);
+      see(id as number, `model.vocab[${JSON.stringify(tok)}]`);
+    }
+  else if (Array.isArray(m.vocab)) see(m.vocab.length - 1, "model.vocab");
+  added.forEach((t, i) => see(t.id, `added_tokens[${i}]`));
+  const limit = 2 * ids.size + 256;
+  if (maxId >= limit)
+    fail(
+      `${maxWhere} has id ${maxId}, but there are only ${ids.size} distinct ids: ids must be dense (below ${limit})`,
+    );
 }
 
 function validateBpeModel(m: JsonObject, fail: (msg: string) => never): void {

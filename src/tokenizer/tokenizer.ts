@@ -40,6 +40,9 @@ const ROLE_NAMES = {
   unk: ["<|unk|>", "<unk>", "[UNK]"],
 } as const;
 
+/** Text every loaded tokenizer must encode and decode (ASCII, punctuation, digits, accents, CJK, emoji). */
+const PROBE_TEXT = "Hello, world! 42 café — 東京 🙂\n\tend";
+
 const CACHE_SLOTS = 1 << 17; // half of them used at most
 const MAX_CACHED_WORD = 64;
 
@@ -90,6 +93,25 @@ export class Tokenizer {
     this.unkId =
       unkName !== undefined && this.tokenIds.has(unkName) ? this.tokenIds.get(unkName) : role(ROLE_NAMES.unk);
     this.fast = ByteLevelBpe.tryCreate(json, this.tokenIds, new Set(this.addedIds.values()), where);
+    this.probe(where);
+  }
+
+  /**
+   * Fail at load, naming the file, rather than at first use: build the general tokenizer now (when the
+   * fast path does not apply) and round-trip a sample through encode and decode.
+   */
+  private probe(where: string): void {
+    try {
+      if (this.fast === null) this.hfTokenizer();
+      const ids = this.encode(PROBE_TEXT, { allowSpecial: false });
+      for (const id of ids)
+        if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize || this.idTokens[id] === undefined)
+          throw new Error(`encoding a sample gave id ${id}, which is not in the vocabulary`);
+      this.decode(ids);
+    } catch (e) {
+      if (e instanceof TokenizerFormatError) throw e;
+      throw new TokenizerFormatError(`${where}: the tokenizer does not work: ${(e as Error).message}`);
+    }
   }
 
   private setToken(tok: string, id: number): void {

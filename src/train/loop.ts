@@ -8,9 +8,10 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Rng } from "../engine/random.js";
 import { noGrad, type Tensor } from "../engine/tensor.js";
-import { loadCheckpoint, saveCheckpoint } from "../io/checkpoint.js";
+import { loadCheckpoint, prepareCheckpointDir, saveCheckpoint } from "../io/checkpoint.js";
 import type { JsonObject, ModelConfig } from "../io/config.js";
 import type { StTensor } from "../io/safetensors.js";
+import { checkShapes, finiteFloat32, loadWeights } from "../models/load.js";
 import type { Module, Parameter } from "../nn/module.js";
 import { AdamW, clipGradNorm, cosineSchedule } from "./optimizer.js";
 
@@ -132,7 +133,9 @@ export async function trainLoop(o: LoopOptions): Promise<TrainingState> {
   const opt = new AdamW(params, { lr: c.lr, weightDecay: c.weightDecay ?? 0.1, beta2: c.beta2 ?? 0.95 });
   let state: TrainingState = { stage: o.stage, step: 0, steps: c.steps, seed, history: [] };
 
-  // Resume when the output folder holds this stage's checkpoint.
+  // Resume when the output folder holds this stage's checkpoint (after finishing or removing what an
+  // interrupted save left beside it).
+  for (const note of await prepareCheckpointDir(o.outDir)) console.error(`${o.stage}: ${note}`);
   const existing = existsSync(join(o.outDir, "config.json"))
     ? await loadCheckpoint(o.outDir, { optimizer: true })
     : null;
@@ -142,14 +145,26 @@ export async function trainLoop(o: LoopOptions): Promise<TrainingState> {
       throw new Error(
         `${o.stage}: ${o.outDir} holds a run with steps=${s.steps}, seed=${s.seed}; this run asks steps=${c.steps}, seed=${seed} (use a new --out)`,
       );
-    o.model.loadStateDict(new Map([...existing.tensors].map(([k, v]) => [k, v.data as Float32Array])));
+    loadWeights(o.model, existing.tensors, `checkpoint ${existing.dir}`);
     for (const [name, m] of opt.m) {
       const mt = existing.optimizer?.get(`m.${name}`);
       const vt = existing.optimizer?.get(`v.${name}`);
       if (mt === undefined || vt === undefined)
         throw new Error(`${o.stage}: ${o.outDir} has no optimizer state for ${name}`);
-      m.set(mt.data as Float32Array);
-      opt.v.get(name)!.set(vt.data as Float32Array);
+      const where = `checkpoint ${existing.dir} optimizer`;
+      checkShapes(
+        new Map([
+          [`m.${name}`, [m.length]],
+          [`v.${name}`, [m.length]],
+        ]),
+        new Map([
+          [`m.${name}`, mt],
+          [`v.${name}`, vt],
+        ]),
+        where,
+      );
+      m.set(finiteFloat32(mt, `${where}: m.${name}`));
+      opt.v.get(name)!.set(finiteFloat32(vt, `${where}: v.${name}`));
     }
     opt.step = s.step;
     state = s;

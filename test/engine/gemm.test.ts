@@ -394,11 +394,11 @@ test("bad arguments throw errors naming the op and shapes", { skip }, () => {
     );
     assert.throws(
       () => impl.gemm(false, false, -1, 3, 4, 1, f(8), f(12), 0, f(6)),
-      /gemm: M must be a non-negative integer/,
+      /gemm: M must be an integer in \[0, 2147483647\], got -1/,
     );
     assert.throws(
       () => impl.gemm(false, false, 2, 1.5, 4, 1, f(8), f(12), 0, f(6)),
-      /gemm: N must be a non-negative integer/,
+      /gemm: N must be an integer in \[0, 2147483647\]/,
     );
     assert.throws(
       () => impl.gemmBf16(false, 2, 3, 4, 1, f(8), new Uint16Array(11), 0, f(6)),

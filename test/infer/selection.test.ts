@@ -180,9 +180,10 @@ test("chunk-vector cache: keyed by encoder, passage and k; F32 exact, BF16 withi
     assert.equal(await new ChunkVectorCache(dir, "enc-b", 16).get(ids), null, "another encoder misses");
     assert.equal(await new ChunkVectorCache(dir, "enc-a", 8).get(ids), null, "another k misses");
     const bf = new ChunkVectorCache(dir, "enc-a", 32, "BF16");
-    await bf.put(ids, vectors);
+    const vectors32 = new Tensor(rng.randn(3 * 8), [3, 8]); // one row per chunk of 32
+    await bf.put(ids, vectors32);
     const back = await new ChunkVectorCache(dir, "enc-a", 32, "BF16").get(ids);
-    assertClose(back!.data, vectors.data, 1e-2, "bf16 vectors", seed);
+    assertClose(back!.data, vectors32.data, 1e-2, "bf16 vectors", seed);
     assert.equal(readdirSync(dir).length, 2);
     // Memory holds the most recently used entries only; a memory-only cache then forgets the oldest.
     const small = new ChunkVectorCache(null, "enc-a", 16, "F32", 2);

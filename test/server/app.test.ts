@@ -10,6 +10,8 @@ import { tinyRefrag, tokenizer } from "../tiny_refrag.js";
 import { RefragPipeline } from "../../src/infer/pipeline.js";
 import { PassageIndex } from "../../src/retrieval/index.js";
 import { buildServer } from "../../src/server/app.js";
+import { ChunkVectorCache, weightsId } from "../../src/infer/vector_cache.js";
+import { Tensor } from "../../src/engine/tensor.js";
 
 const model = tinyRefrag(8, 256, 11);
 const pipeline = new RefragPipeline(model, tokenizer);
@@ -240,4 +242,47 @@ test("server: a client that disconnects mid-answer stops the generation", async 
   } finally {
     await app.close();
   }
+});
+
+test("server: oversized contexts are refused before tokenising or encoding, and nothing is cached", async () => {
+  const cache = new ChunkVectorCache(null, weightsId(model.encoder), model.chunkSize);
+  const app = buildServer({ pipeline: new RefragPipeline(model, tokenizer, cache) });
+  const post = (payload: unknown) =>
+    app.inject({ method: "POST", url: "/v1/answer", payload: payload as object });
+  // About 1 MB of passages: refused by size at once (it used to take ~5 s of encoding before its 413).
+  const big = Array.from(
+    { length: 60 },
+    (_, i) => `Passage ${i}: ` + "lorem ipsum dolor sit amet ".repeat(600),
+  );
+  const t0 = performance.now();
+  const res = await post({ question: "q", passages: big });
+  assert.equal(res.statusCode, 413, res.body);
+  assert.match(
+    res.json().error,
+    /the passages hold \d+ characters; this model's window of 256 positions .* takes at most 12288/,
+  );
+  assert.ok(performance.now() - t0 < 1000, `refused in ${performance.now() - t0} ms`);
+  // Small enough by characters, too long once tokenised: refused before the encoder runs.
+  const mid = await post({ question: "q", passages: ["a b c d e f g h ".repeat(700)] });
+  assert.equal(mid.statusCode, 413, mid.body);
+  assert.match(
+    mid.json().error,
+    /take at least \d+ positions .* which exceeds the decoder's context window of 256/,
+  );
+  assert.equal(cache.size, 0, "no vectors cached for rejected requests");
+  // Policy selection on a model without a policy is the client's error.
+  const pol = await post({ question: "q", passages: ["x"], selection: { mode: "policy" } });
+  assert.equal(pol.statusCode, 400, pol.body);
+  assert.match(pol.json().error, /selection mode 'policy' needs a model with a trained policy/);
+  await app.close();
+});
+
+test("the chunk-vector cache is bounded by bytes as well as entries", async () => {
+  const cache = new ChunkVectorCache(null, "enc", 4, "F32", 10_000, 64 * 1024);
+  for (let i = 0; i < 30; i++) {
+    const ids = Int32Array.from({ length: 4 * 100 }, (_, j) => i * 1000 + j);
+    await cache.put(ids, new Tensor(new Float32Array(100 * 64), [100, 64])); // 25.6 KB each
+  }
+  assert.ok(cache.memoryBytes <= 64 * 1024, `${cache.memoryBytes} bytes held`);
+  assert.equal(cache.size, 2);
 });

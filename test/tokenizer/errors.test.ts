@@ -7,6 +7,7 @@ import { test } from "node:test";
 import "../helpers.js";
 import { TokenizerFormatError } from "../../src/tokenizer/json.js";
 import { Tokenizer } from "../../src/tokenizer/tokenizer.js";
+import { describeExit, runModule } from "../../src/fuzz/child.js";
 
 function bpe(vocab: unknown, merges: unknown, extra: Record<string, unknown> = {}): unknown {
   return { model: { type: "BPE", vocab, merges }, ...extra };
@@ -83,4 +84,53 @@ test("decode rejects ids outside the vocabulary; encode needs the requested BOS"
   assert.throws(() => tok.decode([1.5]), /id 1\.5 is not in the vocabulary/);
   assert.throws(() => tok.encode("ab", { addBos: true }), /has no bos token/);
   assert.throws(() => tok.requireId("<|chunk|>"), /token "<\|chunk\|>" is not in the vocabulary/);
+});
+
+test("far-away ids are refused at load (a lone 2^31 - 1 used to kill V8, 1e8 took 40 s and 2.7 GB)", () => {
+  const tokUrl = new URL("../../src/tokenizer/tokenizer.js", import.meta.url).href;
+  for (const id of [2 ** 31 - 1, 1e8]) {
+    const r = runModule(
+      `import { Tokenizer } from ${JSON.stringify(tokUrl)};
+       const t0 = performance.now();
+       try { Tokenizer.fromJSON({ model: { type: "BPE", vocab: { a: 0, b: ${id} }, merges: [] } }, "far.json");
+             console.log("loaded"); }
+       catch (e) { console.log(e.name + ": " + e.message); }
+       console.log(Math.round(performance.now() - t0), process.memoryUsage().rss);`,
+      { timeoutMs: 30_000 },
+    );
+    assert.equal(r.status, 0, `id ${id}: ${describeExit(r)}`);
+    const [msg, ms, rss] = r.stdout
+      .trim()
+      .split("\n")
+      .flatMap((l) => l.split(/ (?=\d+$)/));
+    assert.match(
+      msg,
+      new RegExp(
+        `^TokenizerFormatError: far\\.json: model\\.vocab\\["b"\\] has id ${id}, but there are only 2 distinct ids: ids must be dense \\(below 260\\)$`,
+      ),
+    );
+    assert.ok(Number(ms) < 2000 && Number(rss) < 300 * 2 ** 20, `id ${id}: ${ms} ms, rss ${rss}`);
+  }
+});
+
+test("tokenizers that used to load and fail at first use now fail at load, naming the file", () => {
+  const cases: [unknown, RegExp][] = [
+    [{ model: { type: "WordPiece", vocab: { a: 0, b: 1 }, unk_token: "[UNK]" } }, /gave id undefined/],
+    [{ model: { type: "WordLevel", vocab: { a: 0 }, unk_token: "<unk>" } }, /gave id undefined/],
+    [
+      { model: { type: "Unigram", vocab: [["a", 0]], unk_id: 5 } },
+      /gave id 5, which is not in the vocabulary/,
+    ],
+    [bpe({ a: 0 }, [], { decoder: { type: "Nope" } }), /Unknown Decoder type: Nope/],
+    [bpe({ a: 0 }, [], { pre_tokenizer: { type: "Nope" } }), /Unknown PreTokenizer type: Nope/],
+  ];
+  for (const [obj, re] of cases)
+    assert.throws(
+      () => Tokenizer.fromJSON(obj, "late.json"),
+      (e: unknown) =>
+        e instanceof TokenizerFormatError &&
+        /^late\.json: the tokenizer does not work: /.test(e.message) &&
+        re.test(e.message),
+      `expected ${re}`,
+    );
 });

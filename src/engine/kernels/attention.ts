@@ -4,48 +4,11 @@
 // Query row i sees the key prefix 0..lim-1, lim = min(kvLen[b] or Tk, causal ? qOffset + i + 1 : Tk).
 // A row that sees no key gets out = 0 and lse = -Infinity, and contributes no gradient.
 import { loadAddon } from "../native.js";
+import { KERNEL_CHECKS, withChecks } from "./checks.js";
 import type { AttentionKernels } from "./types.js";
 
 /** Float32 for the kernels; Float64 so tests can take finite differences of the spec in double precision. */
 export type Floats = Float32Array | Float64Array;
-
-function fail(op: string, msg: string): never {
-  throw new Error(`${op}: ${msg}`);
-}
-
-/** Validates sizes and array lengths exactly as the native kernels do (same conditions, op-named errors). */
-export function checkAttentionShapes(
-  op: string,
-  B: number,
-  Tq: number,
-  Tk: number,
-  Hq: number,
-  Hkv: number,
-  D: number,
-  qOffset: number,
-  kvLen: Int32Array | null,
-  arrays: [string, ArrayLike<number>, number][],
-): void {
-  const dims = { B, Tq, Tk, Hq, Hkv, D, qOffset };
-  for (const [name, n] of Object.entries(dims)) {
-    const min = name === "Tq" || name === "Tk" || name === "qOffset" ? 0 : 1;
-    if (!Number.isInteger(n) || n < min) fail(op, `${name} must be an integer >= ${min}, got ${n}`);
-  }
-  if (Hq % Hkv !== 0) fail(op, `Hq (${Hq}) must be a multiple of Hkv (${Hkv})`);
-  for (const [name, arr, len] of arrays) {
-    if (arr.length < len)
-      fail(
-        op,
-        `${name} has ${arr.length} elements, needs ${len} (B=${B} Tq=${Tq} Tk=${Tk} Hq=${Hq} Hkv=${Hkv} D=${D})`,
-      );
-  }
-  if (kvLen !== null) {
-    if (kvLen.length < B) fail(op, `kvLen has ${kvLen.length} elements, needs B=${B}`);
-    for (let b = 0; b < B; b++) {
-      if (kvLen[b] < 0 || kvLen[b] > Tk) fail(op, `kvLen[${b}] = ${kvLen[b]} is outside [0, Tk=${Tk}]`);
-    }
-  }
-}
 
 /** Number of keys (a prefix) that query row i of batch b sees. */
 function keyLimit(
@@ -79,15 +42,7 @@ export function attentionForwardRef(
   out: Floats,
   lse: Floats,
 ): void {
-  const nq = B * Tq * Hq * D;
-  const nk = B * Tk * Hkv * D;
-  checkAttentionShapes("attentionForward", B, Tq, Tk, Hq, Hkv, D, qOffset, kvLen, [
-    ["q", q, nq],
-    ["k", k, nk],
-    ["v", v, nk],
-    ["out", out, nq],
-    ["lse", lse, B * Hq * Tq],
-  ]);
+  KERNEL_CHECKS.attentionForward(B, Tq, Tk, Hq, Hkv, D, qOffset, causal, scale, q, k, v, kvLen, out, lse);
   const group = Hq / Hkv;
   const s = new Float64Array(Tk);
   for (let b = 0; b < B; b++) {
@@ -153,17 +108,27 @@ export function attentionBackwardRef(
 ): void {
   const nq = B * Tq * Hq * D;
   const nk = B * Tk * Hkv * D;
-  checkAttentionShapes("attentionBackward", B, Tq, Tk, Hq, Hkv, D, qOffset, kvLen, [
-    ["q", q, nq],
-    ["k", k, nk],
-    ["v", v, nk],
-    ["out", out, nq],
-    ["lse", lse, B * Hq * Tq],
-    ["dout", dout, nq],
-    ["dq", dq, nq],
-    ["dk", dk, nk],
-    ["dv", dv, nk],
-  ]);
+  KERNEL_CHECKS.attentionBackward(
+    B,
+    Tq,
+    Tk,
+    Hq,
+    Hkv,
+    D,
+    qOffset,
+    causal,
+    scale,
+    q,
+    k,
+    v,
+    kvLen,
+    out,
+    lse,
+    dout,
+    dq,
+    dk,
+    dv,
+  );
   dq.fill(0, 0, nq);
   dk.fill(0, 0, nk);
   dv.fill(0, 0, nk);
@@ -218,8 +183,8 @@ function loadNative(): AttentionKernels | null {
   )
     return null;
   const fns = addon as unknown as AttentionAddon;
-  // The addon validates everything itself (C++ errors name the op and the shapes).
-  return { attentionForward: fns.attentionForward, attentionBackward: fns.attentionBackward };
+  // Checked here first (src/engine/kernels/checks.ts); the addon checks again and throws too.
+  return withChecks({ attentionForward: fns.attentionForward, attentionBackward: fns.attentionBackward });
 }
 
 /** The C++ kernels, or null when the addon is not built. */

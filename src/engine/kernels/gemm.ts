@@ -3,21 +3,8 @@
 // transA, B is stored N×K when transB. C = alpha · op(A) · op(B) + beta · C; beta = 0 overwrites C
 // without reading it (so NaN in an uninitialised C does not leak), as in BLAS.
 import { loadAddon } from "../native.js";
+import { KERNEL_CHECKS, withChecks } from "./checks.js";
 import type { GemmKernels } from "./types.js";
-
-function checkDim(op: string, name: string, v: number): void {
-  if (!Number.isInteger(v) || v < 0 || v > 2147483647)
-    throw new TypeError(`${op}: ${name} must be a non-negative integer, got ${v}`);
-}
-
-function checkLen(op: string, name: string, arr: { length: number }, need: number, shape: string): void {
-  if (arr.length < need)
-    throw new TypeError(`${op}: ${name} has ${arr.length} elements, needs ${need} (${shape})`);
-}
-
-function shapeOf(transA: boolean, transB: boolean, M: number, N: number, K: number): string {
-  return `M=${M} N=${N} K=${K} transA=${transA} transB=${transB}`;
-}
 
 /** C = alpha · op(A) · op(B) + beta · C, accumulated in f64; B (at offset offB) is a stored matrix. */
 function refProduct(
@@ -73,67 +60,45 @@ export function bf16Round(x: number): number {
 
 export const refGemm: GemmKernels = {
   gemm(transA, transB, M, N, K, alpha, A, B, beta, C) {
-    const op = "gemm";
-    for (const [n, v] of [
-      ["M", M],
-      ["N", N],
-      ["K", K],
-    ] as const)
-      checkDim(op, n, v);
-    const s = shapeOf(transA, transB, M, N, K);
-    checkLen(op, "A", A, M * K, s);
-    checkLen(op, "B", B, K * N, s);
-    checkLen(op, "C", C, M * N, s);
+    KERNEL_CHECKS.gemm(transA, transB, M, N, K, alpha, A, B, beta, C);
     refProduct(transA, transB, M, N, K, alpha, A, 0, B, 0, beta, C, 0);
   },
 
   gemmBatched(transA, transB, batch, M, N, K, alpha, A, strideA, B, strideB, beta, C, strideC) {
-    const op = "gemmBatched";
-    for (const [n, v] of [
-      ["batch", batch],
-      ["M", M],
-      ["N", N],
-      ["K", K],
-      ["strideA", strideA],
-      ["strideB", strideB],
-      ["strideC", strideC],
-    ] as const)
-      checkDim(op, n, v);
-    const s = `batch=${batch} ${shapeOf(transA, transB, M, N, K)} strides=${strideA},${strideB},${strideC}`;
-    if (batch > 1 && M * N > 0 && strideC < M * N)
-      throw new TypeError(`${op}: strideC ${strideC} < M*N would make outputs overlap (${s})`);
-    const need = (stride: number, size: number) => (batch === 0 ? 0 : (batch - 1) * stride + size);
-    checkLen(op, "A", A, need(strideA, M * K), s);
-    checkLen(op, "B", B, need(strideB, K * N), s);
-    checkLen(op, "C", C, need(strideC, M * N), s);
+    KERNEL_CHECKS.gemmBatched(
+      transA,
+      transB,
+      batch,
+      M,
+      N,
+      K,
+      alpha,
+      A,
+      strideA,
+      B,
+      strideB,
+      beta,
+      C,
+      strideC,
+    );
     for (let b = 0; b < batch; b++)
       refProduct(transA, transB, M, N, K, alpha, A, b * strideA, B, b * strideB, beta, C, b * strideC);
   },
 
   gemmBf16(transB, M, N, K, alpha, A, B, beta, C) {
-    const op = "gemmBf16";
-    for (const [n, v] of [
-      ["M", M],
-      ["N", N],
-      ["K", K],
-    ] as const)
-      checkDim(op, n, v);
-    const s = shapeOf(false, transB, M, N, K);
-    checkLen(op, "A", A, M * K, s);
-    checkLen(op, "B", B, K * N, s);
-    checkLen(op, "C", C, M * N, s);
+    KERNEL_CHECKS.gemmBf16(transB, M, N, K, alpha, A, B, beta, C);
     const Bf = new Float32Array(K * N);
     refGemm.bf16ToF32(B.subarray(0, K * N), Bf);
     refProduct(false, transB, M, N, K, alpha, A, 0, Bf, 0, beta, C, 0);
   },
 
   f32ToBf16(src, dst) {
-    checkLen("f32ToBf16", "dst", dst, src.length, `n=${src.length}`);
+    KERNEL_CHECKS.f32ToBf16(src, dst);
     for (let i = 0; i < src.length; i++) dst[i] = bf16Round(src[i]);
   },
 
   bf16ToF32(src, dst) {
-    checkLen("bf16ToF32", "dst", dst, src.length, `n=${src.length}`);
+    KERNEL_CHECKS.bf16ToF32(src, dst);
     for (let i = 0; i < src.length; i++) dst[i] = bf16Value(src[i]);
   },
 };
@@ -155,17 +120,17 @@ function gemmAddon(): GemmAddon | null {
 
 const addon = gemmAddon();
 
-/** The C++ kernels (null when the addon is missing). Argument checks happen in C++ and name the op. */
+/** The C++ kernels (null when the addon is missing), checked first by checks.ts and again in C++. */
 export const nativeGemm: GemmKernels | null =
   addon === null
     ? null
-    : {
+    : withChecks({
         gemm: addon.gemm,
         gemmBatched: addon.gemmBatched,
         gemmBf16: addon.gemmBf16,
         f32ToBf16: addon.f32ToBf16,
         bf16ToF32: addon.bf16ToF32,
-      };
+      });
 
 /** Measured fp32 FMA peak (GFLOP/s) on `threads` threads (at most numThreads()), over `seconds`. */
 export function peakGflops(threads: number, seconds = 0.5): number {

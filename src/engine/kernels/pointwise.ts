@@ -4,6 +4,7 @@
 // Length rules (both implementations): shaped arrays need at least the elements their shape implies;
 // elementwise ops (no shape argument) need equal lengths.
 import { loadAddon } from "../native.js";
+import { withChecks } from "./checks.js";
 import type { PointwiseKernels } from "./types.js";
 
 /** Float32Array or Float64Array: the reference also runs in double, for finite-difference checks. */
@@ -16,46 +17,6 @@ export type PointwiseKernelsF64 = {
     ...args: WidenArgs<Parameters<PointwiseKernels[K]>>
   ) => ReturnType<PointwiseKernels[K]>;
 };
-
-// ---------------------------------------------------------------- argument checks (reference side)
-
-function fail(op: string, msg: string): never {
-  throw new Error(`${op}: ${msg}`);
-}
-function count(op: string, name: string, n: number): void {
-  if (!Number.isInteger(n) || n < 0) fail(op, `${name} must be a non-negative integer, got ${n}`);
-}
-function atLeast(op: string, name: string, a: ArrayLike<number>, n: number): void {
-  if (a.length < n) fail(op, `${name} has ${a.length} elements, needs ${n}`);
-}
-function sameLength(op: string, names: string[], arrays: ArrayLike<number>[]): void {
-  const n = arrays[0].length;
-  for (let i = 1; i < arrays.length; i++)
-    if (arrays[i].length !== n)
-      fail(op, `length mismatch: ${names[0]} has ${n} elements, ${names[i]} has ${arrays[i].length}`);
-}
-function rowShape(op: string, rows: number, dim: number): number {
-  count(op, "rows", rows);
-  count(op, "dim", dim);
-  return rows * dim;
-}
-function checkTargets(op: string, rows: number, V: number, targets: Int32Array, ignoreIndex: number): void {
-  for (let r = 0; r < rows; r++) {
-    const t = targets[r];
-    if (t !== ignoreIndex && (t < 0 || t >= V))
-      fail(op, `target ${t} at row ${r} outside [0, ${V}) (ignoreIndex ${ignoreIndex})`);
-  }
-}
-function tableRows(op: string, dim: number, table: ArrayLike<number>): number {
-  if (!Number.isInteger(dim) || dim < 1) fail(op, `dim must be a positive integer, got ${dim}`);
-  if (table.length % dim !== 0) fail(op, `table length ${table.length} is not a multiple of dim ${dim}`);
-  return table.length / dim;
-}
-function checkIds(op: string, ids: Int32Array, rows: number): void {
-  for (let i = 0; i < ids.length; i++)
-    if (ids[i] < 0 || ids[i] >= rows)
-      fail(op, `id ${ids[i]} at position ${i} outside table rows [0, ${rows})`);
-}
 
 // ---------------------------------------------------------------- scalar math
 
@@ -106,13 +67,8 @@ function ropeInvFreq(D: number, theta: number): Float64Array {
 
 // ---------------------------------------------------------------- the reference
 
-export const refPointwiseF64: PointwiseKernelsF64 = {
+export const refPointwiseF64: PointwiseKernelsF64 = withChecks({
   rmsnormForward(rows, dim, eps, x, w, y, rstd) {
-    const n = rowShape("rmsnormForward", rows, dim);
-    atLeast("rmsnormForward", "x", x, n);
-    atLeast("rmsnormForward", "w", w, dim);
-    atLeast("rmsnormForward", "y", y, n);
-    atLeast("rmsnormForward", "rstd", rstd, rows);
     for (let r = 0; r < rows; r++) {
       const o = r * dim;
       let ss = 0;
@@ -124,16 +80,6 @@ export const refPointwiseF64: PointwiseKernelsF64 = {
   },
 
   rmsnormBackward(rows, dim, x, w, rstd, dy, dx, dw) {
-    const n = rowShape("rmsnormBackward", rows, dim);
-    for (const [name, a] of [
-      ["x", x],
-      ["dy", dy],
-      ["dx", dx],
-    ] as const)
-      atLeast("rmsnormBackward", name, a, n);
-    atLeast("rmsnormBackward", "w", w, dim);
-    atLeast("rmsnormBackward", "dw", dw, dim);
-    atLeast("rmsnormBackward", "rstd", rstd, rows);
     for (let r = 0; r < rows; r++) {
       const o = r * dim;
       const s = rstd[r];
@@ -149,14 +95,6 @@ export const refPointwiseF64: PointwiseKernelsF64 = {
   },
 
   layernormForward(rows, dim, eps, x, w, b, y, mean, rstd) {
-    const op = "layernormForward";
-    const n = rowShape(op, rows, dim);
-    atLeast(op, "x", x, n);
-    atLeast(op, "y", y, n);
-    atLeast(op, "w", w, dim);
-    atLeast(op, "b", b, dim);
-    atLeast(op, "mean", mean, rows);
-    atLeast(op, "rstd", rstd, rows);
     for (let r = 0; r < rows; r++) {
       const o = r * dim;
       let m = 0;
@@ -172,22 +110,6 @@ export const refPointwiseF64: PointwiseKernelsF64 = {
   },
 
   layernormBackward(rows, dim, x, w, mean, rstd, dy, dx, dw, db) {
-    const op = "layernormBackward";
-    const n = rowShape(op, rows, dim);
-    for (const [name, a] of [
-      ["x", x],
-      ["dy", dy],
-      ["dx", dx],
-    ] as const)
-      atLeast(op, name, a, n);
-    for (const [name, a] of [
-      ["w", w],
-      ["dw", dw],
-      ["db", db],
-    ] as const)
-      atLeast(op, name, a, dim);
-    atLeast(op, "mean", mean, rows);
-    atLeast(op, "rstd", rstd, rows);
     for (let r = 0; r < rows; r++) {
       const o = r * dim;
       const m = mean[r];
@@ -212,12 +134,6 @@ export const refPointwiseF64: PointwiseKernelsF64 = {
   },
 
   rope(T, H, D, theta, positions, x, inverse) {
-    count("rope", "T", T);
-    count("rope", "H", H);
-    count("rope", "D", D);
-    if (D % 2 !== 0) fail("rope", `head dim D = ${D} must be even`);
-    if (positions.length < T) fail("rope", `positions has ${positions.length} elements, needs T = ${T}`);
-    atLeast("rope", "x", x, T * H * D);
     const half = D / 2;
     const inv = ropeInvFreq(D, theta);
     const sign = inverse ? -1 : 1;
@@ -238,12 +154,10 @@ export const refPointwiseF64: PointwiseKernelsF64 = {
   },
 
   siluForward(x, y) {
-    sameLength("siluForward", ["x", "y"], [x, y]);
     for (let i = 0; i < x.length; i++) y[i] = x[i] * sigmoid(x[i]);
   },
 
   siluBackward(x, dy, dx) {
-    sameLength("siluBackward", ["x", "dy", "dx"], [x, dy, dx]);
     for (let i = 0; i < x.length; i++) {
       const s = sigmoid(x[i]);
       dx[i] = dy[i] * s * (1 + x[i] * (1 - s));
@@ -251,12 +165,10 @@ export const refPointwiseF64: PointwiseKernelsF64 = {
   },
 
   geluForward(x, y) {
-    sameLength("geluForward", ["x", "y"], [x, y]);
     for (let i = 0; i < x.length; i++) y[i] = x[i] * normalCdf(x[i]);
   },
 
   geluBackward(x, dy, dx) {
-    sameLength("geluBackward", ["x", "dy", "dx"], [x, dy, dx]);
     for (let i = 0; i < x.length; i++) {
       const v = x[i];
       dx[i] = dy[i] * (normalCdf(v) + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v));
@@ -264,12 +176,10 @@ export const refPointwiseF64: PointwiseKernelsF64 = {
   },
 
   swigluForward(gate, up, y) {
-    sameLength("swigluForward", ["gate", "up", "y"], [gate, up, y]);
     for (let i = 0; i < gate.length; i++) y[i] = gate[i] * sigmoid(gate[i]) * up[i];
   },
 
   swigluBackward(gate, up, dy, dgate, dup) {
-    sameLength("swigluBackward", ["gate", "up", "dy", "dgate", "dup"], [gate, up, dy, dgate, dup]);
     for (let i = 0; i < gate.length; i++) {
       const g = gate[i];
       const s = sigmoid(g);
@@ -279,9 +189,6 @@ export const refPointwiseF64: PointwiseKernelsF64 = {
   },
 
   softmaxForward(rows, dim, x, y) {
-    const n = rowShape("softmaxForward", rows, dim);
-    atLeast("softmaxForward", "x", x, n);
-    atLeast("softmaxForward", "y", y, n);
     for (let r = 0; r < rows; r++) {
       const o = r * dim;
       let m = -Infinity;
@@ -293,13 +200,6 @@ export const refPointwiseF64: PointwiseKernelsF64 = {
   },
 
   softmaxBackward(rows, dim, y, dy, dx) {
-    const n = rowShape("softmaxBackward", rows, dim);
-    for (const [name, a] of [
-      ["y", y],
-      ["dy", dy],
-      ["dx", dx],
-    ] as const)
-      atLeast("softmaxBackward", name, a, n);
     for (let r = 0; r < rows; r++) {
       const o = r * dim;
       let dot = 0;
@@ -309,28 +209,16 @@ export const refPointwiseF64: PointwiseKernelsF64 = {
   },
 
   embeddingForward(ids, dim, table, out) {
-    const V = tableRows("embeddingForward", dim, table);
-    atLeast("embeddingForward", "out", out, ids.length * dim);
-    checkIds("embeddingForward", ids, V);
     for (let i = 0; i < ids.length; i++)
       for (let j = 0; j < dim; j++) out[i * dim + j] = table[ids[i] * dim + j];
   },
 
   embeddingBackward(ids, dim, dout, dtable) {
-    const V = tableRows("embeddingBackward", dim, dtable);
-    atLeast("embeddingBackward", "dout", dout, ids.length * dim);
-    checkIds("embeddingBackward", ids, V);
     for (let i = 0; i < ids.length; i++)
       for (let j = 0; j < dim; j++) dtable[ids[i] * dim + j] += dout[i * dim + j];
   },
 
   crossEntropyForward(rows, V, logits, targets, ignoreIndex, lse) {
-    const op = "crossEntropyForward";
-    const n = rowShape(op, rows, V);
-    atLeast(op, "logits", logits, n);
-    atLeast(op, "targets", targets, rows);
-    atLeast(op, "lse", lse, rows);
-    checkTargets(op, rows, V, targets, ignoreIndex);
     let total = 0;
     for (let r = 0; r < rows; r++) {
       const t = targets[r];
@@ -351,13 +239,6 @@ export const refPointwiseF64: PointwiseKernelsF64 = {
   },
 
   crossEntropyBackward(rows, V, logits, targets, ignoreIndex, lse, gradScale, dlogits) {
-    const op = "crossEntropyBackward";
-    const n = rowShape(op, rows, V);
-    atLeast(op, "logits", logits, n);
-    atLeast(op, "dlogits", dlogits, n);
-    atLeast(op, "targets", targets, rows);
-    atLeast(op, "lse", lse, rows);
-    checkTargets(op, rows, V, targets, ignoreIndex);
     for (let r = 0; r < rows; r++) {
       const o = r * V;
       const t = targets[r];
@@ -371,8 +252,6 @@ export const refPointwiseF64: PointwiseKernelsF64 = {
   },
 
   adamw(p, g, m, v, lr, beta1, beta2, eps, weightDecay, step) {
-    sameLength("adamw", ["p", "g", "m", "v"], [p, g, m, v]);
-    if (!Number.isInteger(step) || step < 1) fail("adamw", `step must be an integer >= 1, got ${step}`);
     // torch.optim.AdamW: p *= 1 - lr·wd; then Adam with bias corrections.
     const decay = 1 - lr * weightDecay;
     const stepSize = lr / (1 - Math.pow(beta1, step));
@@ -398,17 +277,14 @@ export const refPointwiseF64: PointwiseKernelsF64 = {
   },
 
   axpy(alpha, x, y) {
-    sameLength("axpy", ["x", "y"], [x, y]);
     for (let i = 0; i < x.length; i++) y[i] += alpha * x[i];
   },
 
   add(a, b, out) {
-    sameLength("add", ["a", "b", "out"], [a, b, out]);
     for (let i = 0; i < a.length; i++) out[i] = a[i] + b[i];
   },
 
   mul(a, b, out) {
-    sameLength("mul", ["a", "b", "out"], [a, b, out]);
     for (let i = 0; i < a.length; i++) out[i] = a[i] * b[i];
   },
 
@@ -416,7 +292,7 @@ export const refPointwiseF64: PointwiseKernelsF64 = {
     for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) return i;
     return -1;
   },
-};
+});
 
 export const refPointwise: PointwiseKernels = refPointwiseF64;
 
@@ -460,11 +336,11 @@ export function missingNativePointwise(): string[] {
 function bindNative(): PointwiseKernels | null {
   const addon = loadAddon();
   if (addon === null || missingNativePointwise().length > 0) return null;
-  // The C++ side checks every argument (types, lengths, ranges) and throws errors naming the op; the
-  // functions take no `this`, so callers may pass them around unbound.
+  // Checked first by checks.ts, then again in C++ (both throw errors naming the op); the functions take
+  // no `this`, so callers may pass them around unbound.
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(NATIVE_NAMES)) out[k] = addon[k];
-  return out as unknown as PointwiseKernels;
+  return withChecks(out as unknown as PointwiseKernels);
 }
 
 export const nativePointwise: PointwiseKernels | null = bindNative();

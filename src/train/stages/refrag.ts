@@ -23,6 +23,8 @@ import { Tensor } from "../../engine/tensor.js";
 import { loadCheckpoint } from "../../io/checkpoint.js";
 import { parseRefragConfig, type LlamaConfig, type RobertaConfig } from "../../io/config.js";
 export { loadRefrag } from "../../models/load.js";
+import { checkShapes, loadWeights, underPrefix } from "../../models/load.js";
+import { llamaShapes, robertaShapes } from "../../models/shapes.js";
 import { chunkTokens, RefragModel, segmentLength } from "../../models/refrag.js";
 import { lmSegments } from "../../infer/prompt.js";
 import { expandCount, maxExpandCount, randomMask } from "../../infer/selection.js";
@@ -61,18 +63,16 @@ export async function initRefrag(
       hidden_act: "gelu",
     },
   });
-  const model = new RefragModel(config, new Rng(seed));
-  const strip = (prefix: string) =>
-    new Map(
-      [...enc.tensors]
-        .filter(([n]) => n.startsWith(prefix))
-        .map(([n, t]) => [n.slice(prefix.length), t.data as Float32Array]),
-    );
+  // Both checkpoints' tensors against the shapes the joined config implies, before the model is built.
   const encTensors = [...enc.tensors.keys()].some((n) => n.startsWith("roberta."))
-    ? strip("roberta.")
-    : strip("");
-  model.encoder.loadStateDict(encTensors);
-  model.decoder.loadStateDict(new Map([...dec.tensors].map(([n, t]) => [n, t.data as Float32Array])));
+    ? underPrefix(enc.tensors, "roberta.")
+    : enc.tensors;
+  const encSource = `checkpoint ${enc.dir}`;
+  checkShapes(robertaShapes(config.encoder), encTensors, encSource);
+  checkShapes(llamaShapes(config.decoder), dec.tensors, `checkpoint ${dec.dir}`);
+  const model = new RefragModel(config, new Rng(seed));
+  loadWeights(model.encoder, encTensors, encSource);
+  loadWeights(model.decoder, dec.tensors, `checkpoint ${dec.dir}`);
   return model;
 }
 

@@ -1,0 +1,85 @@
+// Atomic file writes, the one place for them: a file is written beside its target under a unique temp
+// name, fsynced, then renamed over the target, so a reader never sees half a file. A target that is a
+// folder is refused before anything is written, and a failed write leaves no temp file behind.
+import { randomBytes } from "node:crypto";
+import { open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+
+/** A unique sibling temp path `.NAME.TAG-PID-HEX`, so a rename onto the target is atomic (same folder). */
+export function tempSibling(path: string, tag = "tmp"): string {
+  return join(dirname(path), `.${basename(path)}.${tag}-${process.pid}-${randomBytes(4).toString("hex")}`);
+}
+
+/** Leftovers of tempSibling beside `path`: tag and writer pid (null when the name does not parse). */
+export function parseTempSibling(path: string, name: string): { tag: string; pid: number } | null {
+  const prefix = `.${basename(path)}.`;
+  if (!name.startsWith(prefix)) return null;
+  const m = /^([a-z]+)-(\d+)-[0-9a-f]+$/.exec(name.slice(prefix.length));
+  return m === null ? null : { tag: m[1], pid: Number(m[2]) };
+}
+
+/** True when another live process has this pid (its temp files may still be in progress). */
+export function otherProcessAlive(pid: number): boolean {
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Refuse to write a file where a folder is (a rename would fail late, or replace the wrong thing). */
+export async function refuseFolder(path: string, what: string): Promise<void> {
+  const s = await stat(path).catch(() => null);
+  if (s !== null && s.isDirectory()) throw new Error(`${what} ${path}: is a folder; refusing to replace it`);
+}
+
+/** Remove temp files a dead writer left beside path; returns what was removed. */
+export async function removeStaleTemps(path: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of await readdir(dirname(path)).catch(() => [] as string[])) {
+    const t = parseTempSibling(path, name);
+    if (t === null || t.tag !== "tmp" || otherProcessAlive(t.pid)) continue;
+    await rm(join(dirname(path), name), { recursive: true, force: true });
+    removed.push(join(dirname(path), name));
+  }
+  return removed;
+}
+
+/**
+ * Write `path` atomically: `write` fills a temp file that is then fsynced and renamed over path. Temp
+ * files an interrupted earlier write left beside path are removed first (and reported on stderr).
+ */
+export async function writeFileAtomic(
+  path: string,
+  what: string,
+  write: (fh: FileHandle) => Promise<void>,
+): Promise<void> {
+  await refuseFolder(path, what);
+  for (const p of await removeStaleTemps(path))
+    console.error(`refrag: removed ${p}, left by an interrupted write of ${path}`);
+  const tmp = tempSibling(path);
+  const fh = await open(tmp, "wx");
+  try {
+    try {
+      await write(fh);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** Write all bytes at the file's current position (in pieces of at most 1 GiB). */
+export async function writeAll(fh: FileHandle, bytes: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < bytes.byteLength) {
+    const { bytesWritten } = await fh.write(bytes, done, Math.min(bytes.byteLength - done, 1 << 30));
+    done += bytesWritten;
+  }
+}
