@@ -175,6 +175,11 @@ export class LanceStore implements PassageStore {
 
   static async open(dir: string): Promise<LanceStore> {
     if (!existsSync(dir)) throw new Error(`index ${dir} not found (build it with \`refrag index build\`)`);
+    // Connecting writes LanceDB files into the folder: only connect to a folder that holds our table.
+    if (!existsSync(join(dir, `${PASSAGES}.lance`)))
+      throw new Error(
+        `${dir} is not a passage index (no "${PASSAGES}" table; build one with \`refrag index build\`)`,
+      );
     const db = await lancedb.connect(dir);
     const names = await db.tableNames();
     if (!names.includes(PASSAGES)) {

@@ -4,6 +4,8 @@ import { openStore } from "../../src/store/index.js";
 import type { DocumentRecord } from "../../src/store/types.js";
 
 const [spec, n] = process.argv.slice(2);
+// The test runner also loads every file under dist/test/ on its own: without arguments there is nothing to do.
+if (spec === undefined) process.exit(0);
 const docs: DocumentRecord[] = Array.from({ length: Number(n) }, (_, i) => ({
   docId: `kill${i}`,
   passages: [
