@@ -34,7 +34,9 @@ for (const target of TARGETS)
   );
 
 test("the fuzz runner sees crashes, hangs and memory over the bound, and carries on after each", async () => {
-  const r = await fuzzTarget("selftest", { cases: 8, seed: 1, timeoutMs: 3000, maxRssMb: 768 });
+  // Cases 0-3: fine, a segfault, a busy loop, 1.5 GB filled; the timeout leaves a loaded machine room to
+  // fill the memory before the hang verdict would come.
+  const r = await fuzzTarget("selftest", { cases: 4, seed: 1, timeoutMs: 15_000, maxRssMb: 512 });
   assert.deepEqual(
     {
       accepted: r.counts.accepted,
@@ -42,7 +44,7 @@ test("the fuzz runner sees crashes, hangs and memory over the bound, and carries
       hang: r.counts.hang,
       overMemory: r.counts.overMemory,
     },
-    { accepted: 2, crash: 2, hang: 2, overMemory: 2 },
+    { accepted: 1, crash: 1, hang: 1, overMemory: 1 },
   );
   assert.match(r.examples.find((e) => e.kind === "crash")!.detail ?? "", /SIGSEGV/);
 });
