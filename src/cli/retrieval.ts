@@ -13,6 +13,15 @@ import type { Conversation } from "../data/derived/conversations.js";
 import { positiveInt } from "./args.js";
 import { progressBar } from "./progress.js";
 
+interface IndexBuildFlags {
+  passages: string;
+  out: string;
+  overwrite: boolean;
+  titleWeight: string;
+  model?: string;
+  vectorsDtype: string;
+}
+
 export function registerRetrievalCommands(program: Command): void {
   const index = program.command("index").description("the passage index (LanceDB, BM25 full-text search)");
   index
@@ -22,7 +31,11 @@ export function registerRetrievalCommands(program: Command): void {
     .requiredOption("--out <dir>", "index folder to create")
     .option("--overwrite", "replace an existing index folder", false)
     .option("--title-weight <n>", "times the title counts in the BM25 text", String(DEFAULT_TITLE_WEIGHT))
-    .action(async (o: { passages: string; out: string; overwrite: boolean; titleWeight: string }) => {
+    .option("--model <dir>", "also store every passage's chunk vectors from this REFRAG checkpoint's encoder")
+    .option("--vectors-dtype <t>", "stored vector precision: f32 or bf16", "f32")
+    .action(async (o: IndexBuildFlags) => {
+      if (o.vectorsDtype !== "f32" && o.vectorsDtype !== "bf16")
+        throw new Error(`--vectors-dtype must be f32 or bf16, got "${o.vectorsDtype}"`);
       const t0 = performance.now();
       const passages = readLines<Passage>(o.passages);
       const bar = progressBar("index");
@@ -36,6 +49,10 @@ export function registerRetrievalCommands(program: Command): void {
         `indexed ${await idx.count()} passages in ${o.out} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
       );
       idx.close();
+      if (o.model !== undefined) {
+        const { storeIndexVectors } = await import("./vectors.js");
+        await storeIndexVectors(o.out, passages, o.model, o.vectorsDtype === "bf16" ? "BF16" : "F32");
+      }
     });
 
   index

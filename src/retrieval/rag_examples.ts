@@ -1,6 +1,7 @@
 // RAG examples for fine-tuning and QA evaluation: a question, the passages a retriever returns for it, and
 // the reference answer. Training examples may force the gold passage into the context (so every example
 // can be answered); evaluation examples keep the retriever's top k as they are.
+import { retrievalQuery } from "../rag/query.js";
 import type { Conversation } from "../data/derived/conversations.js";
 import type { QaItem } from "../data/derived/qa.js";
 import type { SummaryPair } from "../data/derived/summaries.js";
@@ -81,7 +82,7 @@ export async function buildConversationExamples(
     const history: Turn[] = [];
     for (const [t, turn] of c.turns.entries()) {
       if (turn.answers.length === 0) throw new Error(`conversation ${c.id} turn ${t}: no answers`);
-      const query = [...history.map((h) => h.question), turn.question].join(" ");
+      const query = retrievalQuery(turn.question, history);
       const { passages, inContext } = await retrieveFor(query, turn.gold_passage_ids, index, o);
       out.push({
         id: `${c.id}#${t}`,

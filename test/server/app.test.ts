@@ -186,8 +186,10 @@ test("server: bad requests get clear errors and the right status", async () => {
 test("server: a client that disconnects mid-answer stops the generation", async () => {
   const slow = tinyRefrag(8, 512, 12);
   let forwards = 0;
-  const forward = slow.decoder.model.forward.bind(slow.decoder.model);
-  slow.decoder.model.forward = (...args: Parameters<typeof forward>) => {
+  // The final norm runs once per forward pass: the prefill and every (batched) decode step.
+  const norm = slow.decoder.model.norm;
+  const forward = norm.forward.bind(norm);
+  norm.forward = (...args: Parameters<typeof forward>) => {
     forwards++;
     const until = performance.now() + 5; // slow enough that 200 tokens would take a second
     while (performance.now() < until);
