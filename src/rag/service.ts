@@ -62,6 +62,7 @@ export interface RagRequest extends SamplingOptions {
   /** Passages to retrieve (default 5). */
   k?: number;
   selection?: SelectionOptions;
+  /** Answer token budget; absent: what the context window has left, at most `defaultMaxNewTokens`. */
   maxNewTokens?: number;
   stop?: string[];
   seed?: number;
@@ -80,11 +81,14 @@ export interface RagServiceOptions {
   maxActive?: number;
   /** Requests waiting for a row (default 64). */
   maxQueue?: number;
+  /** Budget of a request that sets none, when the window allows (default 256). */
+  defaultMaxNewTokens?: number;
 }
 
 export class RagService {
   readonly engine: BatchEngine;
   private readonly eos: number;
+  private readonly defaultMaxNewTokens: number;
 
   constructor(
     readonly pipeline: RefragPipeline,
@@ -98,6 +102,7 @@ export class RagService {
       tokenizer: { decode: (ids) => pipeline.tokenizer.decode(ids, { skipSpecial: true }) },
     });
     this.eos = promptTokenIds(pipeline.tokenizer).eos;
+    this.defaultMaxNewTokens = o.defaultMaxNewTokens ?? 256;
   }
 
   /** Passages for a turn: the index's top k for every question so far. */
@@ -138,7 +143,15 @@ export class RagService {
     const tokens = this.engine.submit(
       {
         prompt: prompt.segments,
-        maxNewTokens: req.maxNewTokens,
+        maxNewTokens:
+          req.maxNewTokens ??
+          Math.max(
+            1,
+            Math.min(
+              this.defaultMaxNewTokens,
+              this.pipeline.model.decoder.config.max_position_embeddings - prompt.positions,
+            ),
+          ),
         temperature: req.temperature,
         topP: req.topP,
         topK: req.topK,

@@ -51,6 +51,8 @@ export interface ServerOptions {
   modelName?: string;
   limits?: Partial<Limits>;
   logger?: boolean;
+  /** The RAG service to serve (default: one over pipeline and index with the limits' queue sizes). */
+  rag?: RagService;
   /** Passage vectors computed on the request path so far (for /metrics). */
   encodedPassages?: () => number;
 }
@@ -169,7 +171,8 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const { pipeline } = opts;
   const index = opts.index ?? null;
-  const rag = new RagService(pipeline, index, { maxQueue: limits.maxQueue, maxActive: limits.maxActive });
+  const rag =
+    opts.rag ?? new RagService(pipeline, index, { maxQueue: limits.maxQueue, maxActive: limits.maxActive });
   const metrics = new ServerMetrics(rag.engine, opts.encodedPassages);
   const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 1 << 20 });
   const model = pipeline.model;

@@ -103,7 +103,7 @@ interface Parsed {
 }
 
 /** Sampling, budget, streaming and the `refrag` extension, common to both endpoints. */
-function parseCommon(body: Body, o: OpenAiOptions, defaultMax: number): Parsed {
+function parseCommon(body: Body, o: OpenAiOptions, defaultMax: number | undefined): Parsed {
   const model = body.model;
   if (typeof model !== "string" || model === "") bad("model", "model is required (GET /v1/models lists it)");
   if (model !== o.modelName)
@@ -112,7 +112,7 @@ function parseCommon(body: Body, o: OpenAiOptions, defaultMax: number): Parsed {
   const { limits } = o;
   const budget = isInt(1, limits.maxNewTokens);
   const range = `an integer in [1, ${limits.maxNewTokens}]`;
-  const maxTokens = optional(
+  const maxTokens = optional<number | undefined>(
     body,
     "max_completion_tokens",
     optional(body, "max_tokens", defaultMax, budget, range),
@@ -292,7 +292,8 @@ export function registerOpenAiRoutes(app: FastifyInstance, o: OpenAiOptions): vo
       });
       api.post("/chat/completions", async (req, reply) => {
         const body = asBody(req.body);
-        const p = parseCommon(body, o, Math.min(256, o.limits.maxNewTokens));
+        // No max_tokens: what the window leaves (at most the server's limit), as OpenAI does.
+        const p = parseCommon(body, o, undefined);
         const turn = questionAndHistory(body.messages, o.limits);
         return complete(reply, o, { ...p.rag, ...turn }, p, "chat");
       });
