@@ -72,8 +72,10 @@ export interface RagRequest extends SamplingOptions {
 export interface RagRun {
   layout: RagLayout;
   tokens: TokenStream;
-  /** Filled as the answer is generated. */
+  /** Filled as the answer is generated (its ttftMs counts from the engine's queue). */
   stats: Partial<EngineStats>;
+  /** Milliseconds of retrieval, chunk vectors and selection before the request was queued. */
+  prepareMs: number;
 }
 
 export interface RagServiceOptions {
@@ -127,6 +129,7 @@ export class RagService {
 
   /** Prepares the prompt (vectors, selection) and queues the generation; errors come before any token. */
   async start(req: RagRequest): Promise<RagRun> {
+    const t0 = performance.now();
     const history = req.history ?? [];
     const passages =
       req.passages === undefined || req.passages === null
@@ -162,15 +165,15 @@ export class RagService {
       },
       stats,
     );
-    return { layout, tokens, stats };
+    return { layout, tokens, stats, prepareMs: performance.now() - t0 };
   }
 
   /** The whole answer. */
-  async answer(req: RagRequest): Promise<{ text: string; layout: RagLayout; stats: Partial<EngineStats> }> {
+  async answer(req: RagRequest): Promise<{ text: string; run: RagRun }> {
     const run = await this.start(req);
     let text = "";
     for await (const t of run.tokens) text += t.text;
-    return { text, layout: run.layout, stats: run.stats };
+    return { text, run };
   }
 
   /** Which chunks of which passage were expanded, and what compression saved. */

@@ -252,9 +252,11 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     try {
       for await (const t of run.tokens) if (t.text !== "") sse(reply, "token", { text: t.text });
       if (run.stats.finishReason !== "aborted") {
-        metrics.observe(run.layout, run.stats);
+        metrics.observe(run.layout, run.stats, run.prepareMs);
         sse(reply, "done", {
           ...run.stats,
+          ttftMs: run.prepareMs + (run.stats.ttftMs ?? 0),
+          prepareMs: run.prepareMs,
           contextTokens: run.layout.contextTokens,
           chunks: run.layout.chunks,
           chunkSize: model.chunkSize,

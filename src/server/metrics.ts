@@ -30,7 +30,7 @@ export class ServerMetrics {
     });
     this.ttft = new Histogram({
       name: "refrag_time_to_first_token_seconds",
-      help: "From the request being queued to its first token",
+      help: "From the request's start (retrieval, chunk vectors, queue) to its first token",
       buckets: LATENCY_BUCKETS,
       registers,
     });
@@ -83,9 +83,9 @@ export class ServerMetrics {
   }
 
   /** One finished generation. */
-  observe(layout: RagLayout, stats: Partial<EngineStats>): void {
+  observe(layout: RagLayout, stats: Partial<EngineStats>, prepareMs = 0): void {
     const n = stats.generated ?? 0;
-    if (stats.ttftMs !== undefined && n > 0) this.ttft.observe(stats.ttftMs / 1000);
+    if (stats.ttftMs !== undefined && n > 0) this.ttft.observe((prepareMs + stats.ttftMs) / 1000);
     if (n > 1 && stats.ttftMs !== undefined && stats.totalMs !== undefined)
       this.timePerToken.observe((stats.totalMs - stats.ttftMs) / 1000 / (n - 1));
     this.tokens.inc(n);

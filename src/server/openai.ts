@@ -248,7 +248,11 @@ export function questionAndHistory(
 }
 
 /** The `refrag` field of a response: what was read and how. */
-export function refragExtension(layout: RagLayout, stats?: Partial<EngineStats>): Record<string, unknown> {
+export function refragExtension(
+  layout: RagLayout,
+  stats?: Partial<EngineStats>,
+  prepareMs = 0,
+): Record<string, unknown> {
   return {
     passages: layout.passages.map((p) => ({
       number: p.number,
@@ -267,7 +271,12 @@ export function refragExtension(layout: RagLayout, stats?: Partial<EngineStats>)
     full_context_positions: layout.fullPositions,
     positions_saved: layout.fullPositions - layout.positions,
     compression: layout.positions === 0 ? 1 : layout.fullPositions / layout.positions,
-    ...(stats === undefined ? {} : { ttft_ms: stats.ttftMs ?? null, queue_ms: stats.queueMs ?? null }),
+    ...(stats === undefined
+      ? {}
+      : {
+          ttft_ms: stats.ttftMs === undefined ? null : prepareMs + stats.ttftMs,
+          queue_ms: stats.queueMs ?? null,
+        }),
   };
 }
 
@@ -352,7 +361,7 @@ async function complete(
   if (!p.stream) {
     let text = "";
     for await (const t of run.tokens) text += t.text;
-    o.metrics.observe(run.layout, run.stats);
+    o.metrics.observe(run.layout, run.stats, run.prepareMs);
     const choice =
       kind === "chat"
         ? {
@@ -362,7 +371,12 @@ async function complete(
             finish_reason: finishReason(run.stats),
           }
         : { index: 0, text, logprobs: null, finish_reason: finishReason(run.stats) };
-    return { ...head, choices: [choice], usage: usage(), refrag: refragExtension(run.layout, run.stats) };
+    return {
+      ...head,
+      choices: [choice],
+      usage: usage(),
+      refrag: refragExtension(run.layout, run.stats, run.prepareMs),
+    };
   }
   reply.hijack();
   reply.raw.writeHead(200, {
@@ -387,11 +401,11 @@ async function complete(
     for await (const t of run.tokens)
       if (t.text !== "") send({ ...chunkHead, choices: [choice(t.text, null)] });
     if (run.stats.finishReason === "aborted") return;
-    o.metrics.observe(run.layout, run.stats);
+    o.metrics.observe(run.layout, run.stats, run.prepareMs);
     send({
       ...chunkHead,
       choices: [choice(null, finishReason(run.stats))],
-      refrag: refragExtension(run.layout, run.stats),
+      refrag: refragExtension(run.layout, run.stats, run.prepareMs),
     });
     if (p.includeUsage) send({ ...chunkHead, choices: [], usage: usage() });
     reply.raw.write("data: [DONE]\n\n");
