@@ -38,6 +38,17 @@ export { evalRetrieval, type RetrievalReport, type RecallRow } from "./retrieval
 export { buildRagExamples, type RagExample } from "./retrieval/rag_examples.js";
 export { evalQa, answerMatches, normalizeAnswer, type QaEvalRow } from "./eval/qa.js";
 export { buildServer, DEFAULT_LIMITS, HttpError, type ServerOptions, type Limits } from "./server/app.js";
+export { BatchEngine, QueueFullError, EngineClosedError, type BatchRequest } from "./infer/batch.js";
+export {
+  RagService,
+  type RagRequest as RagServiceRequest,
+  type RagRun,
+  type RagLayout,
+  type RagPassage,
+  type PassageInput,
+} from "./rag/service.js";
+export { retrievalQuery } from "./rag/query.js";
+export { buildChunkVectors, vectorCacheFor, IndexedVectorCache } from "./rag/vectors.js";
 export { trainLoop, type LoopConfig, type StageIO, type TrainingState } from "./train/loop.js";
 export { pretrainDecoder, pretrainEncoder } from "./train/stages/pretrain.js";
 export { initRefrag, reconstruct, continualPretrain, mixedInput } from "./train/stages/refrag.js";

@@ -6,7 +6,7 @@ import { readLines } from "../data/derived/build.js";
 import type { Passage } from "../data/derived/passages.js";
 import type { QaItem } from "../data/derived/qa.js";
 import { evalRetrieval } from "../retrieval/eval.js";
-import { DEFAULT_TITLE_WEIGHT, PassageIndex } from "../retrieval/index.js";
+import type { PassageIndex as PassageIndexClass } from "../retrieval/index.js";
 import { buildConversationExamples, buildRagExamples, summaryExamples } from "../retrieval/rag_examples.js";
 import type { SummaryPair } from "../data/derived/summaries.js";
 import type { Conversation } from "../data/derived/conversations.js";
@@ -17,9 +17,14 @@ interface IndexBuildFlags {
   passages: string;
   out: string;
   overwrite: boolean;
-  titleWeight: string;
+  titleWeight?: string;
   model?: string;
   vectorsDtype: string;
+}
+
+/** LanceDB loads only in the commands that use the index (not in `refrag info` or training). */
+async function indexModule(): Promise<{ PassageIndex: typeof PassageIndexClass }> {
+  return import("../retrieval/index.js");
 }
 
 export function registerRetrievalCommands(program: Command): void {
@@ -30,7 +35,7 @@ export function registerRetrievalCommands(program: Command): void {
     .requiredOption("--passages <file>", "passages.jsonl from `refrag datasets build`")
     .requiredOption("--out <dir>", "index folder to create")
     .option("--overwrite", "replace an existing index folder", false)
-    .option("--title-weight <n>", "times the title counts in the BM25 text", String(DEFAULT_TITLE_WEIGHT))
+    .option("--title-weight <n>", "times the title counts in the BM25 text (default: the index's, 8)")
     .option("--model <dir>", "also store every passage's chunk vectors from this REFRAG checkpoint's encoder")
     .option("--vectors-dtype <t>", "stored vector precision: f32 or bf16", "f32")
     .action(async (o: IndexBuildFlags) => {
@@ -39,9 +44,11 @@ export function registerRetrievalCommands(program: Command): void {
       const t0 = performance.now();
       const passages = readLines<Passage>(o.passages);
       const bar = progressBar("index");
-      const idx = await PassageIndex.build(o.out, passages, {
+      const idx = await (
+        await indexModule()
+      ).PassageIndex.build(o.out, passages, {
         overwrite: o.overwrite,
-        titleWeight: positiveInt("--title-weight", o.titleWeight),
+        titleWeight: o.titleWeight === undefined ? undefined : positiveInt("--title-weight", o.titleWeight),
         onProgress: (done, total) => bar.update(done, total, "passages"),
       });
       bar.stop();
@@ -98,7 +105,7 @@ export function registerRetrievalCommands(program: Command): void {
           return;
         }
         if (o.index === undefined) throw new Error("--index <dir> is needed to retrieve passages");
-        const idx = await PassageIndex.open(o.index);
+        const idx = await (await indexModule()).PassageIndex.open(o.index);
         const bar = progressBar("examples");
         const opts = {
           k: positiveInt("-k", o.k),
@@ -137,7 +144,7 @@ export function registerRetrievalCommands(program: Command): void {
     .option("-k <n>", "passages to return", "5")
     .option("--json", "print JSON lines instead of text", false)
     .action(async (question: string, o: { index: string; k: string; json: boolean }) => {
-      const idx = await PassageIndex.open(o.index);
+      const idx = await (await indexModule()).PassageIndex.open(o.index);
       const hits = await idx.search(question, positiveInt("-k", o.k));
       for (const [i, h] of hits.entries())
         console.log(
@@ -164,7 +171,7 @@ export function registerRetrievalEval(ev: Command): void {
       if (o.split !== undefined) items = items.filter((q) => q.meta?.split === o.split);
       if (items.length === 0)
         throw new Error(`no QA items${o.split ? ` in split ${o.split}` : ""} in ${o.qa}`);
-      const idx = await PassageIndex.open(o.index);
+      const idx = await (await indexModule()).PassageIndex.open(o.index);
       const bar = progressBar("eval");
       const report = await evalRetrieval(idx, items, ks, (d, t) => bar.update(d, t, "questions"));
       bar.stop();
