@@ -39,6 +39,8 @@ export interface RagPassage {
   /** Context tokens of this passage and how they were read: one flag per chunk, true = expanded. */
   tokens: number;
   expanded: boolean[];
+  /** Each chunk's text (decoded from its tokens), for showing what was read how. */
+  chunkText: string[];
 }
 
 export interface RagLayout {
@@ -124,6 +126,7 @@ export class RagService {
       score,
       tokens: 0,
       expanded: [],
+      chunkText: [],
     };
   }
 
@@ -185,6 +188,9 @@ export class RagService {
       p.tokens = this.pipeline.tokenizer.encode(p.text, { allowSpecial: false }).length;
       const n = Math.ceil(p.tokens / k);
       p.expanded = prompt.expand.slice(c, c + n);
+      p.chunkText = prompt.chunks
+        .slice(c, c + n)
+        .map((ids) => this.pipeline.tokenizer.decode(Array.from(ids)));
       for (let j = c; j < c + n; j++) if (!prompt.expand[j]) saved += prompt.chunks[j].length - 1;
       c += n;
     }

@@ -1,6 +1,7 @@
 // The HTTP server on a small random REFRAG model and a real passage index: the page, streamed answers
 // equal to the pipeline's own, retrieval, and clear errors for bad requests.
 import assert from "node:assert/strict";
+import vm from "node:vm";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -55,6 +56,11 @@ test("server: page and health", async () => {
   assert.match(page.headers["content-type"] as string, /text\/html/);
   assert.match(page.body, /<form id="ask">/);
   assert.match(page.body, /tiny/);
+  // The page's script parses (it is a template literal: a lost backslash breaks it) and has its panel.
+  const script = /<script>([\s\S]*)<\/script>/.exec(page.body)![1];
+  assert.doesNotThrow(() => new vm.Script(script));
+  assert.match(script, /\\\[\(\\d\+\)\\\]/, "the passage-number pattern keeps its backslashes");
+  assert.match(page.body, /<fieldset class="row" id="panel">/);
   const health = await app.inject({ method: "GET", url: "/health" });
   assert.deepEqual(
     { ...(health.json() as object), limits: undefined },
