@@ -89,7 +89,8 @@ export async function buildChunkVectors(
       );
       chunks += pc.length;
     }
-    o.onProgress?.(++n);
+    n++; // not inside the optional call: `o.onProgress?.(++n)` skips the increment without a callback
+    o.onProgress?.(n);
   }
   const manifest: VectorsManifest = { encoder, k: model.chunkSize, dtype, passages: n, chunks };
   writeFileSync(join(vectorsDir(indexDir), MANIFEST), JSON.stringify(manifest, null, 2) + "\n");
