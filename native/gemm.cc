@@ -1,4 +1,5 @@
-// Packed, register-tiled SGEMM (BLIS loop order) for AVX2+FMA, with f32 or bf16 B.
+// Packed, register-tiled SGEMM (BLIS loop order) for AVX2+FMA, with f32 or bf16 B (the AVX-512 variant
+// is gemm_avx512.cc; gemm_parallel below picks one by isa()).
 // Shapes: op(A) M×K, op(B) K×N, C M×N, all row-major. Blocks: C is cut into NC-wide column panels;
 // K into KC-deep slices (the packed B slice KC×NC sits in L2/L3); M into MC-tall blocks (packed A block
 // MC×KC in L2); the 6×16 micro-tile keeps 12 ymm accumulators while a KC×16 B micro-panel stays in L1.
@@ -6,10 +7,10 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 
 #include "gemm.h"
+#include "gemm_impl.h"
 #include "pool.h"
 #include "weights_simd.h"
 
@@ -26,22 +27,6 @@ constexpr int NR = 16;
 constexpr int64_t KC = REFRAG_GEMM_KC;  // 16 KiB B micro-panel: half of the 32 KiB L1d
 constexpr int64_t MC = REFRAG_GEMM_MC;  // 120 KiB packed A block: a quarter of the 512 KiB L2
 constexpr int64_t NC = REFRAG_GEMM_NC;  // 2 MiB packed B slice: L3 (shared), read once per MC block
-
-// Packing buffers per thread (pool workers live for the process, so these are reused).
-struct Buffer {
-  float* p = nullptr;
-  size_t n = 0;
-  float* get(size_t need) {
-    if (need > n) {
-      std::free(p);
-      n = need;
-      p = static_cast<float*>(std::aligned_alloc(64, (need * sizeof(float) + 63) / 64 * 64));
-    }
-    return p;
-  }
-  ~Buffer() { std::free(p); }
-};
-thread_local Buffer t_apack, t_bpack;
 
 // Six rows of A (row-major, stride lda) × 8 columns, transposed into 8 packed MR-groups: rows 0-3 by a
 // 4×4 unpack/shuffle per 128-bit lane, rows 4-5 by one unpack, written as 16- and 8-byte stores.
@@ -285,6 +270,16 @@ void gemm_serial(bool transA, bool transB, int64_t M, int64_t N, int64_t K, floa
   }
 }
 
+// The serial loop nest of the selected instruction set (AVX-512 12×32 in gemm_avx512.cc, or AVX2 6×16).
+template <typename T>
+void serial(bool wide, bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+            int64_t lda, const T* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (wide)
+    gemm_serial_avx512(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    gemm_serial(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 // C = beta · C for the degenerate cases (K == 0 or alpha == 0).
 void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
   for (int64_t i = 0; i < M; i++) {
@@ -304,15 +299,17 @@ template <typename T>
 void gemm_parallel(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                    int64_t lda, const T* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads) {
   if (threads <= 0) threads = num_threads();
+  const bool wide = gemm_avx512_on != nullptr && gemm_avx512_on();
+  const int64_t mr = wide ? kMR512 : MR, nr = wide ? kNR512 : NR;
   const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
   // Below ~1 MFLOP a pool wake-up costs more than it saves.
   if (threads == 1 || flops < 1e6) {
-    gemm_serial(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    serial(wide, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   // Splitting M re-packs all of B in every task, splitting N re-packs all of A: split the larger side.
-  const bool split_m = M >= N ? M >= MR * threads : N < NR * threads;
-  const int64_t unit = split_m ? MR : NR;
+  const bool split_m = M >= N ? M >= mr * threads : N < nr * threads;
+  const int64_t unit = split_m ? mr : nr;
   const int64_t len = split_m ? M : N;
   const int64_t units = (len + unit - 1) / unit;
   int64_t parts = len / 256 >= 2 * threads ? len / 256 : threads;
@@ -322,10 +319,10 @@ void gemm_parallel(bool transA, bool transB, int64_t M, int64_t N, int64_t K, fl
     if (b >= e) return;
     if (split_m) {
       const float* a = transA ? A + b : A + b * lda;
-      gemm_serial(transA, transB, e - b, N, K, alpha, a, lda, B, ldb, beta, C + b * ldc, ldc);
+      serial(wide, transA, transB, e - b, N, K, alpha, a, lda, B, ldb, beta, C + b * ldc, ldc);
     } else {
       const T* bb = transB ? B + b * ldb : B + b;
-      gemm_serial(transA, transB, M, e - b, K, alpha, A, lda, bb, ldb, beta, C + b, ldc);
+      serial(wide, transA, transB, M, e - b, K, alpha, A, lda, bb, ldb, beta, C + b, ldc);
     }
   });
 }

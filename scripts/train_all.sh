@@ -10,6 +10,9 @@ DATA=${DATA:-runs/data}
 RUNS=${RUNS:-runs}
 K=${K:-16}
 refrag() { node dist/src/cli/main.js "$@"; }
+# Validation curves for the REFRAG stages when a validation stream exists (refrag train tokens --split validation).
+VALID=()
+test -f "$DATA/valid.u16" && VALID=(--valid "$DATA/valid.u16")
 stage() { local name=$1; shift; echo "$(date -u +%H:%M:%S) $name" >&2; refrag "$@" >> "$RUNS/$name.log" 2>&1; }
 mkdir -p "$RUNS"
 test -f "$DATA/train.u16" || { echo "missing $DATA/train.u16 (refrag train tokens …)" >&2; exit 1; }
@@ -24,9 +27,10 @@ encoder=$!
 wait "$decoder" && wait "$encoder"
 
 stage reconstruct train reconstruct --data "$DATA/train.u16" --encoder "$RUNS/encoder" --decoder "$RUNS/decoder" \
-  --k "$K" --out "$RUNS/rec" --steps "${REC_STEPS:-2000}"
-stage cpt train cpt --data "$DATA/train.u16" --from "$RUNS/rec" --out "$RUNS/cpt" --steps "${CPT_STEPS:-2000}"
-stage mixed train mixed --data "$DATA/train.u16" --from "$RUNS/cpt" --out "$RUNS/mixed" --steps "${MIXED_STEPS:-1000}" --expand 0.1
+  --k "$K" --out "$RUNS/rec" --steps "${REC_STEPS:-2000}" "${VALID[@]}"
+stage cpt train cpt --data "$DATA/train.u16" --from "$RUNS/rec" --out "$RUNS/cpt" --steps "${CPT_STEPS:-2000}" "${VALID[@]}"
+stage mixed train mixed --data "$DATA/train.u16" --from "$RUNS/cpt" --out "$RUNS/mixed" --steps "${MIXED_STEPS:-1000}" --expand 0.1 \
+  "${VALID[@]}"
 stage policy train policy --data "$DATA/train.u16" --from "$RUNS/mixed" --out "$RUNS/policy" --steps "${POLICY_STEPS:-400}"
 
 test -d "$RUNS/index" || refrag index build --passages "$DATA/derived/passages.jsonl" --out "$RUNS/index"

@@ -1,5 +1,6 @@
 // `refrag convert gguf`: export a LLaMA checkpoint folder to GGUF so llama.cpp runs the same weights.
 import type { Command } from "commander";
+import { convertCheckpointDtype } from "../io/convert_dtype.js";
 import { exportCheckpointToGguf } from "../io/gguf_llama.js";
 
 export function registerConvertCommands(program: Command): void {
@@ -16,5 +17,17 @@ export function registerConvertCommands(program: Command): void {
         throw new Error(`--type must be f32, f16 or bf16, got "${o.type}"`);
       await exportCheckpointToGguf(checkpoint, out, { weightType: o.type, name: o.name });
       console.log(`wrote ${out}`);
+    });
+  convert
+    .command("dtype <checkpoint> <out>")
+    .description(
+      "re-save a checkpoint folder with its weights as f32, f16 or bf16 (no optimizer or training state)",
+    )
+    .option("--type <type>", "f32, f16 or bf16", "bf16")
+    .action(async (checkpoint: string, out: string, o: { type: string }) => {
+      if (o.type !== "f32" && o.type !== "f16" && o.type !== "bf16")
+        throw new Error(`--type must be f32, f16 or bf16, got "${o.type}"`);
+      const n = await convertCheckpointDtype(checkpoint, out, o.type);
+      console.log(`wrote ${out}: ${n} tensors as ${o.type}`);
     });
 }

@@ -8,17 +8,24 @@ import { readLines } from "../data/derived/build.js";
 import { loadCorpus } from "../data/derived/docs.js";
 import { longDocText, type DomainReport } from "../data/derived/domains.js";
 import { sampleTextWindows } from "../data/derived/sampler.js";
-import { CONTEXT_MODES, perplexityTable, type ContextMode, type ContextWindow } from "../eval/perplexity.js";
+import {
+  checkLengths,
+  CONTEXT_MODES,
+  perplexityTable,
+  type ContextMode,
+  type ContextWindow,
+} from "../eval/perplexity.js";
 import { evalQa } from "../eval/qa.js";
 import { RefragPipeline } from "../infer/pipeline.js";
 import { SELECTION_MODES, type SelectionMode } from "../infer/selection.js";
 import { loadRefrag } from "../models/load.js";
 import type { RagExample } from "../retrieval/rag_examples.js";
 import { Tokenizer } from "../tokenizer/index.js";
-import { positiveInt } from "./args.js";
+import { nonNegInt, positiveInt } from "./args.js";
 import { progressBar } from "./progress.js";
 import { registerRetrievalEval } from "./retrieval.js";
 import { registerCurvesCommand } from "./curves.js";
+import { registerReconstructionEval } from "./reconstruction.js";
 
 interface Flags {
   model: string;
@@ -39,6 +46,7 @@ export function registerEvalCommands(program: Command): void {
     .description("evaluation: perplexity tables, retrieval recall, RAG QA and summaries");
   registerRetrievalEval(ev);
   registerCurvesCommand(ev);
+  registerReconstructionEval(ev);
   ev.command("qa")
     .description("RAG question answering: accuracy, positions read and TTFT per selection mode")
     .requiredOption("--model <dir>", "REFRAG checkpoint folder (with tokenizer.json)")
@@ -81,12 +89,13 @@ export function registerEvalCommands(program: Command): void {
         );
         bar.stop();
         console.log(
-          "| selection | examples | accuracy | accuracy (gold in context) | ROUGE-L | positions | context tokens | TTFT ms |",
+          "| selection | examples | skipped (too long) | accuracy | accuracy (gold in context) | ROUGE-L | positions | context tokens | TTFT ms |",
         );
-        console.log("|---|---|---|---|---|---|---|---|");
+        console.log("|---|---|---|---|---|---|---|---|---|");
+        const f = (x: number | null, digits: number) => (x === null ? "-" : x.toFixed(digits));
         for (const r of rows)
           console.log(
-            `| ${r.mode}${r.fraction === null ? "" : ` p=${r.fraction}`} | ${r.examples} | ${r.accuracy.toFixed(3)} | ${r.accuracyGoldInContext?.toFixed(3) ?? "-"} | ${r.rougeL.toFixed(3)} | ${r.meanPositions.toFixed(0)} | ${r.meanContextTokens.toFixed(0)} | ${r.meanTtftMs.toFixed(1)} |`,
+            `| ${r.mode}${r.fraction === null ? "" : ` p=${r.fraction}`} | ${r.examples} | ${r.skipped} | ${f(r.accuracy, 3)} | ${f(r.accuracyGoldInContext, 3)} | ${f(r.rougeL, 3)} | ${f(r.meanPositions, 0)} | ${f(r.meanContextTokens, 0)} | ${f(r.meanTtftMs, 1)} |`,
           );
         if (o.out)
           writeFileSync(o.out, JSON.stringify({ model: o.model, data: o.data, rows }, null, 2) + "\n");
@@ -111,15 +120,17 @@ export function registerEvalCommands(program: Command): void {
       for (const m of modes)
         if (!CONTEXT_MODES.includes(m))
           throw new Error(`--modes: unknown mode "${m}" (${CONTEXT_MODES.join(", ")})`);
+      const s = positiveInt("--s", o.s);
+      const n = positiveInt("--o", o.o);
       const model = await loadRefrag(o.model);
+      // Before any window is read: every mode must fit the decoder's window.
+      checkLengths(model, s, n, modes);
       const tok = Tokenizer.fromFile(`${o.model}/tokenizer.json`);
       const domains = JSON.parse(readFileSync(o.domains, "utf8")) as DomainReport[];
       if (!Array.isArray(domains))
         throw new Error(`${o.domains}: expected the list written by \`refrag datasets build\``);
       const corpus = loadCorpus(o.corpus);
       const byId = new Map([...corpus.values()].flat().map((d) => [d.id, d]));
-      const s = Number(o.s);
-      const n = Number(o.o);
       const windows = new Map<string, ContextWindow[]>();
       for (const d of domains) {
         const list = d.lengths.find((l) => l.minTokens === Number(o.length));
@@ -131,8 +142,8 @@ export function registerEvalCommands(program: Command): void {
             ...sampleTextWindows(tok, longDocText(doc, byId), {
               s,
               o: n,
-              count: Number(o.windows),
-              seed: Number(o.seed),
+              count: positiveInt("--windows", o.windows),
+              seed: nonNegInt("--seed", o.seed),
             }),
           );
         windows.set(`${d.name} (${d.role})`, ws);

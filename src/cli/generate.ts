@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { RefragPipeline } from "../infer/pipeline.js";
+import { toPassage } from "../infer/prompt.js";
 import { SELECTION_MODES, type SelectionMode } from "../infer/selection.js";
 import { loadRefrag } from "../models/load.js";
 import { RagService, type PassageInput } from "../rag/service.js";
@@ -27,7 +28,8 @@ interface GenerateFlags {
   stats: boolean;
 }
 
-/** Passages from a file: JSONL lines with a "text" field (id and title kept), or blank-line-separated paragraphs. */
+/** Passages from a file: JSONL lines with a "text" field (and optional "id", "title"), or
+ * blank-line-separated paragraphs. */
 function readPassages(path: string): PassageInput[] {
   const text = readFileSync(path, "utf8");
   if (path.endsWith(".jsonl"))
@@ -35,14 +37,13 @@ function readPassages(path: string): PassageInput[] {
       .split("\n")
       .filter((l) => l.trim() !== "")
       .map((l, i) => {
-        const o = JSON.parse(l) as { id?: unknown; title?: unknown; text?: unknown };
-        if (typeof o.text !== "string")
-          throw new Error(`${path}:${i + 1}: expected an object with a string "text"`);
-        return {
-          id: typeof o.id === "string" ? o.id : undefined,
-          title: typeof o.title === "string" ? o.title : undefined,
-          text: o.text,
-        };
+        try {
+          return toPassage(JSON.parse(l), i);
+        } catch {
+          throw new Error(
+            `${path}:${i + 1}: expected an object with a string "text" (and optional "id", "title")`,
+          );
+        }
       });
   return text
     .split(/\n\s*\n/)

@@ -1,66 +1,153 @@
 // `refrag index build`, `refrag retrieve` and `refrag eval retrieval`: the BM25 passage index of the RAG
 // pipeline, built from `refrag datasets build` output (or any JSONL of {id, doc_id, title, text}).
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Command } from "commander";
 import { readLines } from "../data/derived/build.js";
 import type { Passage } from "../data/derived/passages.js";
 import type { QaItem } from "../data/derived/qa.js";
 import { evalRetrieval } from "../retrieval/eval.js";
-import type { PassageIndex as PassageIndexClass } from "../retrieval/index.js";
+import { DEFAULT_TITLE_WEIGHT, PassageIndex } from "../retrieval/index.js";
 import { buildConversationExamples, buildRagExamples, summaryExamples } from "../retrieval/rag_examples.js";
 import type { SummaryPair } from "../data/derived/summaries.js";
 import type { Conversation } from "../data/derived/conversations.js";
+import { noGrad } from "../engine/tensor.js";
+import { weightsId } from "../infer/vector_cache.js";
+import { chunkTokens } from "../models/refrag.js";
+import {
+  EncoderEmbedder,
+  loadEncoder,
+  RETRIEVAL_MODES,
+  retriever,
+  type RetrievalMode,
+} from "../retrieval/dense.js";
+import { isPostgresUrl, openStore, type PassageStore, type VectorDtype } from "../store/index.js";
+import { ingest, type ChunkEncoder } from "../store/ingest.js";
+import { Tokenizer } from "../tokenizer/index.js";
+import { defaultTokenizerPath } from "../tokenizer/pipeline.js";
 import { positiveInt } from "./args.js";
 import { progressBar } from "./progress.js";
-
-interface IndexBuildFlags {
-  passages: string;
-  out: string;
-  overwrite: boolean;
-  titleWeight?: string;
-  model?: string;
-  vectorsDtype: string;
-}
-
-/** LanceDB loads only in the commands that use the index (not in `refrag info` or training). */
-async function indexModule(): Promise<{ PassageIndex: typeof PassageIndexClass }> {
-  return import("../retrieval/index.js");
-}
 
 export function registerRetrievalCommands(program: Command): void {
   const index = program.command("index").description("the passage index (LanceDB, BM25 full-text search)");
   index
     .command("build")
-    .description("index a JSONL of passages ({id, doc_id, title, text} per line)")
+    .description("index a JSONL of passages ({id, doc_id, title, text} per line) in a new store")
     .requiredOption("--passages <file>", "passages.jsonl from `refrag datasets build`")
-    .requiredOption("--out <dir>", "index folder to create")
-    .option("--overwrite", "replace an existing index folder", false)
-    .option("--title-weight <n>", "times the title counts in the BM25 text (default: the index's, 8)")
-    .option("--model <dir>", "also store every passage's chunk vectors from this REFRAG checkpoint's encoder")
+    .option("--out <dir>", "LanceDB index folder to create")
+    .option("--store <spec>", "instead of --out: a postgres://user:pass@host/db[?schema=name] store")
+    .option("--overwrite", "replace an existing index (folder, or the store's schema)", false)
+    .option("--title-weight <n>", "times the title counts in full-text ranking", String(DEFAULT_TITLE_WEIGHT))
+    .option(
+      "--model <dir>",
+      "also store every passage's chunk vectors from this REFRAG checkpoint's encoder (with --out)",
+    )
     .option("--vectors-dtype <t>", "stored vector precision: f32 or bf16", "f32")
-    .action(async (o: IndexBuildFlags) => {
-      if (o.vectorsDtype !== "f32" && o.vectorsDtype !== "bf16")
-        throw new Error(`--vectors-dtype must be f32 or bf16, got "${o.vectorsDtype}"`);
-      const t0 = performance.now();
-      const passages = readLines<Passage>(o.passages);
-      const bar = progressBar("index");
-      const idx = await (
-        await indexModule()
-      ).PassageIndex.build(o.out, passages, {
-        overwrite: o.overwrite,
-        titleWeight: o.titleWeight === undefined ? undefined : positiveInt("--title-weight", o.titleWeight),
-        onProgress: (done, total) => bar.update(done, total, "passages"),
-      });
-      bar.stop();
-      console.log(
-        `indexed ${await idx.count()} passages in ${o.out} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
-      );
-      idx.close();
-      if (o.model !== undefined) {
-        const { storeIndexVectors } = await import("./vectors.js");
-        await storeIndexVectors(o.out, passages, o.model, o.vectorsDtype === "bf16" ? "BF16" : "F32");
-      }
-    });
+    .action(
+      async (o: {
+        passages: string;
+        out?: string;
+        store?: string;
+        overwrite: boolean;
+        titleWeight: string;
+        model?: string;
+        vectorsDtype: string;
+      }) => {
+        if (o.vectorsDtype !== "f32" && o.vectorsDtype !== "bf16")
+          throw new Error(`--vectors-dtype must be f32 or bf16, got "${o.vectorsDtype}"`);
+        const t0 = performance.now();
+        const passages = readLines<Passage>(o.passages);
+        const titleWeight = positiveInt("--title-weight", o.titleWeight);
+        const bar = progressBar("index");
+        const onProgress = (done: number, total: number) => bar.update(done, total, "passages");
+        const target = o.store ?? o.out;
+        if (target === undefined || (o.store !== undefined && o.out !== undefined))
+          throw new Error("give one of --out <dir> or --store <spec>");
+        if (o.model !== undefined && isPostgresUrl(target))
+          throw new Error(
+            "--model stores chunk vectors in an index folder (--out); for a Postgres store use `refrag index add --model`",
+          );
+        let idx: PassageIndex;
+        if (isPostgresUrl(target)) {
+          const store = await buildPostgres(target, passages, {
+            overwrite: o.overwrite,
+            titleWeight,
+            onProgress,
+          });
+          idx = PassageIndex.fromStore(store);
+        } else
+          idx = await PassageIndex.build(target, passages, {
+            overwrite: o.overwrite,
+            titleWeight,
+            onProgress,
+          });
+        bar.stop();
+        console.log(
+          `indexed ${await idx.count()} passages in ${idx.dir} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+        );
+        await idx.close();
+        if (o.model !== undefined) {
+          const { storeIndexVectors } = await import("./vectors.js");
+          await storeIndexVectors(target, passages, o.model, o.vectorsDtype === "bf16" ? "BF16" : "F32");
+        }
+      },
+    );
+
+  index
+    .command("add")
+    .description(
+      "add or replace documents in a live store ({id, title, text, source?, meta?} per line), in one transaction",
+    )
+    .argument("<file>", "JSONL of documents")
+    .requiredOption("--store <spec>", "LanceDB folder or postgres:// URL")
+    .option("--model <dir>", "REFRAG checkpoint: store each passage's chunk vectors")
+    .option("--embedder <dir>", "encoder checkpoint (dense stage): store dense embeddings")
+    .option("--dtype <F32|BF16>", "storage of chunk vectors", "BF16")
+    .option("--max-words <n>", "words per passage", "200")
+    .option("--max-chars <n>", "longest document text accepted", "5000000")
+    .action(
+      async (
+        file: string,
+        o: {
+          store: string;
+          model?: string;
+          embedder?: string;
+          dtype: string;
+          maxWords: string;
+          maxChars: string;
+        },
+      ) => {
+        if (o.dtype !== "F32" && o.dtype !== "BF16")
+          throw new Error(`--dtype must be F32 or BF16, got ${o.dtype}`);
+        const chunkEncoder = o.model === undefined ? null : await loadChunkEncoder(o.model);
+        const embedder = o.embedder === undefined ? null : await loadEmbedder(o.embedder);
+        const store = await openStore(o.store, { migrate: true });
+        try {
+          const bar = progressBar("add");
+          const report = await ingest(store, readFileSync(file), {
+            chunkEncoder,
+            embedder,
+            dtype: o.dtype as VectorDtype,
+            maxWords: positiveInt("--max-words", o.maxWords),
+            maxChars: positiveInt("--max-chars", o.maxChars),
+            onProgress: (d, t, what) => bar.update(d, t, what),
+          });
+          bar.stop();
+          for (const f of report.failures)
+            console.error(
+              `${file}:${f.line}: ${f.id === null ? "" : `document ${f.id}: `}${f.error} (left out)`,
+            );
+          console.log(
+            `${report.documents} documents (${report.passages} passages, ${report.removed} old passages removed) written to ${store.location}; ${report.failures.length} failed`,
+          );
+          if (report.failures.length > 0) process.exitCode = 2;
+        } catch (e) {
+          throw new Error(`nothing was written: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+        } finally {
+          await store.close();
+        }
+      },
+    );
 
   index
     .command("examples")
@@ -105,7 +192,7 @@ export function registerRetrievalCommands(program: Command): void {
           return;
         }
         if (o.index === undefined) throw new Error("--index <dir> is needed to retrieve passages");
-        const idx = await (await indexModule()).PassageIndex.open(o.index);
+        const idx = await PassageIndex.open(o.index);
         const bar = progressBar("examples");
         const opts = {
           k: positiveInt("-k", o.k),
@@ -140,51 +227,180 @@ export function registerRetrievalCommands(program: Command): void {
     .command("retrieve")
     .description("the top-k passages for a question")
     .argument("<question>")
-    .requiredOption("--index <dir>", "index folder from `refrag index build`")
+    .option("--index <spec>", "index folder from `refrag index build`, or a postgres:// store")
+    .option("--store <spec>", "same as --index")
+    .option("--mode <m>", `retrieval: ${RETRIEVAL_MODES.join(", ")}`, "bm25")
+    .option("--embedder <dir>", "encoder checkpoint for dense and hybrid retrieval")
     .option("-k <n>", "passages to return", "5")
     .option("--json", "print JSON lines instead of text", false)
-    .action(async (question: string, o: { index: string; k: string; json: boolean }) => {
-      const idx = await (await indexModule()).PassageIndex.open(o.index);
-      const hits = await idx.search(question, positiveInt("-k", o.k));
-      for (const [i, h] of hits.entries())
-        console.log(
-          o.json
-            ? JSON.stringify(h)
-            : `${i + 1}. [${h.score.toFixed(2)}] ${h.id} (${h.title})\n   ${h.text.slice(0, 300).replace(/\s+/g, " ")}`,
-        );
-      if (hits.length === 0) console.error("no passage matches any word of the question");
-      idx.close();
-    });
+    .action(
+      async (
+        question: string,
+        o: { index?: string; store?: string; mode: string; embedder?: string; k: string; json: boolean },
+      ) => {
+        const mode = parseMode(o.mode);
+        const embedder = o.embedder === undefined ? null : await loadEmbedder(o.embedder);
+        const store = await openStore(storeSpec(o));
+        try {
+          const hits = await retriever(store, mode, embedder)(question, positiveInt("-k", o.k));
+          for (const [i, h] of hits.entries())
+            console.log(
+              o.json
+                ? JSON.stringify(h)
+                : `${i + 1}. [${h.score.toFixed(4)}] ${h.id} (${h.title})\n   ${h.text.slice(0, 300).replace(/\s+/g, " ")}`,
+            );
+          if (hits.length === 0) console.error("no passage matches the question");
+        } finally {
+          await store.close();
+        }
+      },
+    );
+}
+
+function storeSpec(o: { index?: string; store?: string }): string {
+  const spec = o.store ?? o.index;
+  if (spec === undefined) throw new Error("give --index <dir> or --store <spec>");
+  return spec;
+}
+
+function parseMode(m: string): RetrievalMode {
+  if (!(RETRIEVAL_MODES as readonly string[]).includes(m))
+    throw new Error(`--mode must be one of ${RETRIEVAL_MODES.join(", ")}, got "${m}"`);
+  return m as RetrievalMode;
+}
+
+function tokenizerFor(dir: string): Tokenizer {
+  const own = join(dir, "tokenizer.json");
+  return Tokenizer.fromFile(existsSync(own) ? own : defaultTokenizerPath());
+}
+
+async function loadEmbedder(dir: string): Promise<EncoderEmbedder> {
+  return new EncoderEmbedder(await loadEncoder(dir), tokenizerFor(dir));
+}
+
+async function loadChunkEncoder(dir: string): Promise<ChunkEncoder> {
+  const { loadRefrag } = await import("../models/load.js");
+  const model = await loadRefrag(dir);
+  const tok = tokenizerFor(dir);
+  return {
+    id: weightsId(model.encoder),
+    k: model.chunkSize,
+    encode: (text) => {
+      const chunks = chunkTokens(tok.encode(text, { allowSpecial: false }), model.chunkSize);
+      const v = noGrad(() => model.encodeChunks(chunks));
+      return { rows: v.rows, cols: v.cols, data: v.data.slice() };
+    },
+  };
+}
+
+/** Builds a Postgres store from passages: one transaction (replacing the schema with --overwrite). */
+async function buildPostgres(
+  spec: string,
+  passages: readonly Passage[],
+  o: { overwrite: boolean; titleWeight: number; onProgress: (d: number, t: number) => void },
+): Promise<PassageStore> {
+  const { PostgresStore, parseStoreUrl } = await import("../store/postgres.js");
+  const { pgClient } = await import("../store/sql.js");
+  const { url, schema } = parseStoreUrl(spec);
+  if (o.overwrite) {
+    const db = await pgClient(url);
+    await PostgresStore.drop(db, schema).finally(() => db.close());
+  }
+  const store = await PostgresStore.connect(spec, { titleWeight: o.titleWeight });
+  const n = await store.count();
+  if (n > 0 || store.titleWeight !== o.titleWeight) {
+    await store.close();
+    throw new Error(
+      `index build: ${store.location} already holds a store (${n} passages, title weight ${store.titleWeight}); pass --overwrite to replace it or use \`refrag index add\``,
+    );
+  }
+  const byDoc = new Map<string, Passage[]>();
+  for (const p of passages) (byDoc.get(p.doc_id) ?? byDoc.set(p.doc_id, []).get(p.doc_id)!).push(p);
+  await store.upsertDocuments(
+    [...byDoc].map(([docId, ps]) => ({ docId, passages: ps.map((passage) => ({ passage })) })),
+    { onProgress: o.onProgress },
+  );
+  return store;
 }
 
 export function registerRetrievalEval(ev: Command): void {
   ev.command("retrieval")
-    .description("recall@k of the passage index on QA items with gold passages")
-    .requiredOption("--index <dir>", "index folder from `refrag index build`")
+    .description("recall@k and MRR of BM25, dense and hybrid retrieval on QA items with gold passages")
+    .option("--index <spec>", "index folder from `refrag index build`, or a postgres:// store")
+    .option("--store <spec>", "same as --index")
     .requiredOption("--qa <file>", "qa.jsonl from `refrag datasets build`")
-    .option("--split <name>", "only items of this split (train, validation, test); default all")
+    .option(
+      "--split <list>",
+      "only items of these splits (e.g. validation,test), one table row each; default all",
+    )
+    .option("--embedder <dir>", "encoder checkpoint (dense stage) whose embeddings the store holds")
+    .option("--modes <list>", "retrieval modes", RETRIEVAL_MODES.join(","))
     .option("--k <list>", "cut-offs", "1,5,10")
     .option("--out <file>", "also write the report as JSON")
-    .action(async (o: { index: string; qa: string; split?: string; k: string; out?: string }) => {
-      const ks = o.k.split(",").map((x) => positiveInt("--k", x.trim()));
-      let items = readLines<QaItem>(o.qa);
-      if (o.split !== undefined) items = items.filter((q) => q.meta?.split === o.split);
-      if (items.length === 0)
-        throw new Error(`no QA items${o.split ? ` in split ${o.split}` : ""} in ${o.qa}`);
-      const idx = await (await indexModule()).PassageIndex.open(o.index);
-      const bar = progressBar("eval");
-      const report = await evalRetrieval(idx, items, ks, (d, t) => bar.update(d, t, "questions"));
-      bar.stop();
-      idx.close();
-      console.log(`| questions | ${ks.map((k) => `recall@${k}`).join(" | ")} | MRR@${Math.max(...ks)} |`);
-      console.log(`|---|${ks.map(() => "---").join("|")}|---|`);
-      console.log(
-        `| ${report.questions} | ${report.rows.map((r) => r.recall.toFixed(3)).join(" | ")} | ${report.mrr.toFixed(3)} |`,
-      );
-      if (o.out)
-        writeFileSync(
-          o.out,
-          JSON.stringify({ index: o.index, qa: o.qa, split: o.split ?? "all", ...report }, null, 2) + "\n",
-        );
-    });
+    .action(
+      async (o: {
+        index?: string;
+        store?: string;
+        qa: string;
+        split?: string;
+        embedder?: string;
+        modes: string;
+        k: string;
+        out?: string;
+      }) => {
+        const ks = o.k.split(",").map((x) => positiveInt("--k", x.trim()));
+        const modes = o.modes.split(",").map((m) => parseMode(m.trim()));
+        const all = readLines<QaItem>(o.qa);
+        const splits = o.split === undefined ? [undefined] : o.split.split(",").map((x) => x.trim());
+        const embedder = o.embedder === undefined ? null : await loadEmbedder(o.embedder);
+        const spec = storeSpec(o);
+        const store = await openStore(spec);
+        const rows: Record<string, unknown>[] = [];
+        try {
+          if (embedder !== null && !(await store.embedders()).some((e) => e.id === embedder.id))
+            throw new Error(
+              `${store.location} holds no embeddings of ${embedder.id} (add them with \`refrag index add --embedder ${o.embedder}\`)`,
+            );
+          const kmax = Math.max(...ks);
+          console.log(
+            `| split | retrieval | questions | ${ks.map((k) => `recall@${k}`).join(" | ")} | MRR@${kmax} |`,
+          );
+          console.log(`|---|---|---|${ks.map(() => "---").join("|")}|---|`);
+          for (const split of splits) {
+            const items = split === undefined ? all : all.filter((q) => q.meta?.split === split);
+            if (items.length === 0)
+              throw new Error(`no QA items${split ? ` in split ${split}` : ""} in ${o.qa}`);
+            for (const mode of modes) {
+              if (mode !== "bm25" && embedder === null) {
+                console.log(
+                  `| ${split ?? "all"} | ${mode} | — | no embedder (train one with the dense stage, then pass --embedder) |`,
+                );
+                continue;
+              }
+              const search = retriever(store, mode, embedder);
+              const bar = progressBar(`eval ${mode}`);
+              const report = await evalRetrieval({ search }, items, ks, (d, t) =>
+                bar.update(d, t, "questions"),
+              );
+              bar.stop();
+              console.log(
+                `| ${split ?? "all"} | ${mode} | ${report.questions} | ${report.rows.map((r) => r.recall.toFixed(3)).join(" | ")} | ${report.mrr.toFixed(3)} |`,
+              );
+              rows.push({ split: split ?? "all", mode, ...report });
+            }
+          }
+        } finally {
+          await store.close();
+        }
+        if (o.out)
+          writeFileSync(
+            o.out,
+            JSON.stringify(
+              { store: store.location, qa: o.qa, embedder: embedder?.id ?? null, rows },
+              null,
+              2,
+            ) + "\n",
+          );
+      },
+    );
 }

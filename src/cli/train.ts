@@ -9,7 +9,20 @@ import type { RagExample } from "../retrieval/rag_examples.js";
 import { positiveInt, positiveNumber } from "./args.js";
 import { SPECIAL_TOKENS, Tokenizer } from "../tokenizer/index.js";
 import { defaultTokenizerPath } from "../tokenizer/pipeline.js";
+import { CURRICULUM_KINDS, type CurriculumKind } from "../train/curriculum.js";
 import type { StageIO, StepInfo, TrainingState } from "../train/loop.js";
+import {
+  continualPretrain,
+  DEFAULT_CONTINUATION,
+  DEFAULT_MAX_CHUNKS,
+  DEFAULT_MAX_PASSAGES,
+  hasCheckpoint,
+  initRefrag,
+  loadRefrag,
+  mixedInput,
+  reconstruct,
+  type RefragStageConfig,
+} from "../train/stages/refrag.js";
 import { pretrainDecoder, pretrainEncoder, type LmStageConfig } from "../train/stages/pretrain.js";
 import {
   buildTokenStream,
@@ -35,6 +48,9 @@ function logger(tokensPerStep: number): (i: StepInfo) => void {
       `step ${i.step + 1}  loss ${i.loss.toFixed(4)}  lr ${i.lr.toExponential(2)}  |g| ${i.gradNorm.toFixed(2)}  ${i.ms.toFixed(0)} ms  ${((tokensPerStep / i.ms) * 1000).toFixed(0)} tok/s`,
     );
 }
+
+const logValidation = (step: number, loss: number): void =>
+  console.error(`step ${step}  validation loss ${loss.toFixed(4)}`);
 
 export function registerTrainCommands(program: Command): void {
   const train = program.command("train").description("training: token streams and stages (resumable)");
@@ -224,9 +240,15 @@ interface RefragStageFlags {
   tokens: string;
   continuation: string;
   expand: string;
+  curriculum: string;
+  curriculumStages: string;
+  maxPassages: string;
+  trainDecoder?: boolean;
   saveEvery: string;
   seed: string;
   tokenizer: string;
+  valid?: string;
+  evalEvery?: string;
 }
 
 /** `refrag train reconstruct|cpt`: REFRAG's own stages over a REFRAG checkpoint (or encoder + decoder). */
@@ -250,16 +272,35 @@ export function registerRefragStageCommands(train: Command): void {
       .option("--k <n>", "tokens per chunk (new models only)", "16")
       .option("--steps <n>", "optimizer steps", "2000")
       .option("--lr <x>", "peak learning rate", stage === "reconstruct" ? "2e-4" : "5e-5")
-      .option("--max-chunks <n>", "largest number of chunks per sequence (curriculum top)", "16")
+      .option(
+        "--max-chunks <n>",
+        "largest number of chunks per sequence (curriculum top; 128 at k = 16 is the evaluated s = 2048)",
+        String(DEFAULT_MAX_CHUNKS),
+      )
       .option("--tokens <n>", "tokens per step", "4096")
-      .option("--continuation <n>", "cpt / mixed: tokens predicted after the context", "128")
+      .option(
+        "--continuation <n>",
+        "cpt / mixed: tokens predicted after the context",
+        String(DEFAULT_CONTINUATION),
+      )
       .option("--expand <p>", "mixed: fraction of chunks read as raw tokens", "0.1")
+      .option(
+        "--curriculum <kind>",
+        `${CURRICULUM_KINDS.join(" | ")}: the paper's Table 8 mixture, or every step at --max-chunks`,
+        "table8",
+      )
+      .option("--curriculum-stages <n>", "curriculum stages (Table 8 has 9)", "9")
+      .option("--max-passages <n>", "most passages a context is cut into", String(DEFAULT_MAX_PASSAGES))
+      .option("--train-decoder", "reconstruct: train the decoder too (default: frozen, as in the paper)")
       .option("--save-every <n>", "checkpoint interval in steps", "100")
       .option("--seed <n>", "seed", "1")
       .option("--tokenizer <file>", "tokenizer.json stored with the checkpoint", defaultTokenizerPath())
+      .option(
+        "--valid <file>",
+        "validation token stream (.u16): loss on fixed sequences at --max-chunks, saved with the run",
+      )
+      .option("--eval-every <n>", "validation interval in steps (default: the checkpoint interval)")
       .action(async (o: RefragStageFlags) => {
-        const { continualPretrain, initRefrag, loadRefrag, mixedInput, reconstruct, hasCheckpoint } =
-          await import("../train/stages/refrag.js");
         let model;
         if (hasCheckpoint(o.out)) model = await loadRefrag(o.out);
         else if (o.from !== undefined) model = await loadRefrag(o.from);
@@ -271,25 +312,42 @@ export function registerRefragStageCommands(train: Command): void {
             positiveInt("--seed", o.seed),
           );
         else throw new Error("give --from <refrag checkpoint>, or --encoder <dir> and --decoder <dir>");
+        if (!CURRICULUM_KINDS.includes(o.curriculum as CurriculumKind))
+          throw new Error(
+            `--curriculum must be one of ${CURRICULUM_KINDS.join(", ")}, got "${o.curriculum}"`,
+          );
         const stream = loadTokenStream(o.data);
-        const c = {
+        const c: RefragStageConfig = {
           steps: positiveInt("--steps", o.steps),
           lr: positiveNumber("--lr", o.lr),
           maxChunks: positiveInt("--max-chunks", o.maxChunks),
           tokensPerStep: positiveInt("--tokens", o.tokens),
           continuation: positiveInt("--continuation", o.continuation),
           expandFraction: Number(o.expand),
+          curriculum: o.curriculum as CurriculumKind,
+          curriculumStages: positiveInt("--curriculum-stages", o.curriculumStages),
+          maxPassages: positiveInt("--max-passages", o.maxPassages),
+          trainDecoder: o.trainDecoder === true,
           saveEvery: positiveInt("--save-every", o.saveEvery),
+          evalEvery: o.evalEvery === undefined ? undefined : positiveInt("--eval-every", o.evalEvery),
           seed: positiveInt("--seed", o.seed),
           logEvery: 10,
         };
+        const validation = o.valid === undefined ? undefined : { stream: loadTokenStream(o.valid).tokens };
         const run = { reconstruct, cpt: continualPretrain, mixed: mixedInput }[stage];
-        const state = await run(model, stream.tokens, c, {
-          out: o.out,
-          tokenizerJson: readFileSync(o.tokenizer, "utf8"),
-          log: logger(c.tokensPerStep),
-          shouldStop: stopOnSignal(),
-        });
+        const state = await run(
+          model,
+          stream.tokens,
+          c,
+          {
+            out: o.out,
+            tokenizerJson: readFileSync(o.tokenizer, "utf8"),
+            log: logger(c.tokensPerStep),
+            logValidation,
+            shouldStop: stopOnSignal(),
+          },
+          validation,
+        );
         console.error(`${o.out}: step ${state.step}/${state.steps}`);
       });
   }
@@ -324,8 +382,12 @@ export function registerPolicyCommand(train: Command): void {
     .requiredOption("--from <dir>", "REFRAG checkpoint (after mixed-input training)")
     .option("--steps <n>", "optimizer steps (2 per rollout batch)", "400")
     .option("--lr <x>", "peak learning rate", "1e-4")
-    .option("--chunks <n>", "chunks per context", "32")
-    .option("--continuation <n>", "continuation tokens scored", "64")
+    .option(
+      "--chunks <n>",
+      "chunks per context (128 at k = 16 is the evaluated s = 2048)",
+      String(DEFAULT_MAX_CHUNKS),
+    )
+    .option("--continuation <n>", "continuation tokens scored", String(DEFAULT_CONTINUATION))
     .option("--expand <p>", "fraction of chunks expanded per selection", "0.1")
     .option("--contexts <n>", "contexts per rollout batch", "4")
     .option("--group <n>", "selections per context (G)", "4")
@@ -334,7 +396,6 @@ export function registerPolicyCommand(train: Command): void {
     .option("--seed <n>", "seed", "1")
     .option("--tokenizer <file>", "tokenizer.json stored with the checkpoint", defaultTokenizerPath())
     .action(async (o: PolicyFlags) => {
-      const { loadRefrag, hasCheckpoint } = await import("../train/stages/refrag.js");
       const { trainPolicy, withPolicy } = await import("../train/stages/policy.js");
       const base = await loadRefrag(hasCheckpoint(o.out) ? o.out : o.from);
       const model = base.policy === null ? withPolicy(base) : base;
@@ -379,6 +440,8 @@ interface FinetuneFlags {
   expand: string;
   saveEvery: string;
   seed: string;
+  valid?: string;
+  evalEvery?: string;
 }
 
 /** `refrag train finetune`: RAG fine-tuning on question + passages -> answer examples. */
@@ -390,13 +453,17 @@ export function registerFinetuneCommand(train: Command): void {
     .requiredOption("--out <dir>", "checkpoint folder (resumed when it holds this run)")
     .requiredOption("--from <dir>", "REFRAG checkpoint (after mixed-input or policy training)")
     .option("--steps <n>", "optimizer steps", "1000")
-    .option("--lr <x>", "peak learning rate", "5e-5")
+    .option("--lr <x>", "peak learning rate (the paper's SFT: 2e-5)", "2e-5")
     .option("--batch <n>", "examples per step", "8")
     .option("--expand <p>", "fraction of chunks read as raw tokens", "0.1")
     .option("--save-every <n>", "checkpoint interval in steps", "100")
     .option("--seed <n>", "seed", "1")
+    .option(
+      "--valid <file>",
+      "held-out RAG examples (JSONL): their answer loss is measured and saved with the run",
+    )
+    .option("--eval-every <n>", "validation interval in steps (default: the checkpoint interval)")
     .action(async (o: FinetuneFlags) => {
-      const { loadRefrag, hasCheckpoint } = await import("../train/stages/refrag.js");
       const { finetune } = await import("../train/stages/finetune.js");
       const { readLines } = await import("../data/derived/build.js");
       const from = hasCheckpoint(o.out) ? o.out : o.from;
@@ -410,18 +477,28 @@ export function registerFinetuneCommand(train: Command): void {
         batch: positiveInt("--batch", o.batch),
         expandFraction: Number(o.expand),
         saveEvery: positiveInt("--save-every", o.saveEvery),
+        evalEvery: o.evalEvery === undefined ? undefined : positiveInt("--eval-every", o.evalEvery),
         seed: positiveInt("--seed", o.seed),
         logEvery: 10,
       };
-      const state = await finetune(model, tokenizer, examples, c, {
-        out: o.out,
-        tokenizerJson,
-        log: (i) =>
-          console.error(
-            `step ${i.step + 1}  loss ${i.loss.toFixed(4)}  lr ${i.lr.toExponential(2)}  |g| ${i.gradNorm.toFixed(2)}  ${i.ms.toFixed(0)} ms`,
-          ),
-        shouldStop: stopOnSignal(),
-      });
+      const validation = o.valid === undefined ? undefined : readLines<RagExample>(o.valid);
+      const state = await finetune(
+        model,
+        tokenizer,
+        examples,
+        c,
+        {
+          out: o.out,
+          tokenizerJson,
+          log: (i) =>
+            console.error(
+              `step ${i.step + 1}  loss ${i.loss.toFixed(4)}  lr ${i.lr.toExponential(2)}  |g| ${i.gradNorm.toFixed(2)}  ${i.ms.toFixed(0)} ms`,
+            ),
+          logValidation,
+          shouldStop: stopOnSignal(),
+        },
+        validation,
+      );
       console.error(`${o.out}: step ${state.step}/${state.steps}`);
     });
 }

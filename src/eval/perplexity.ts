@@ -8,6 +8,7 @@ import { crossEntropyRows } from "../engine/ops.js";
 import { noGrad } from "../engine/tensor.js";
 import type { Segment } from "../models/llama.js";
 import { chunkTokens, type RefragModel } from "../models/refrag.js";
+import { lmSegments, lmStart } from "../infer/prompt.js";
 import { selectChunks, type SelectionOptions } from "../infer/selection.js";
 
 export type ContextMode = "full" | "refrag" | "none" | "last";
@@ -57,29 +58,47 @@ export function contextSegments(
   selection?: SelectionOptions,
 ): Segment[] {
   const ctx = Int32Array.from(w.context as ArrayLike<number>);
-  const bos = model.config.decoder.bos_token_id;
-  const start: Segment[] = typeof bos === "number" ? [{ ids: Int32Array.of(bos) }] : [];
+  const bos = lmStart(model.config.decoder);
   switch (mode) {
     case "full":
-      return [...start, { ids: ctx }];
+      return [{ ids: bos }, { ids: ctx }];
     case "none":
-      return start;
+      return [{ ids: bos }];
     case "last":
       return [
-        ...start,
+        { ids: bos },
         { ids: ctx.subarray(Math.max(0, ctx.length - Math.ceil(ctx.length / model.chunkSize))) },
       ];
     case "refrag": {
       const chunks = chunkTokens(ctx, model.chunkSize);
       return noGrad(() => {
         const vectors = model.encodeChunks(chunks);
-        const before = start.length > 0 ? (start[0] as { ids: Int32Array }).ids : new Int32Array(0);
-        const expand = selection ? selectChunks(model, selection, { before, chunks, vectors }) : undefined;
-        return model.buildSegments({ before, chunks, projected: model.project(vectors), expand });
+        const expand = selection
+          ? selectChunks(model, selection, { before: bos, chunks, vectors })
+          : undefined;
+        return lmSegments(model, { chunks, projected: model.project(vectors), expand });
       });
     }
     default:
       throw new Error(`perplexity: unknown mode ${String(mode satisfies never)}`);
+  }
+}
+
+/** Decoder positions a mode reads for s context and o continuation tokens (<bos> included). */
+export function modePositions(mode: ContextMode, s: number, o: number, k: number): number {
+  const context = { full: s, refrag: Math.ceil(s / k), last: Math.ceil(s / k), none: 0 }[mode];
+  return 1 + context + o - 1;
+}
+
+/** Fails at once, naming the mode, when a mode would read beyond the decoder's max_position_embeddings. */
+export function checkLengths(model: RefragModel, s: number, o: number, modes: readonly ContextMode[]): void {
+  const limit = model.config.decoder.max_position_embeddings;
+  for (const m of modes) {
+    const n = modePositions(m, s, o, model.chunkSize);
+    if (n > limit)
+      throw new Error(
+        `perplexity: mode ${m} reads ${n} positions (s = ${s}, o = ${o}, k = ${model.chunkSize}), beyond the decoder's max_position_embeddings ${limit}; lower --s / --o or leave the mode out`,
+      );
   }
 }
 
@@ -99,6 +118,14 @@ export function perplexityTable(
   log?: (line: string) => void,
 ): PerplexityRow[] {
   const rows: PerplexityRow[] = [];
+  for (const ws of windows.values())
+    for (const w of ws)
+      checkLengths(
+        model,
+        w.context.length,
+        w.continuation.length,
+        modes.map((m) => m.mode),
+      );
   for (const [domain, ws] of windows) {
     if (ws.length === 0) continue;
     for (const m of modes) {

@@ -1,6 +1,9 @@
 // RAG question answering: the generated answer is right when it contains a reference answer (case and
 // punctuation ignored), the usual lenient match for short factual answers. One row per selection mode,
-// with what each read: decoder positions, time to first token.
+// with what each read: decoder positions, time to first token. An example whose prompt does not fit the
+// decoder's window in a mode (a long manual page read raw) is counted as skipped in that mode's row, and
+// the means are over the answered examples: one long input never aborts an evaluation.
+import { ContextLengthError } from "../infer/generate.js";
 import type { RagStats, RefragPipeline } from "../infer/pipeline.js";
 import type { SelectionOptions } from "../infer/selection.js";
 import type { RagExample } from "../retrieval/rag_examples.js";
@@ -9,16 +12,18 @@ export interface QaEvalRow {
   mode: string;
   fraction: number | null;
   examples: number;
-  /** Share of answers containing a reference answer. */
-  accuracy: number;
+  /** Examples whose prompt did not fit the decoder's window in this mode (not answered, not in the means). */
+  skipped: number;
+  /** Share of the answered examples whose answer contains a reference answer (null when none was answered). */
+  accuracy: number | null;
   /** Mean ROUGE-L F1 against the best-matching reference (the summarisation score). */
-  rougeL: number;
+  rougeL: number | null;
   /** The same, over the examples whose passages hold a gold passage. */
   accuracyGoldInContext: number | null;
-  goldInContext: number;
-  meanPositions: number;
-  meanContextTokens: number;
-  meanTtftMs: number;
+  goldInContext: number | null;
+  meanPositions: number | null;
+  meanContextTokens: number | null;
+  meanTtftMs: number | null;
 }
 
 /** Lower case, punctuation as spaces, whitespace collapsed. */
@@ -74,18 +79,27 @@ export async function evalQa(
     let positions = 0;
     let ttft = 0;
     let context = 0;
+    let skipped = 0;
     for (const ex of examples) {
       const stats: Partial<RagStats> = {};
-      const text = await pipeline.answer(
-        {
-          question: ex.question,
-          passages: ex.passages,
-          history: ex.history,
-          selection,
-          maxNewTokens: opts.maxNewTokens ?? 32,
-        },
-        stats,
-      );
+      let text: string;
+      try {
+        text = await pipeline.answer(
+          {
+            question: ex.question,
+            passages: ex.passages,
+            history: ex.history,
+            selection,
+            maxNewTokens: opts.maxNewTokens ?? 32,
+          },
+          stats,
+        );
+      } catch (e) {
+        if (!(e instanceof ContextLengthError)) throw e;
+        skipped++;
+        opts.onProgress?.(++done, total);
+        continue;
+      }
       const ok = answerMatches(text, ex.answers);
       rouge += Math.max(...ex.answers.map((a) => rougeL(text, a)));
       right += ok ? 1 : 0;
@@ -98,18 +112,20 @@ export async function evalQa(
       context += stats.contextTokens ?? 0;
       opts.onProgress?.(++done, total);
     }
-    const n = examples.length;
+    const n = examples.length - skipped;
+    const mean = (x: number) => (n === 0 ? null : x / n);
     rows.push({
       mode: selection.mode,
       fraction: selection.mode === "none" || selection.mode === "all" ? null : (selection.fraction ?? 0.25),
-      examples: n,
-      accuracy: right / n,
-      rougeL: rouge / n,
+      examples: examples.length,
+      skipped,
+      accuracy: mean(right),
+      rougeL: mean(rouge),
       accuracyGoldInContext: gold === 0 ? null : rightGold / gold,
-      goldInContext: gold / n,
-      meanPositions: positions / n,
-      meanContextTokens: context / n,
-      meanTtftMs: ttft / n,
+      goldInContext: mean(gold),
+      meanPositions: mean(positions),
+      meanContextTokens: mean(context),
+      meanTtftMs: mean(ttft),
     });
   }
   return rows;

@@ -2,37 +2,41 @@
 // tokens out. Each passage is tokenised and chunked on its own (chunks never straddle passages), so its
 // vectors can be computed once at indexing time and reused by every request that retrieves it.
 //
-// Decoder input (prompt format):
-//   <|bos|> <|question|> question tokens <|context|> passage 1 chunks … passage n chunks <|answer|>
+// The decoder input is laid out by src/infer/prompt.ts (the one owner of the prompt format):
+//   <|bos|> <|question|> question <|context|> [1] title 1: passage 1 chunks … [n] title n: … <|answer|>
 // where each chunk is one projected vector, or its raw tokens when the selection expands it.
 import { noGrad, type Tensor } from "../engine/tensor.js";
 import { concatRows } from "../engine/ops.js";
-import { chunkTokens, segmentLength, type RefragModel } from "../models/refrag.js";
+import { segmentLength, type RefragModel } from "../models/refrag.js";
 import type { Segment } from "../models/llama.js";
 import { generate, type GeneratedToken, type GenerationOptions, type GenerationStats } from "./generate.js";
+import {
+  checkHistory,
+  chunkPrefixes,
+  promptIds,
+  promptPassages,
+  promptSegments,
+  promptTokenIds,
+  RequestError,
+  type PassageInput,
+  type PipelineTokenizer,
+  type PromptTokenIds,
+  type Turn,
+} from "./prompt.js";
 import { selectChunks, type SelectionOptions } from "./selection.js";
 import type { ChunkVectorCache } from "./vector_cache.js";
 
-/** What the pipeline needs from a tokenizer. */
-export interface PipelineTokenizer {
-  /** allowSpecial: false keeps user text from smuggling in prompt-format tokens. */
-  encode(text: string, opts?: { allowSpecial?: boolean }): number[];
-  decode(ids: readonly number[], opts?: { skipSpecial?: boolean }): string;
-  tokenToId(token: string): number | undefined;
-}
-
-export const PROMPT_TOKENS = {
-  bos: "<|bos|>",
-  eos: "<|eos|>",
-  question: "<|question|>",
-  context: "<|context|>",
-  answer: "<|answer|>",
-  user: "<|user|>",
-  assistant: "<|assistant|>",
-} as const;
-
-/** A malformed RAG request (the caller's to fix); messages start with "request:". */
-export class RequestError extends Error {}
+export {
+  checkHistory,
+  PROMPT_TOKENS,
+  promptIds,
+  promptTokenIds,
+  RequestError,
+  type Passage,
+  type PassageInput,
+  type PipelineTokenizer,
+  type Turn,
+} from "./prompt.js";
 
 /** What a RAG answer read, on top of the generation figures. */
 export interface RagStats extends GenerationStats {
@@ -41,15 +45,10 @@ export interface RagStats extends GenerationStats {
   chunks: number;
 }
 
-/** One earlier exchange of a conversation. */
-export interface Turn {
-  question: string;
-  answer: string;
-}
-
 export interface RagRequest extends GenerationOptions {
   question: string;
-  passages: string[];
+  /** Passages in reading order: plain text, or {id?, title?, text} (the title is read raw before the text). */
+  passages: PassageInput[];
   /** Earlier turns of the conversation, oldest first; read as raw tokens before the question. */
   history?: Turn[];
   /** How chunks are chosen for expansion (default: none, every chunk compressed). */
@@ -66,57 +65,8 @@ export interface PreparedPrompt {
   positions: number;
 }
 
-/** Ids of the prompt-format tokens; a clear error names the first one the tokenizer lacks. */
-export function promptTokenIds(tokenizer: PipelineTokenizer): Record<keyof typeof PROMPT_TOKENS, number> {
-  const ids = {} as Record<keyof typeof PROMPT_TOKENS, number>;
-  for (const [role, tok] of Object.entries(PROMPT_TOKENS) as [keyof typeof PROMPT_TOKENS, string][]) {
-    const id = tokenizer.tokenToId(tok);
-    if (id === undefined) throw new Error(`the tokenizer has no special token ${tok}`);
-    ids[role] = id;
-  }
-  return ids;
-}
-
-/** The prompt around the context, one layout for inference and fine-tuning:
- * `<|bos|>` (`<|user|>`q`<|assistant|>`a)* `<|question|>`question`<|context|>` … chunks … `<|answer|>`.
- * Earlier turns come first as raw tokens; user text never becomes prompt-format tokens. */
-export function promptIds(
-  tokenizer: PipelineTokenizer,
-  question: string,
-  special = promptTokenIds(tokenizer),
-  history: readonly Turn[] = [],
-): { before: Int32Array; after: Int32Array } {
-  const text = (s: string) => tokenizer.encode(s, { allowSpecial: false });
-  const before = Int32Array.from([
-    special.bos,
-    ...history.flatMap((t) => [special.user, ...text(t.question), special.assistant, ...text(t.answer)]),
-    special.question,
-    ...text(question),
-    special.context,
-  ]);
-  return { before, after: Int32Array.of(special.answer) };
-}
-
-/** Checks a conversation history: a list of {question, answer} strings. */
-export function checkHistory(history: unknown): Turn[] {
-  if (history === undefined || history === null) return [];
-  if (!Array.isArray(history))
-    throw new RequestError("request: history must be a list of {question, answer}");
-  history.forEach((t: unknown, i) => {
-    const turn = t as Partial<Turn> | null;
-    if (
-      typeof turn !== "object" ||
-      turn === null ||
-      typeof turn.question !== "string" ||
-      typeof turn.answer !== "string"
-    )
-      throw new RequestError(`request: history turn ${i} must be {question: string, answer: string}`);
-  });
-  return history as Turn[];
-}
-
 export class RefragPipeline {
-  private readonly special: Record<keyof typeof PROMPT_TOKENS, number>;
+  private readonly special: PromptTokenIds;
 
   constructor(
     readonly model: RefragModel,
@@ -143,35 +93,37 @@ export class RefragPipeline {
   async prepare(req: RagRequest): Promise<PreparedPrompt> {
     if (typeof req.question !== "string" || req.question.trim() === "")
       throw new RequestError("request: question must be a non-empty string");
-    if (!Array.isArray(req.passages)) throw new RequestError("request: passages must be a list of strings");
+    if (!Array.isArray(req.passages))
+      throw new RequestError("request: passages must be a list of strings or {id?, title?, text}");
     const { before, after } = promptIds(
       this.tokenizer,
       req.question,
       this.special,
       checkHistory(req.history),
     );
-    const chunks: Int32Array[] = [];
+    const passages = promptPassages(this.tokenizer, req.passages, this.model.chunkSize);
+    const chunks = passages.flatMap((p) => p.chunks);
     const vectors: Tensor[] = [];
     let contextTokens = 0;
-    for (const [i, p] of req.passages.entries()) {
-      if (typeof p !== "string") throw new RequestError(`request: passage ${i} is not a string`);
-      const ids = Int32Array.from(this.tokenizer.encode(p, { allowSpecial: false }));
-      if (ids.length === 0) continue;
-      contextTokens += ids.length;
-      const pc = chunkTokens(ids, this.model.chunkSize);
-      chunks.push(...pc);
-      vectors.push(await this.passageVectors(ids, pc));
+    for (const p of passages) {
+      contextTokens += p.ids.length;
+      vectors.push(await this.passageVectors(p.ids, p.chunks));
     }
     const all =
       vectors.length === 0 ? null : vectors.length === 1 ? vectors[0] : noGrad(() => concatRows(vectors));
     const expand =
       all === null
         ? []
-        : selectChunks(this.model, req.selection ?? { mode: "none" }, { before, chunks, vectors: all });
+        : selectChunks(this.model, req.selection ?? { mode: "none" }, {
+            before,
+            chunks,
+            vectors: all,
+            prefixes: chunkPrefixes(passages),
+          });
     const segments = noGrad(() =>
       all === null
         ? [{ ids: before }, { ids: after }]
-        : this.model.buildSegments({ before, chunks, projected: this.model.project(all), expand, after }),
+        : promptSegments(this.model, { before, passages, projected: this.model.project(all), expand, after }),
     );
     return { segments, chunks, expand, contextTokens, positions: segmentLength(segments) };
   }

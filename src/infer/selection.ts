@@ -27,10 +27,32 @@ export const SELECTION_MODES: SelectionMode[] = [
   "policy",
 ];
 
-/** How many of L chunks a fraction p expands (rounded, at least 1 when p > 0). */
-export function expandCount(L: number, p: number): number {
+/**
+ * How many of L chunks a fraction p expands: floor(p·L), plus one more with probability frac(p·L) (one
+ * uniform drawn from `rng`, always, so the draws after it do not depend on the outcome). The expected
+ * count is exactly p·L. This is the one expansion rule: mixed-input training, fine-tuning and the RL
+ * policy draw from the step's generator; inference (selectChunks) from the selection's seeded generator,
+ * so a request with the same seed (default 0) expands the same chunks every time.
+ */
+export function expandCount(L: number, p: number, rng: Rng): number {
   if (!(p >= 0 && p <= 1)) throw new Error(`selection: fraction must be in [0, 1], got ${p}`);
-  return p === 0 ? 0 : Math.min(L, Math.max(1, Math.round(p * L)));
+  const x = Math.round(p * L * 1e9) / 1e9; // 0.3·10 is 3, not 3 plus a rounding error
+  const base = Math.floor(x);
+  const extra = rng.uniform() < x - base ? 1 : 0;
+  return Math.min(L, base + extra);
+}
+
+/** The most chunks expandCount can return (for sizing checks): ceil(p·L). */
+export function maxExpandCount(L: number, p: number): number {
+  if (!(p >= 0 && p <= 1)) throw new Error(`selection: fraction must be in [0, 1], got ${p}`);
+  return Math.min(L, Math.ceil(Math.round(p * L * 1e9) / 1e9));
+}
+
+/** An expansion mask over L chunks with `count` chunks chosen uniformly at random. */
+export function randomMask(L: number, count: number, rng: Rng): boolean[] {
+  const mask = new Array<boolean>(L).fill(false);
+  for (const i of rng.shuffle(Array.from({ length: L }, (_, j) => j)).slice(0, count)) mask[i] = true;
+  return mask;
 }
 
 /**
@@ -75,39 +97,51 @@ export function topIndices(values: ArrayLike<number>, n: number): number[] {
 
 /**
  * Mean negative log-likelihood of each chunk's tokens under the decoder reading the raw context
- * (the perplexity heuristic; it costs one full-context forward pass).
+ * (the perplexity heuristic; it costs one full-context forward pass). `prefixes` holds raw tokens read
+ * before chunk j (a passage's header in a RAG prompt): they are context, not scored.
  */
 export function chunkPerplexities(
   model: RefragModel,
   before: Int32Array,
   chunks: Int32Array[],
+  prefixes: ReadonlyMap<number, Int32Array> = new Map(),
 ): Float64Array {
   return noGrad(() => {
-    const ids = new Int32Array(before.length + chunks.reduce((n, c) => n + c.length, 0));
-    ids.set(before, 0);
+    const parts: Int32Array[] = [before];
+    const starts: number[] = [];
     let off = before.length;
-    for (const c of chunks) {
-      ids.set(c, off);
+    chunks.forEach((c, j) => {
+      const pre = prefixes.get(j);
+      if (pre !== undefined) {
+        parts.push(pre);
+        off += pre.length;
+      }
+      starts.push(off);
+      parts.push(c);
       off += c.length;
+    });
+    const ids = new Int32Array(off);
+    let at = 0;
+    for (const p of parts) {
+      ids.set(p, at);
+      at += p.length;
     }
     const { logits } = model.decoder.forward([{ ids }]);
     const targets = new Int32Array(ids.length).fill(-100);
-    for (let i = before.length; i < ids.length; i++) if (i > 0) targets[i - 1] = ids[i];
+    for (let i = 1; i < ids.length; i++) targets[i - 1] = ids[i];
     const nll = crossEntropyRows(logits, targets);
     const out = new Float64Array(chunks.length);
-    off = before.length;
     chunks.forEach((c, j) => {
       let s = 0;
       let n = 0;
       for (let t = 0; t < c.length; t++) {
-        const row = off + t - 1;
+        const row = starts[j] + t - 1; // the row that predicts the chunk's token t
         if (row >= 0) {
           s += nll[row];
           n++;
         }
       }
       out[j] = n === 0 ? 0 : s / n;
-      off += c.length;
     });
     return out;
   });
@@ -117,12 +151,18 @@ export function chunkPerplexities(
 export function selectChunks(
   model: RefragModel,
   o: SelectionOptions,
-  ctx: { before: Int32Array; chunks: Int32Array[]; vectors: Tensor },
+  ctx: {
+    before: Int32Array;
+    chunks: Int32Array[];
+    vectors: Tensor;
+    /** Raw tokens before chunk j (passage headers), read by the perplexity heuristic. */
+    prefixes?: ReadonlyMap<number, Int32Array>;
+  },
 ): boolean[] {
   const L = ctx.chunks.length;
   const mask = new Array<boolean>(L).fill(false);
-  const n = expandCount(L, o.fraction ?? 0.25);
   const rng = new Rng(o.seed ?? 0);
+  const n = o.mode === "none" || o.mode === "all" ? 0 : expandCount(L, o.fraction ?? 0.25, rng);
   let picks: number[] = [];
   switch (o.mode) {
     case "none":
@@ -130,11 +170,10 @@ export function selectChunks(
     case "all":
       return mask.fill(true);
     case "random":
-      picks = rng.shuffle(Array.from({ length: L }, (_, i) => i)).slice(0, n);
-      break;
+      return randomMask(L, n, rng);
     case "perplexity-desc":
     case "perplexity-asc": {
-      const ppl = chunkPerplexities(model, ctx.before, ctx.chunks);
+      const ppl = chunkPerplexities(model, ctx.before, ctx.chunks, ctx.prefixes);
       const sign = o.mode === "perplexity-desc" ? 1 : -1;
       picks = topIndices(
         Array.from(ppl, (v) => sign * v),

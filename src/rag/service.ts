@@ -10,16 +10,13 @@ import {
   type RefragPipeline,
   type Turn,
 } from "../infer/pipeline.js";
+import type { Passage } from "../infer/prompt.js";
 import type { SamplingOptions } from "../infer/sampling.js";
 import type { SelectionOptions } from "../infer/selection.js";
 import { retrievalQuery } from "./query.js";
 
-/** A passage as callers give it. */
-export interface PassageInput {
-  id?: string;
-  title?: string;
-  text: string;
-}
+/** A passage as callers give it: the prompt's passage (src/infer/prompt.ts owns the layout). */
+export type PassageInput = Passage;
 
 /** What a retriever returns (PassageIndex fits; its type is not imported so LanceDB loads only when used). */
 export interface Retriever {
@@ -141,7 +138,8 @@ export class RagService {
     const prompt = await this.pipeline.prepare({
       question: req.question,
       history,
-      passages: passages.map((p) => p.text),
+      // The prompt (src/infer/prompt.ts) reads "[i] title:" as raw tokens before each passage's chunks.
+      passages: passages.map((p) => ({ id: p.id, title: p.title, text: p.text })),
       selection: req.selection,
     });
     const layout = this.layout(passages, prompt);

@@ -1,6 +1,6 @@
-// Retrieval quality on the QA set: recall@k, the share of questions with a gold passage among the top k.
+// Retrieval quality on the QA set: recall@k, the share of questions with a gold passage among the top k,
+// and MRR; for any search (BM25, dense, hybrid).
 import type { QaItem } from "../data/derived/qa.js";
-import type { PassageIndex } from "./index.js";
 
 export interface RecallRow {
   k: number;
@@ -14,8 +14,13 @@ export interface RetrievalReport {
   mrr: number;
 }
 
+/** Anything that searches: a PassageIndex, or `{ search }` from retriever() for dense and hybrid. */
+export interface Searcher {
+  search(question: string, k: number): Promise<readonly { id: string }[]>;
+}
+
 export async function evalRetrieval(
-  index: PassageIndex,
+  index: Searcher,
   items: readonly Pick<QaItem, "question" | "gold_passage_ids">[],
   ks: readonly number[] = [1, 5, 10],
   onProgress?: (done: number, total: number) => void,

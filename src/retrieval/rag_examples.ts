@@ -1,17 +1,19 @@
 // RAG examples for fine-tuning and QA evaluation: a question, the passages a retriever returns for it, and
 // the reference answer. Training examples may force the gold passage into the context (so every example
-// can be answered); evaluation examples keep the retriever's top k as they are.
-import { retrievalQuery } from "../rag/query.js";
+// can be answered); evaluation examples keep the retriever's top k as they are. Passages keep their id and
+// title ({id, title, text}): the prompt reads the title raw before the passage's chunks. Files written
+// before titles existed hold plain strings, which every reader still accepts.
 import type { Conversation } from "../data/derived/conversations.js";
 import type { QaItem } from "../data/derived/qa.js";
 import type { SummaryPair } from "../data/derived/summaries.js";
-import type { Turn } from "../infer/pipeline.js";
+import type { Passage, PassageInput, Turn } from "../infer/prompt.js";
+import { retrievalQuery } from "../rag/query.js";
 import type { PassageIndex } from "./index.js";
 
 export interface RagExample {
   id: string;
   question: string;
-  passages: string[];
+  passages: PassageInput[];
   /** Reference answers; the first is the training target. */
   answers: string[];
   /** Whether a gold passage is among the passages. */
@@ -34,15 +36,20 @@ async function retrieveFor(
   goldIds: readonly string[],
   index: PassageIndex,
   o: RagBuildOptions,
-): Promise<{ passages: string[]; inContext: boolean }> {
+): Promise<{ passages: Passage[]; inContext: boolean }> {
   const hits = await index.search(query, o.k);
   const gold = new Set(goldIds);
-  let passages = hits.map((h) => h.text);
+  const passage = (h: { id: string; title: string; text: string }): Passage => ({
+    id: h.id,
+    title: h.title,
+    text: h.text,
+  });
+  let passages = hits.map(passage);
   let inContext = hits.some((h) => gold.has(h.id));
   if (!inContext && o.forceGold && goldIds.length > 0) {
     const [g] = await index.get(goldIds.slice(0, 1));
     if (g !== undefined) {
-      passages = [...passages.slice(0, o.k - 1), g.text];
+      passages = [...passages.slice(0, o.k - 1), passage(g)];
       inContext = true;
     }
   }

@@ -4,12 +4,14 @@
 //   GET  /metrics       Prometheus metrics (metrics.ts)
 //   /v1/models, /v1/chat/completions, /v1/completions: OpenAI-compatible (openai.ts)
 //   POST /v1/retrieve   {question, k?} -> {passages: [...]}
-//   POST /v1/answer     {question, history?, passages? | k?, selection?, max_tokens?, temperature?, top_p?,
+//   POST /v1/answer     {question, history?, passages? (strings or {id?, title?, text}) | k?, selection?,
+//                        max_tokens?, temperature?, top_p?,
 //                        stop?, seed?}
 //                       -> text/event-stream: "passages", then "token" events, then "done" (or "error")
 // Concurrent requests share the decoder (continuous batching, src/infer/batch.ts); a full queue answers 429.
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
-import { checkHistory, type RefragPipeline, type Turn } from "../infer/pipeline.js";
+import { checkHistory, type Passage, type RefragPipeline, type Turn } from "../infer/pipeline.js";
+import { toPassage } from "../infer/prompt.js";
 import { SELECTION_MODES, type SelectionMode } from "../infer/selection.js";
 import { RagService, type Retriever } from "../rag/service.js";
 import { HttpError, messageOf, RETRY_AFTER_S, statusOf } from "./errors.js";
@@ -60,7 +62,7 @@ export interface ServerOptions {
 interface AnswerRequest {
   question: string;
   history: Turn[];
-  passages: string[] | null;
+  passages: Passage[] | null;
   k: number;
   selection: { mode: SelectionMode; fraction: number };
   maxNewTokens: number;
@@ -102,16 +104,22 @@ export function parseAnswerRequest(raw: unknown, limits: Limits): AnswerRequest 
     throw new HttpError(400, "the body must be a JSON object");
   const body = raw as Record<string, unknown>;
   const question = parseQuestion(body, limits);
-  let passages: string[] | null = null;
+  let passages: Passage[] | null = null;
   if (body.passages !== undefined && body.passages !== null) {
-    if (!Array.isArray(body.passages) || body.passages.some((p) => typeof p !== "string"))
-      throw new HttpError(400, "passages must be a list of strings");
+    const bad = () => new HttpError(400, "passages must be a list of strings or {id?, title?, text}");
+    if (!Array.isArray(body.passages)) throw bad();
     if (body.passages.length > limits.maxPassages)
       throw new HttpError(413, `${body.passages.length} passages; the limit is ${limits.maxPassages}`);
-    const long = (body.passages as string[]).findIndex((p) => p.length > limits.maxPassageChars);
+    passages = body.passages.map((p: unknown, i) => {
+      try {
+        return toPassage(p, i);
+      } catch {
+        throw bad();
+      }
+    });
+    const long = passages.findIndex((p) => p.text.length + (p.title?.length ?? 0) > limits.maxPassageChars);
     if (long >= 0)
       throw new HttpError(413, `passage ${long} is longer than ${limits.maxPassageChars} characters`);
-    passages = body.passages as string[];
   }
   let history: Turn[];
   try {
@@ -231,7 +239,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     const run = await rag.start({
       question: r.question,
       history: r.history,
-      passages: r.passages === null ? null : r.passages.map((text) => ({ text })),
+      passages: r.passages,
       k: r.k,
       selection: r.selection,
       maxNewTokens: r.maxNewTokens,

@@ -1,4 +1,6 @@
 // GEMM family: native kernels against the TypeScript reference on fresh random inputs of awkward sizes.
+// Every native check runs under each instruction set the CPU has (AVX-512 12×32 tiles and AVX2 6×16 tiles
+// on a Zen 4; AVX2 only on a Zen 3), so both packed paths are tested on an AVX-512 machine.
 import { freshRng, assertClose } from "../helpers.js";
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -78,6 +80,11 @@ const SHAPES: [number, number, number][] = [
   [1, 257, 33],
   [33, 1, 257],
   [2, 3, 4],
+  // Around the AVX-512 tile (12×32) and its 16-wide k blocks: one short, one over, several tiles.
+  [11, 31, 15],
+  [25, 33, 17],
+  [24, 64, 48],
+  [37, 97, 129],
 ];
 
 test("reference gemm matches a hand-computed product", () => {
@@ -109,9 +116,41 @@ test("gemm: every transpose combination, awkward sizes, alpha/beta", { skip }, (
 
 test("gemm: sizes spanning several cache blocks (M > MC, N > NC, K > KC)", { skip }, () => {
   const { rng, seed } = freshRng();
-  checkGemm(native!, rng, seed, false, true, 7, 2061, 260, 1, 0.5, "blocks");
-  checkGemm(native!, rng, seed, false, false, 9, 2100, 33, 1, 0, "blocks");
-  checkGemm(native!, rng, seed, true, false, 131, 40, 530, 0.75, 0, "blocks");
+  eachIsa((isa) => {
+    checkGemm(native!, rng, seed, false, true, 7, 2061, 260, 1, 0.5, `${isa} blocks`);
+    checkGemm(native!, rng, seed, false, false, 9, 2100, 33, 1, 0, `${isa} blocks`);
+    checkGemm(native!, rng, seed, true, false, 131, 40, 530, 0.75, 0, `${isa} blocks`);
+    checkGemm(native!, rng, seed, true, true, 150, 70, 520, 1, -1, `${isa} blocks`);
+  });
+});
+
+test("gemm writes only inside C (a view with NaN guards on both sides)", { skip }, () => {
+  const { rng, seed } = freshRng();
+  const GUARD = 40;
+  eachIsa((isa) => {
+    for (const [M, N, K] of [
+      [13, 33, 17],
+      [11, 31, 40],
+      [25, 47, 300],
+    ])
+      for (const tA of [false, true])
+        for (const tB of [false, true]) {
+          const A = rng.randn(M * K);
+          const B = rng.randn(K * N);
+          const buf = new Float32Array(M * N + 2 * GUARD).fill(NaN);
+          const got = buf.subarray(GUARD, GUARD + M * N);
+          got.set(rng.randn(M * N));
+          const want = got.slice();
+          refGemm.gemm(tA, tB, M, N, K, 1, A, B, 0.5, want);
+          native!.gemm(tA, tB, M, N, K, 1, A, B, 0.5, got);
+          const what = `${isa} guards ${M}x${N}x${K} tA=${tA} tB=${tB}`;
+          assertClose(got, want, TOL, what, seed);
+          for (let j = 0; j < GUARD; j++) {
+            assert.ok(Number.isNaN(buf[j]), `${what}: wrote before C at ${j - GUARD}`);
+            assert.ok(Number.isNaN(buf[GUARD + M * N + j]), `${what}: wrote past C at ${M * N + j}`);
+          }
+        }
+  });
 });
 
 test("gemm: beta = 0 ignores NaN in C; K = 0 and alpha = 0 scale C", { skip }, () => {
@@ -120,15 +159,19 @@ test("gemm: beta = 0 ignores NaN in C; K = 0 and alpha = 0 scale C", { skip }, (
     [7, 33, 5],
     [1, 40, 9],
     [20, 1, 9],
-  ]) {
-    const A = rng.randn(M * K);
-    const B = rng.randn(K * N);
-    const got = new Float32Array(M * N).fill(NaN);
-    const want = new Float32Array(M * N);
-    native!.gemm(false, false, M, N, K, 1, A, B, 0, got);
-    refGemm.gemm(false, false, M, N, K, 1, A, B, 0, want);
-    assertClose(got, want, TOL, `beta=0 over NaN ${M}x${N}x${K}`, seed);
-  }
+    [13, 35, 19],
+  ])
+    eachIsa((isa) => {
+      for (const tB of [false, true]) {
+        const A = rng.randn(M * K);
+        const B = rng.randn(K * N);
+        const got = new Float32Array(M * N).fill(NaN);
+        const want = new Float32Array(M * N);
+        native!.gemm(false, tB, M, N, K, 1, A, B, 0, got);
+        refGemm.gemm(false, tB, M, N, K, 1, A, B, 0, want);
+        assertClose(got, want, TOL, `${isa} beta=0 over NaN ${M}x${N}x${K} tB=${tB}`, seed);
+      }
+    });
   const C = rng.randn(6);
   const want = C.map((x) => 3 * x);
   native!.gemm(false, false, 2, 3, 0, 1, new Float32Array(0), new Float32Array(0), 3, C);
@@ -154,27 +197,45 @@ test("gemm: GEMV paths (M = 1 and N = 1), both layouts, 1 and 2 threads", { skip
     [300, 1, 257],
   ];
   for (const threads of [1, 2])
-    withThreads(threads, () => {
-      for (const [M, N, K] of cases)
-        for (const tA of [false, true])
-          for (const tB of [false, true])
-            checkGemm(native!, rng, seed, tA, tB, M, N, K, 1.5, rng.int(2) ? 0 : 0.25, `threads=${threads}`);
-    });
+    withThreads(threads, () =>
+      eachIsa((isa) => {
+        for (const [M, N, K] of cases)
+          for (const tA of [false, true])
+            for (const tB of [false, true])
+              checkGemm(
+                native!,
+                rng,
+                seed,
+                tA,
+                tB,
+                M,
+                N,
+                K,
+                1.5,
+                rng.int(2) ? 0 : 0.25,
+                `${isa} threads=${threads}`,
+              );
+      }),
+    );
 });
 
 test("gemm: 2 threads on a few shapes (split over M and over N)", { skip }, () => {
   const { rng, seed } = freshRng();
-  withThreads(2, () => {
-    for (const [M, N, K] of [
-      [257, 33, 70],
-      [263, 40, 530], // three K slices per task
-      [33, 257, 70],
-      [130, 130, 33],
-      [7, 300, 300],
-    ] as [number, number, number][])
-      for (const tA of [false, true])
-        for (const tB of [false, true]) checkGemm(native!, rng, seed, tA, tB, M, N, K, 1, 0.5, "threads=2");
-  });
+  withThreads(2, () =>
+    eachIsa((isa) => {
+      for (const [M, N, K] of [
+        [257, 33, 70],
+        [263, 40, 530], // three K slices per task
+        [33, 257, 70],
+        [130, 130, 33],
+        [7, 300, 300],
+        [600, 70, 40], // M split into tasks of whole 12-row tiles and a ragged last one
+      ] as [number, number, number][])
+        for (const tA of [false, true])
+          for (const tB of [false, true])
+            checkGemm(native!, rng, seed, tA, tB, M, N, K, 1, 0.5, `${isa} threads=2`);
+    }),
+  );
 });
 
 test("gemmBatched: strides, broadcast (stride 0), batch over threads", { skip }, () => {
@@ -186,31 +247,34 @@ test("gemmBatched: strides, broadcast (stride 0), batch over threads", { skip },
     { batch: 1, M: 20, N: 20, K: 20, bcast: "none" },
     { batch: 0, M: 3, N: 3, K: 3, bcast: "none" },
     { batch: 6, M: 40, N: 30, K: 70, bcast: "B" },
+    { batch: 3, M: 25, N: 33, K: 20, bcast: "none" },
   ];
   for (const threads of [1, 2])
-    withThreads(threads, () => {
-      for (const { batch, M, N, K, bcast } of cases)
-        for (const tA of [false, true])
-          for (const tB of [false, true]) {
-            const sA = bcast === "A" ? 0 : M * K + rng.int(3);
-            const sB = bcast === "B" ? 0 : K * N + rng.int(3);
-            const sC = M * N + rng.int(3);
-            const A = rng.randn(Math.max(1, (batch - 1) * sA + M * K));
-            const B = rng.randn(Math.max(1, (batch - 1) * sB + K * N));
-            const C0 = rng.randn(Math.max(1, (batch - 1) * sC + M * N));
-            const want = C0.slice();
-            const got = C0.slice();
-            refGemm.gemmBatched(tA, tB, batch, M, N, K, 0.5, A, sA, B, sB, 1, want, sC);
-            native!.gemmBatched(tA, tB, batch, M, N, K, 0.5, A, sA, B, sB, 1, got, sC);
-            assertClose(
-              got,
-              want,
-              TOL,
-              `batched threads=${threads} batch=${batch} ${M}x${N}x${K} tA=${tA} tB=${tB} bcast=${bcast}`,
-              seed,
-            );
-          }
-    });
+    withThreads(threads, () =>
+      eachIsa((isa) => {
+        for (const { batch, M, N, K, bcast } of cases)
+          for (const tA of [false, true])
+            for (const tB of [false, true]) {
+              const sA = bcast === "A" ? 0 : M * K + rng.int(3);
+              const sB = bcast === "B" ? 0 : K * N + rng.int(3);
+              const sC = M * N + rng.int(3);
+              const A = rng.randn(Math.max(1, (batch - 1) * sA + M * K));
+              const B = rng.randn(Math.max(1, (batch - 1) * sB + K * N));
+              const C0 = rng.randn(Math.max(1, (batch - 1) * sC + M * N));
+              const want = C0.slice();
+              const got = C0.slice();
+              refGemm.gemmBatched(tA, tB, batch, M, N, K, 0.5, A, sA, B, sB, 1, want, sC);
+              native!.gemmBatched(tA, tB, batch, M, N, K, 0.5, A, sA, B, sB, 1, got, sC);
+              assertClose(
+                got,
+                want,
+                TOL,
+                `${isa} batched threads=${threads} batch=${batch} ${M}x${N}x${K} tA=${tA} tB=${tB} bcast=${bcast}`,
+                seed,
+              );
+            }
+      }),
+    );
 });
 
 test("gemmBf16: matches the f32 reference on bf16-rounded weights (GEMV and packed paths)", { skip }, () => {
@@ -225,28 +289,31 @@ test("gemmBf16: matches the f32 reference on bf16-rounded weights (GEMV and pack
     [257, 33, 7],
     [263, 40, 530],
     [20, 40, 70],
+    [25, 47, 19],
   ];
   for (const threads of [1, 2])
-    withThreads(threads, () => {
-      for (const [M, N, K] of cases)
-        for (const tB of [false, true]) {
-          const A = rng.randn(M * K);
-          const Bbits = new Uint16Array(K * N);
-          refGemm.f32ToBf16(rng.randn(K * N), Bbits);
-          const Bf = new Float32Array(K * N);
-          refGemm.bf16ToF32(Bbits, Bf);
-          const C0 = rng.randn(M * N);
-          const want = C0.slice();
-          const got = C0.slice();
-          const beta = rng.int(2) ? 0 : -0.5;
-          refGemm.gemm(false, tB, M, N, K, 1.25, A, Bf, beta, want);
-          native!.gemmBf16(tB, M, N, K, 1.25, A, Bbits, beta, got);
-          assertClose(got, want, 1e-5, `bf16 threads=${threads} ${M}x${N}x${K} tB=${tB}`, seed);
-          const viaRef = C0.slice();
-          refGemm.gemmBf16(tB, M, N, K, 1.25, A, Bbits, beta, viaRef);
-          assertClose(viaRef, want, 1e-6, `ref bf16 ${M}x${N}x${K} tB=${tB}`, seed);
-        }
-    });
+    withThreads(threads, () =>
+      eachIsa((isa) => {
+        for (const [M, N, K] of cases)
+          for (const tB of [false, true]) {
+            const A = rng.randn(M * K);
+            const Bbits = new Uint16Array(K * N);
+            refGemm.f32ToBf16(rng.randn(K * N), Bbits);
+            const Bf = new Float32Array(K * N);
+            refGemm.bf16ToF32(Bbits, Bf);
+            const C0 = rng.randn(M * N);
+            const want = C0.slice();
+            const got = C0.slice();
+            const beta = rng.int(2) ? 0 : -0.5;
+            refGemm.gemm(false, tB, M, N, K, 1.25, A, Bf, beta, want);
+            native!.gemmBf16(tB, M, N, K, 1.25, A, Bbits, beta, got);
+            assertClose(got, want, 1e-5, `${isa} bf16 threads=${threads} ${M}x${N}x${K} tB=${tB}`, seed);
+            const viaRef = C0.slice();
+            refGemm.gemmBf16(tB, M, N, K, 1.25, A, Bbits, beta, viaRef);
+            assertClose(viaRef, want, 1e-6, `ref bf16 ${M}x${N}x${K} tB=${tB}`, seed);
+          }
+      }),
+    );
 });
 
 test("f32ToBf16 / bf16ToF32: rounding to nearest even, NaN, Inf, round trip", { skip }, () => {

@@ -26,10 +26,54 @@ test("chunking, effective compression and expansion counts", () => {
   assert.throws(() => chunkTokens([1], 0), /chunk size must be a positive integer/);
   assert.equal(effectiveCompression(16, 0), 16);
   assert.ok(Math.abs(effectiveCompression(16, 1 / 15) - 8) < 1e-9);
-  assert.equal(expandCount(10, 0), 0);
-  assert.equal(expandCount(10, 0.25), 3);
-  assert.equal(expandCount(3, 0.01), 1);
-  assert.throws(() => expandCount(10, 1.5), /fraction must be in \[0, 1\]/);
+  const rng = new Rng(1);
+  assert.equal(expandCount(10, 0, rng), 0);
+  assert.equal(expandCount(12, 0.25, rng), 3, "a whole p·L is exact");
+  assert.equal(expandCount(10, 0.3, rng), 3, "0.3·10 is 3, not 3 + a rounding error");
+  assert.equal(expandCount(4, 1, rng), 4);
+  assert.throws(() => expandCount(10, 1.5, rng), /fraction must be in \[0, 1\]/);
+});
+
+test("the expansion rule expands p of the chunks on average: training draws and inference seeds alike", () => {
+  const rng = new Rng(2);
+  for (const p of [0.1, 0.25])
+    for (const L of [1, 3, 7, 10, 16, 128]) {
+      let sum = 0;
+      for (let d = 0; d < 4000; d++) sum += expandCount(L, p, rng);
+      const mean = sum / (4000 * L);
+      assert.ok(Math.abs(mean - p) < 0.012, `p = ${p}, L = ${L}: mean fraction ${mean}`);
+    }
+  // Inference: the count comes from the selection's seed, so over requests (seeds) the mean is p too,
+  // and one seed always gives the same mask.
+  const model = new RefragModel(
+    refragConfigFor(
+      {
+        ...SHAPES.shipped,
+        vocab: 32,
+        decoder: { hidden: 16, layers: 1, heads: 2, kvHeads: 2, intermediate: 32 },
+        encoder: { hidden: 8, layers: 1, heads: 2, intermediate: 16 },
+      },
+      4,
+      128,
+    ),
+    new Rng(3),
+  );
+  for (const L of [3, 7, 16]) {
+    const chunks = chunkTokens(
+      Int32Array.from({ length: 4 * L }, (_, i) => 4 + (i % 28)),
+      4,
+    );
+    const ctx = { before: Int32Array.of(1), chunks, vectors: model.encodeChunks(chunks) };
+    let sum = 0;
+    for (let seed = 0; seed < 2000; seed++)
+      sum += selectChunks(model, { mode: "random", fraction: 0.1, seed }, ctx).filter(Boolean).length;
+    const mean = sum / (2000 * L);
+    assert.ok(Math.abs(mean - 0.1) < 0.015, `inference, L = ${L}: mean fraction ${mean}`);
+    assert.deepEqual(
+      selectChunks(model, { mode: "random", fraction: 0.1, seed: 9 }, ctx),
+      selectChunks(model, { mode: "random", fraction: 0.1, seed: 9 }, ctx),
+    );
+  }
 });
 
 test("sampling without replacement never repeats and follows the logits", () => {
@@ -71,11 +115,35 @@ test("selection modes produce masks of the requested size", () => {
     const mask = selectChunks(model, { mode, fraction: 0.3 }, { before, chunks, vectors });
     assert.equal(mask.filter(Boolean).length, 3, mode);
   }
-  const asc = selectChunks(model, { mode: "perplexity-asc", fraction: 0.5 }, { before, chunks, vectors });
-  const desc = selectChunks(model, { mode: "perplexity-desc", fraction: 0.5 }, { before, chunks, vectors });
-  assert.ok(
-    asc.every((a, i) => a !== desc[i]),
-    "ascending and descending halves are complements",
+  // The heuristics, against each chunk's NLL computed here from one raw forward pass: desc expands the
+  // chunks the decoder finds hardest, asc the easiest.
+  const ids = Int32Array.from([...before, ...chunks.flatMap((c) => [...c])]);
+  const logits = model.decoder.forward([{ ids }]).logits;
+  const V = logits.cols;
+  const nll = chunks.map((c, j) => {
+    let s = 0;
+    for (let t = 0; t < c.length; t++) {
+      const row = before.length + 4 * j + t - 1;
+      const l = logits.data.subarray(row * V, (row + 1) * V);
+      const mx = Math.max(...l);
+      const z = l.reduce((a, x) => a + Math.exp(x - mx), 0);
+      s += mx + Math.log(z) - l[c[t]];
+    }
+    return s / c.length;
+  });
+  const order = nll.map((_, j) => j).sort((a, b) => nll[b] - nll[a]);
+  const picked = (m: boolean[]) => m.flatMap((x, j) => (x ? [j] : [])).sort((a, b) => a - b);
+  const desc = selectChunks(model, { mode: "perplexity-desc", fraction: 0.3 }, { before, chunks, vectors });
+  const asc = selectChunks(model, { mode: "perplexity-asc", fraction: 0.3 }, { before, chunks, vectors });
+  assert.deepEqual(
+    picked(desc),
+    order.slice(0, 3).sort((a, b) => a - b),
+    `NLL ${nll}`,
+  );
+  assert.deepEqual(
+    picked(asc),
+    order.slice(-3).sort((a, b) => a - b),
+    `NLL ${nll}`,
   );
   assert.equal(selectChunks(model, { mode: "none" }, { before, chunks, vectors }).filter(Boolean).length, 0);
   assert.equal(selectChunks(model, { mode: "all" }, { before, chunks, vectors }).filter(Boolean).length, 10);
@@ -93,7 +161,7 @@ test("selection modes produce masks of the requested size", () => {
   });
   let positions = 0;
   for (const s of segs) positions += "ids" in s ? s.ids.length : s.embeds.rows;
-  assert.equal(positions, 3 + 5 * 4 + 5 + 1);
+  assert.equal(positions, 3 + 3 * 4 + 7 + 1);
 });
 
 test("chunk-vector cache: keyed by encoder, passage and k; F32 exact, BF16 within bf16 precision; persists", async () => {

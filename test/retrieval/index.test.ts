@@ -42,8 +42,17 @@ test("index: BM25 finds the gold passage of the fixture QA items (recall@5 > 0.6
   assert.equal(asIs.filter((e) => e.gold_in_context).length / items.length, r5);
   const forced = await buildRagExamples(items, idx, { k: 5, forceGold: true });
   assert.ok(forced.every((e) => e.gold_in_context && e.passages.length <= 5));
-  const byText = new Set(passages.map((p) => p.text));
-  assert.ok(forced.every((e) => e.passages.every((t) => byText.has(t))));
+  // Passages keep their id and title (the prompt reads the title raw before the passage's chunks).
+  const byId = new Map(passages.map((p) => [p.id, p]));
+  assert.ok(
+    forced.every((e) =>
+      e.passages.every((x) => {
+        if (typeof x === "string") return false;
+        const p = byId.get(x.id ?? "");
+        return p !== undefined && p.title === x.title && p.text === x.text;
+      }),
+    ),
+  );
   assert.deepEqual(forced[0].answers, items[0].answers);
   await assert.rejects(
     buildRagExamples(items, idx, { k: 0, forceGold: false }),

@@ -117,6 +117,24 @@ test("server: a streamed answer equals the pipeline's own; retrieval feeds the a
     ).body,
   );
   assert.equal((rag[0].data[0] as { id: string }).id, "b#0");
+  // The title reaches the decoder: the prompt read is the pipeline's with the titled passage.
+  const b0 = passages.find((p) => p.id === "b#0")!;
+  const titled = await pipeline.prepare({ question: "volcano lava", passages: [b0] });
+  const untitled = await pipeline.prepare({ question: "volcano lava", passages: [b0.text] });
+  assert.ok(titled.positions > untitled.positions);
+  assert.equal(rag.at(-1)!.data.promptPositions, titled.positions);
+  // Request passages may carry a title too.
+  const own = parseSse(
+    (
+      await app.inject({
+        method: "POST",
+        url: "/v1/answer",
+        payload: { question: "volcano lava", passages: [{ title: b0.title, text: b0.text }], max_tokens: 2 },
+      })
+    ).body,
+  );
+  assert.equal((own[0].data[0] as { title: string }).title, b0.title);
+  assert.equal(own.at(-1)!.data.promptPositions, titled.positions);
   // A follow-up ("and at what time?") names nothing itself: the earlier question finds the passage.
   const follow = parseSse(
     (
@@ -152,7 +170,13 @@ test("server: bad requests get clear errors and the right status", async () => {
     [app, "/v1/answer", "{bad", 400, /not valid JSON/],
     [app, "/v1/answer", [1, 2], 400, /must be a JSON object/],
     [app, "/v1/answer", { question: "q", passages: ["a", "b", "c"] }, 413, /3 passages; the limit is 2/],
-    [app, "/v1/answer", { question: "q", passages: [7] }, 400, /passages must be a list of strings/],
+    [
+      app,
+      "/v1/answer",
+      { question: "q", passages: [7] },
+      400,
+      /passages must be a list of strings or \{id\?, title\?, text\}/,
+    ],
     [app, "/v1/answer", { question: "q", max_tokens: 0 }, 400, /max_tokens must be an integer in \[1, 512\]/],
     [app, "/v1/answer", { question: "q", selection: { mode: "magic" } }, 400, /mode must be one of none/],
     [app, "/v1/answer", { question: "q", top_p: 0 }, 400, /top_p must be a number in \(0, 1\]/],

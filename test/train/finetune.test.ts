@@ -15,7 +15,7 @@ const colours = ["red", "green", "blue", "yellow"];
 const examples: RagExample[] = colours.map((c, i) => ({
   id: `ex${i}`,
   question: "Which colour is the door?",
-  passages: [`The house has a ${c} door and a small garden.`, "Nothing else is known."],
+  passages: [`The house has a ${c} door and a small garden.`, "Nothing else is known."] as string[],
   answers: [c],
   gold_in_context: true,
 }));
@@ -50,6 +50,32 @@ test("finetune: the answer loss falls; over-long and malformed examples are hand
         { out: join(dir, "x") },
       ),
       /none of the 1 examples fits/,
+    );
+    // Titles are read raw before their passage's chunks, as at inference: [1] title: … [2] title: ….
+    const titled = {
+      ...examples[0],
+      passages: [
+        { id: "p1", title: "The house", text: "The house has a red door." },
+        { id: "p2", title: "Garden", text: "Nothing else is known." },
+      ],
+    };
+    const [t] = prepareExamples(model, tokenizer, [titled], 0).prepared;
+    assert.deepEqual(
+      t.passages.map((x) => [...x.header]),
+      ["[1] The house:", "[2] Garden:"].map((h) => tokenizer.encode(h)),
+    );
+    // Held-out examples give the run a validation curve.
+    const v = await finetune(
+      model,
+      tokenizer,
+      examples.slice(0, 2),
+      { steps: 2, lr: 1e-3, batch: 1, expandFraction: 0.25, saveEvery: 2, evalEvery: 1 },
+      { out: join(dir, "v") },
+      examples.slice(2),
+    );
+    assert.deepEqual(
+      v.validation?.map((x) => x.step),
+      [1, 2],
     );
     // History turns are raw tokens before the question.
     const turn = { ...examples[0], history: [{ question: "Is there a garden?", answer: "yes" }] };
@@ -122,9 +148,35 @@ test("eval qa: lenient answer match, and rows that agree with the pipeline's own
   assert.equal(rows[0].accuracy, expected);
   assert.equal(rows[0].goldInContext, 1);
   assert.ok(
-    rows[0].rougeL >= rows[0].accuracy - 1e-9 && rows[0].rougeL <= 1,
+    rows[0].rougeL! >= rows[0].accuracy! - 1e-9 && rows[0].rougeL! <= 1,
     "an exact own answer scores ROUGE-L 1",
   );
-  assert.ok(rows[1].meanPositions > rows[0].meanPositions, "reading every chunk raw takes more positions");
+  assert.ok(rows[1].meanPositions! > rows[0].meanPositions!, "reading every chunk raw takes more positions");
   assert.equal(rows[0].meanContextTokens, rows[1].meanContextTokens);
+  assert.deepEqual(
+    rows.map((r) => r.skipped),
+    [0, 0],
+  );
+});
+
+test("eval qa: an example too long for the window in one mode is skipped there, never aborts the run", async () => {
+  const model = tinyRefrag(4, 256, 6, 1);
+  const pipeline = new RefragPipeline(model, tokenizer);
+  // About 300 tokens: 75 chunks compressed fit the 256-position window; read raw they do not.
+  const long: RagExample = { ...examples[0], id: "long", passages: ["word ".repeat(300)] };
+  assert.ok(tokenizer.encode(long.passages[0] as string).length > 256);
+  const rows = await evalQa(pipeline, [examples[0], long, examples[1]], [{ mode: "none" }, { mode: "all" }], {
+    maxNewTokens: 4,
+  });
+  assert.deepEqual(
+    rows.map((r) => [r.mode, r.examples, r.skipped]),
+    [
+      ["none", 3, 0],
+      ["all", 3, 1],
+    ],
+  );
+  assert.ok(rows[1].meanContextTokens! < rows[0].meanContextTokens!, "means over the answered examples");
+  // Nothing answered: the means are null, not 0.
+  const [none] = await evalQa(pipeline, [long], [{ mode: "all" }], { maxNewTokens: 4 });
+  assert.deepEqual([none.skipped, none.accuracy, none.meanPositions], [1, null, null]);
 });

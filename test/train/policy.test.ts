@@ -9,9 +9,10 @@ import "../helpers.js";
 import { Rng } from "../../src/engine/random.js";
 import { noGrad } from "../../src/engine/tensor.js";
 import { refragConfigFor, SHAPES } from "../../src/models/presets.js";
-import { RefragModel } from "../../src/models/refrag.js";
+import { crossEntropy, sliceRows } from "../../src/engine/ops.js";
+import { chunkTokens, RefragModel } from "../../src/models/refrag.js";
 import { policyConfig } from "../../src/models/policy.js";
-import { trainPolicy, withPolicy } from "../../src/train/stages/policy.js";
+import { continuationReward, trainPolicy, withPolicy } from "../../src/train/stages/policy.js";
 
 const shape = {
   ...SHAPES.shipped,
@@ -100,7 +101,7 @@ test("GRPO learns to expand the chunk its reward pays for, and trains only the p
   }
 });
 
-test("the default reward runs the frozen decoder on the mixed input (finite, one value per selection)", async () => {
+test("the default reward is minus the evaluation's log-perplexity after <bos> and the mixed input", async () => {
   const dir = mkdtempSync(join(tmpdir(), "refrag-policy-"));
   try {
     const model = withPolicy(
@@ -109,6 +110,34 @@ test("the default reward runs the frozen decoder on the mixed input (finite, one
     );
     const rng = new Rng(5);
     const stream = Uint16Array.from({ length: 2000 }, () => 2 + rng.int(30));
+    const chunks = chunkTokens(stream.subarray(0, 14), 4); // 4 chunks, the last one short
+    const continuation = Int32Array.from(stream.subarray(14, 22));
+    const projected = noGrad(() => model.project(model.encodeChunks(chunks)));
+    // Computed here: one forward pass over <bos>, chunk 0 raw, chunks 1–3 as vectors, the continuation.
+    const expand = [true, false, false, false];
+    const bos = Int32Array.of(model.config.decoder.bos_token_id!);
+    const embeds = noGrad(() =>
+      model.decoder.model.embed([
+        { ids: bos },
+        { ids: chunks[0] },
+        { embeds: sliceRows(projected, 1, 4) },
+        { ids: continuation.subarray(0, 7) },
+      ]),
+    );
+    const logits = noGrad(() => model.decoder.logits(model.decoder.model.forward(embeds)));
+    const targets = new Int32Array(logits.rows).fill(-100);
+    for (let t = 0; t < 8; t++) targets[logits.rows - 8 + t] = continuation[t];
+    const want = -noGrad(() => crossEntropy(logits, targets).item());
+    const got = continuationReward(model, { chunks, projected, expand, continuation });
+    assert.ok(Math.abs(got - want) < 1e-5, `reward ${got} vs ${want}`);
+    const other = continuationReward(model, {
+      chunks,
+      projected,
+      expand: [false, false, true, false],
+      continuation,
+    });
+    assert.ok(Math.abs(other - got) > 1e-6, "another selection, another reward");
+    // The stage runs with it: one rollout batch, one mean reward.
     const s = await trainPolicy(
       model,
       stream,
@@ -124,9 +153,15 @@ test("the default reward runs the frozen decoder on the mixed input (finite, one
       { out: join(dir, "p") },
     );
     assert.equal(s.rewards.length, 1);
-    assert.ok(
-      Number.isFinite(s.rewards[0]) && s.rewards[0] < 0,
-      `reward ${s.rewards[0]} is a negative log-perplexity`,
+    await assert.rejects(
+      () =>
+        trainPolicy(
+          model,
+          stream,
+          { steps: 2, lr: 1e-3, expandFraction: 0.25, contexts: 1, saveEvery: 2 },
+          { out: join(dir, "q") },
+        ),
+      /rewards read up to 480 positions .* beyond the decoder's max_position_embeddings 256/,
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -1,11 +1,23 @@
 // Fine-tuning a REFRAG model on RAG examples (question + retrieved passages -> answer), in the prompt
-// layout the pipeline uses at inference. Passages are read as chunk vectors, a random fraction p of chunks
-// as raw tokens (as in mixed-input training), and the loss is the answer's next-token loss (plus the end
-// token), so the model learns to answer from compressed context and to stop.
+// layout of inference (src/infer/prompt.ts: passage numbers and titles raw, passage text as chunks).
+// Passages are read as chunk vectors, a fraction p of chunks as raw tokens (the expansion rule of mixed
+// input and inference), and the loss is the answer's next-token loss (plus the end token), so the model
+// learns to answer from compressed context and to stop.
 import { add, crossEntropy, scale, sliceRows } from "../../engine/ops.js";
+import { Rng } from "../../engine/random.js";
 import type { Tensor } from "../../engine/tensor.js";
-import { checkHistory, promptIds, promptTokenIds, type PipelineTokenizer } from "../../infer/pipeline.js";
-import { chunkTokens, type RefragModel } from "../../models/refrag.js";
+import {
+  checkHistory,
+  promptIds,
+  promptPassages,
+  promptPositions,
+  promptSegments,
+  promptTokenIds,
+  type PipelineTokenizer,
+  type PromptPassage,
+} from "../../infer/prompt.js";
+import { expandCount, maxExpandCount, randomMask } from "../../infer/selection.js";
+import type { RefragModel } from "../../models/refrag.js";
 import type { RagExample } from "../../retrieval/rag_examples.js";
 import { ioOptions, trainLoop, type LoopConfig, type TrainingState, type StageIO } from "../loop.js";
 
@@ -16,44 +28,68 @@ export interface FinetuneConfig extends LoopConfig {
   expandFraction: number;
 }
 
-interface Prepared {
+export interface PreparedExample {
   before: Int32Array;
-  chunks: Int32Array[];
+  passages: PromptPassage[];
   /** `<|answer|>` followed by the answer tokens and `<|eos|>`: inputs are all but the last, targets all but the first. */
   answer: Int32Array;
 }
 
-/** Tokenise once; examples that do not fit the decoder's window even fully compressed are left out. */
+/** Tokenise once; examples that do not fit the decoder's window (with the most chunks p can expand) are left out. */
 export function prepareExamples(
   model: RefragModel,
   tokenizer: PipelineTokenizer,
   examples: readonly RagExample[],
   expandFraction: number,
-): { prepared: Prepared[]; dropped: number } {
+): { prepared: PreparedExample[]; dropped: number } {
   const special = promptTokenIds(tokenizer);
   const limit = model.config.decoder.max_position_embeddings;
-  const prepared: Prepared[] = [];
+  const prepared: PreparedExample[] = [];
   let dropped = 0;
   for (const [i, ex] of examples.entries()) {
     if (typeof ex.question !== "string" || !Array.isArray(ex.passages) || !Array.isArray(ex.answers))
-      throw new Error(`example ${i}: expected {question, passages: string[], answers: string[]}`);
+      throw new Error(
+        `example ${i}: expected {question, passages: (string | {title?, text})[], answers: string[]}`,
+      );
     if (typeof ex.answers[0] !== "string" || ex.answers[0] === "")
       throw new Error(`example ${i}: empty answer`);
     const { before, after } = promptIds(tokenizer, ex.question, special, checkHistory(ex.history));
-    const chunks = ex.passages.flatMap((p) =>
-      chunkTokens(Int32Array.from(tokenizer.encode(p, { allowSpecial: false })), model.chunkSize),
-    );
+    const passages = promptPassages(tokenizer, ex.passages, model.chunkSize);
     const answer = Int32Array.from([
       ...after,
       ...tokenizer.encode(ex.answers[0], { allowSpecial: false }),
       special.eos,
     ]);
-    const expanded = Math.round(expandFraction * chunks.length);
-    const positions = before.length + chunks.length + expanded * (model.chunkSize - 1) + answer.length - 1;
+    const n = passages.reduce((a, p) => a + p.chunks.length, 0);
+    const positions =
+      promptPositions(before, passages, answer.subarray(0, -1)) +
+      maxExpandCount(n, expandFraction) * (model.chunkSize - 1);
     if (positions > limit) dropped++;
-    else prepared.push({ before, chunks, answer });
+    else prepared.push({ before, passages, answer });
   }
   return { prepared, dropped };
+}
+
+/** The answer loss of one example, with `rng` drawing which chunks are read raw. */
+export function exampleLoss(model: RefragModel, ex: PreparedExample, p: number, rng: Rng): Tensor {
+  const chunks = ex.passages.flatMap((x) => x.chunks);
+  const n = chunks.length;
+  const expand = randomMask(n, expandCount(n, p, rng), rng);
+  const after = ex.answer.subarray(0, -1);
+  const segs =
+    n === 0
+      ? [{ ids: ex.before }, { ids: after }]
+      : promptSegments(model, {
+          before: ex.before,
+          passages: ex.passages,
+          projected: model.project(model.encodeChunks(chunks)),
+          expand,
+          after,
+        });
+  const hidden = model.decoder.model.forward(model.decoder.model.embed(segs), { batch: 1 });
+  const m = ex.answer.length - 1;
+  const logits = model.decoder.logits(sliceRows(hidden, hidden.rows - m, hidden.rows));
+  return crossEntropy(logits, ex.answer.subarray(1));
 }
 
 export async function finetune(
@@ -62,6 +98,8 @@ export async function finetune(
   examples: readonly RagExample[],
   c: FinetuneConfig,
   io: StageIO,
+  /** Held-out examples: their mean answer loss is measured every evalEvery steps (the same draws each time). */
+  validation?: readonly RagExample[],
 ): Promise<TrainingState> {
   if (!(c.expandFraction >= 0 && c.expandFraction <= 1))
     throw new Error(`finetune: expandFraction must be in [0, 1], got ${c.expandFraction}`);
@@ -72,6 +110,9 @@ export async function finetune(
     throw new Error(`finetune: none of the ${examples.length} examples fits the decoder's context window`);
   if (dropped > 0)
     console.error(`finetune: ${dropped} of ${examples.length} examples do not fit the window, left out`);
+  const held = validation && prepareExamples(model, tokenizer, validation, c.expandFraction).prepared;
+  if (held !== undefined && held.length === 0)
+    throw new Error(`finetune: none of the ${validation!.length} validation examples fits the window`);
   return trainLoop({
     stage: "finetune",
     model,
@@ -82,30 +123,18 @@ export async function finetune(
     loss: (_step, rng) => {
       let total: Tensor | null = null;
       for (let b = 0; b < c.batch; b++) {
-        const ex = prepared[rng.int(prepared.length)];
-        const n = ex.chunks.length;
-        const expand = new Array<boolean>(n).fill(false);
-        for (const i of rng
-          .shuffle(Array.from({ length: n }, (_, j) => j))
-          .slice(0, Math.round(c.expandFraction * n)))
-          expand[i] = true;
-        const segs =
-          n === 0
-            ? [{ ids: ex.before }, { ids: ex.answer.subarray(0, -1) }]
-            : model.buildSegments({
-                before: ex.before,
-                chunks: ex.chunks,
-                projected: model.project(model.encodeChunks(ex.chunks)),
-                expand,
-                after: ex.answer.subarray(0, -1),
-              });
-        const hidden = model.decoder.model.forward(model.decoder.model.embed(segs), { batch: 1 });
-        const m = ex.answer.length - 1;
-        const logits = model.decoder.logits(sliceRows(hidden, hidden.rows - m, hidden.rows));
-        const loss = crossEntropy(logits, ex.answer.subarray(1));
+        const loss = exampleLoss(model, prepared[rng.int(prepared.length)], c.expandFraction, rng);
         total = total === null ? loss : add(total, loss);
       }
       return scale(total!, 1 / c.batch);
     },
+    validate:
+      held &&
+      (() => {
+        const rng = new Rng(0x5eed);
+        let sum = 0;
+        for (const ex of held) sum += exampleLoss(model, ex, c.expandFraction, rng).item();
+        return sum / held.length;
+      }),
   });
 }

@@ -1,25 +1,32 @@
 // The RL selection policy (REFRAG §"selective compression"): a small transformer over a context's chunk
 // vectors picks which chunks to expand back to raw tokens. Trained GRPO-style: for each context draw G
 // selections (sampling without replacement, pointer masking), reward each with the negative log-perplexity
-// of the o continuation tokens given that mixed input, and use the group-normalised reward as advantage:
+// of the o continuation tokens given that mixed input (read as the perplexity evaluation reads it: <bos>,
+// the chunks, the continuation), and use the group-normalised reward as advantage:
 //   A_g = (r_g − mean r) / (std r + 1e-6),   loss = −mean_g min(ρ_g A_g, clip(ρ_g, 1 ± ε) A_g)
 // with ρ_g = π(selection_g) / π_old(selection_g). Each rollout batch is used for `ppoEpochs` consecutive
 // optimizer steps, so the clipping has an old policy to clip against. Encoder, projector and decoder are
 // frozen. Our choices (the paper leaves them open): G = 4, ε = 0.2, 2 epochs per rollout, policy width 128.
-import { add, crossEntropyRows, scale, selectionLogProb } from "../../engine/ops.js";
+// Contexts are cut into passages as in the other REFRAG stages (each ends in a short chunk); the number
+// of chunks expanded follows the one expansion rule (expandCount), drawn once per context so a group's
+// selections are the same size.
+import { add, scale, selectionLogProb } from "../../engine/ops.js";
 import { Rng } from "../../engine/random.js";
 import { noGrad, Tensor } from "../../engine/tensor.js";
 import { parseRefragConfig, type RefragPolicyConfig } from "../../io/config.js";
-import { chunkTokens, RefragModel } from "../../models/refrag.js";
+import { RefragModel } from "../../models/refrag.js";
+import { continuationNll } from "../../eval/perplexity.js";
+import { lmSegments } from "../../infer/prompt.js";
 import { policyConfig } from "../../models/policy.js";
-import { expandCount, sampleWithoutReplacement } from "../../infer/selection.js";
+import { expandCount, maxExpandCount, sampleWithoutReplacement } from "../../infer/selection.js";
 import { ioOptions, trainLoop, type LoopConfig, type TrainingState, type StageIO } from "../loop.js";
+import { DEFAULT_CONTINUATION, DEFAULT_MAX_CHUNKS, sampleBatch } from "./refrag.js";
 
 export interface PolicyStageConfig extends LoopConfig {
-  /** Chunks per context (s = contextChunks · k). */
-  contextChunks: number;
-  /** Continuation tokens whose perplexity is the reward. */
-  continuation: number;
+  /** Chunks per context (s ≤ contextChunks · k); default 128, the evaluated length at k = 16. */
+  contextChunks?: number;
+  /** Continuation tokens whose perplexity is the reward (default 256). */
+  continuation?: number;
   /** Fraction of chunks expanded per selection. */
   expandFraction: number;
   /** Contexts per rollout batch. */
@@ -50,32 +57,6 @@ interface Rollout {
   meanReward: number;
 }
 
-/** Negative mean NLL of the continuation given a context read with `expand` chunks raw. */
-function reward(
-  model: RefragModel,
-  chunks: Int32Array[],
-  projected: Tensor,
-  expand: boolean[],
-  continuation: Int32Array,
-): number {
-  return noGrad(() => {
-    const segs = model.buildSegments({
-      chunks,
-      projected,
-      expand,
-      after: continuation.subarray(0, continuation.length - 1),
-    });
-    const hidden = model.decoder.model.forward(model.decoder.model.embed(segs));
-    const m = continuation.length;
-    const targets = new Int32Array(hidden.rows).fill(-100);
-    for (let t = 0; t < m; t++) targets[hidden.rows - m + t] = continuation[t];
-    const nll = crossEntropyRows(model.decoder.logits(hidden), targets);
-    let s = 0;
-    for (let t = 0; t < m; t++) s += nll[hidden.rows - m + t];
-    return -s / m;
-  });
-}
-
 /** What a reward sees: one context, one selection. */
 export interface RewardInput {
   chunks: Int32Array[];
@@ -84,13 +65,21 @@ export interface RewardInput {
   continuation: Int32Array;
 }
 
+/** The default reward: minus the log-perplexity of the continuation after <bos> and the mixed input. */
+export function continuationReward(model: RefragModel, x: RewardInput): number {
+  return -continuationNll(
+    model,
+    lmSegments(model, { chunks: x.chunks, projected: x.projected, expand: x.expand }),
+    x.continuation,
+  );
+}
+
 export async function trainPolicy(
   model: RefragModel,
   stream: Uint16Array,
   c: PolicyStageConfig,
   io: StageIO,
-  rewardFn: (x: RewardInput) => number = (x) =>
-    reward(model, x.chunks, x.projected, x.expand, x.continuation),
+  rewardFn: (x: RewardInput) => number = (x) => continuationReward(model, x),
 ): Promise<TrainingState & { rewards: number[] }> {
   if (model.policy === null) throw new Error("policy stage: the model has no policy (use withPolicy)");
   const policy = model.policy;
@@ -98,8 +87,16 @@ export async function trainPolicy(
   const G = c.group ?? 4;
   const eps = c.clip ?? 0.2;
   const epochs = c.ppoEpochs ?? 2;
-  const n = c.contextChunks;
-  const e = expandCount(n, c.expandFraction);
+  const n = c.contextChunks ?? DEFAULT_MAX_CHUNKS;
+  const o = c.continuation ?? DEFAULT_CONTINUATION;
+  if (!(c.expandFraction >= 0 && c.expandFraction <= 1))
+    throw new Error(`policy stage: expandFraction must be in [0, 1], got ${c.expandFraction}`);
+  const limit = model.config.decoder.max_position_embeddings;
+  const positions = 1 + n + maxExpandCount(n, c.expandFraction) * (k - 1) + o - 1;
+  if (positions > limit)
+    throw new Error(
+      `policy stage: rewards read up to ${positions} positions (<bos>, ${n} chunks, ${o} continuation tokens), beyond the decoder's max_position_embeddings ${limit}; lower --chunks or --continuation`,
+    );
   if (G < 2) throw new Error("policy stage: group must be at least 2 (the baseline is the group mean)");
   if ((c.saveEvery ?? 100) % epochs !== 0)
     throw new Error(
@@ -112,11 +109,14 @@ export async function trainPolicy(
     const rng = new Rng((c.seed ?? 0) * 7_919 + block);
     const out: Rollout[] = [];
     for (let i = 0; i < c.contexts; i++) {
-      const len = n * k + c.continuation;
-      const start = rng.int(stream.length - len);
-      const window = Int32Array.from(stream.subarray(start, start + len));
-      const chunks = chunkTokens(window.subarray(0, n * k), k);
-      const continuation = window.subarray(n * k);
+      const sample = sampleBatch(
+        stream,
+        { stage: "cpt", n, k, B: 1, continuation: o, expandFraction: 0 },
+        rng,
+      );
+      const chunks = sample.chunks[0];
+      const continuation = sample.predicted[0];
+      const e = expandCount(n, c.expandFraction, rng);
       const vectors = noGrad(() => model.encodeChunks(chunks));
       const projected = noGrad(() => model.project(vectors));
       const logits = noGrad(() => policy.forward(vectors)).data;

@@ -3,12 +3,18 @@
 //                reproduces the chunks' tokens (teacher forcing, loss on the s context tokens). Curriculum.
 //   cpt          continual pre-training: everything trains on next-paragraph prediction: o tokens after
 //                s context tokens read as chunk vectors. Same curriculum over the number of chunks.
+//   mixed        cpt with a fraction p of the chunks read as raw tokens (the expansion rule of inference).
 //
-// Layout of one training sequence (n chunks of k tokens, the context c_0 … c_{s-1}, s = n·k):
-//   reconstruct  rows: v_1 … v_n, c_0 … c_{s-2}          targets from row n-1: c_0 … c_{s-1}
-//   cpt          rows: v_1 … v_n, x_0 … x_{o-2}          targets from row n-1: x_0 … x_{o-1}
-// where v_i are projected chunk vectors and x the o continuation tokens. Each step draws one n from the
-// curriculum and fills the batch with sequences of that shape.
+// Every sequence is laid out as the perplexity evaluation and inference read one (src/infer/prompt.ts,
+// lmSegments): <bos>, then the chunks, then the tokens to predict. With n chunks, context c (s tokens) and
+// continuation x (o tokens):
+//   reconstruct  rows: <bos> v_1 … v_n c_0 … c_{s-2}          targets from row n: c_0 … c_{s-1}
+//   cpt / mixed  rows: <bos> v_1 … v_n x_0 … x_{o-2}          targets from row n: x_0 … x_{o-1}
+// (an expanded chunk takes its raw tokens' rows instead of one). The context looks like retrieved
+// passages: it is cut into 1 … maxPassages consecutive passages of whole chunks, each chunked on its own
+// and ending in a short chunk of 1 … k tokens, n chunks in all (s ≤ n·k). Each step draws n from the
+// curriculum and one layout (passage lengths, expansion mask) for its batch, so every sequence of the
+// batch has the same shape.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { concatRows, crossEntropy, sliceRows } from "../../engine/ops.js";
@@ -17,8 +23,10 @@ import { Tensor } from "../../engine/tensor.js";
 import { loadCheckpoint } from "../../io/checkpoint.js";
 import { parseRefragConfig, type LlamaConfig, type RobertaConfig } from "../../io/config.js";
 export { loadRefrag } from "../../models/load.js";
-import { chunkTokens, RefragModel } from "../../models/refrag.js";
-import { makeCurriculum, sampleChunks } from "../curriculum.js";
+import { chunkTokens, RefragModel, segmentLength } from "../../models/refrag.js";
+import { lmSegments } from "../../infer/prompt.js";
+import { expandCount, maxExpandCount, randomMask } from "../../infer/selection.js";
+import { makeCurriculum, sampleChunks, type CurriculumKind } from "../curriculum.js";
 import { ioOptions, trainLoop, type LoopConfig, type TrainingState, type StageIO } from "../loop.js";
 
 /** Build a REFRAG model from a pre-trained encoder (RobertaForMaskedLM or RobertaModel checkpoint) and decoder. */
@@ -68,16 +76,70 @@ export async function initRefrag(
   return model;
 }
 
+/** The evaluated lengths (s = 2048 context tokens at k = 16, o = 256): every REFRAG stage's default. */
+export const DEFAULT_MAX_CHUNKS = 128;
+export const DEFAULT_CONTINUATION = 256;
+export const DEFAULT_MAX_PASSAGES = 8;
+
+export type RefragStage = "reconstruct" | "cpt" | "mixed";
+
 export interface RefragStageConfig extends LoopConfig {
-  /** Largest number of chunks per sequence (the curriculum climbs 1, 2, 4, … to this). */
-  maxChunks: number;
+  /** Largest number of chunks per sequence (the curriculum climbs 1, 2, 4, … to this); default 128. */
+  maxChunks?: number;
   /** Tokens per step (the batch holds floor(tokensPerStep / sequence tokens) sequences, at least 1). */
   tokensPerStep: number;
-  /** cpt / mixed: continuation tokens predicted after the context. */
+  /** cpt / mixed: continuation tokens predicted after the context (default 256). */
   continuation?: number;
   /** mixed: fraction p of each context's chunks read as raw tokens (the paper uses 0.1). */
   expandFraction?: number;
+  /** "table8" (the paper's curriculum, default) or "none" (every step at maxChunks: Table 11's ablation). */
+  curriculum?: CurriculumKind;
   curriculumStages?: number;
+  /** Most passages a context is cut into (default 8). */
+  maxPassages?: number;
+  /**
+   * reconstruct: train the decoder too (default false: frozen, as in the paper). A small decoder that has
+   * never seen a chunk vector cannot learn to read one while frozen; see docs/NOTES.md.
+   */
+  trainDecoder?: boolean;
+}
+
+/** Held-out data: its loss at maxChunks, on the same sequences every time. */
+export interface RefragValidation {
+  stream: Uint16Array;
+  /** Sequences measured (default 8). */
+  sequences?: number;
+}
+
+/** One step's sequences: per sample its chunks (passage by passage), tokens to predict, expansion mask. */
+export interface StageBatch {
+  chunks: Int32Array[][];
+  predicted: Int32Array[];
+  expand: boolean[];
+}
+
+/**
+ * Passage lengths of a context of n chunks of k: 1 … min(n, maxPassages) passages of whole chunks, each
+ * ending in a chunk of 1 … k tokens (drawn uniformly), n chunks in all.
+ */
+export function passageLengths(n: number, k: number, rng: Rng, maxPassages = DEFAULT_MAX_PASSAGES): number[] {
+  const P = 1 + rng.int(Math.min(n, Math.max(1, maxPassages)));
+  const cuts = rng
+    .shuffle(Array.from({ length: n - 1 }, (_, i) => i + 1))
+    .slice(0, P - 1)
+    .sort((a, b) => a - b);
+  const bounds = [0, ...cuts, n];
+  return Array.from({ length: P }, (_, i) => (bounds[i + 1] - bounds[i] - 1) * k + 1 + rng.int(k));
+}
+
+/** Tokens to predict after the context (reconstruction: the context itself). */
+function predictedTokens(stage: RefragStage, o: number, n: number, k: number): number {
+  return stage === "reconstruct" ? n * k : o;
+}
+
+/** Decoder positions of the longest sequence of a stage: <bos>, chunks (ceil(p·n) of them raw), predicted − 1. */
+export function stagePositions(stage: RefragStage, n: number, k: number, o: number, p: number): number {
+  return 1 + n + maxExpandCount(n, p) * (k - 1) + predictedTokens(stage, o, n, k) - 1;
 }
 
 function window(stream: Uint16Array, len: number, rng: Rng): Int32Array {
@@ -87,108 +149,158 @@ function window(stream: Uint16Array, len: number, rng: Rng): Int32Array {
   return Int32Array.from(stream.subarray(start, start + len));
 }
 
-/** One batch: decoder input [B·(n + m - 1), C] and targets, for contexts of n chunks and m predicted tokens. */
-function buildBatch(
-  model: RefragModel,
-  contexts: Int32Array[],
-  predicted: Int32Array[],
-  expand: number,
+/** B sequences of one layout: n chunks cut into passages, o continuation tokens, an expansion mask. */
+export function sampleBatch(
+  stream: Uint16Array,
+  o: {
+    stage: RefragStage;
+    n: number;
+    k: number;
+    B: number;
+    continuation: number;
+    expandFraction: number;
+    maxPassages?: number;
+  },
   rng: Rng,
-): { inputs: Tensor; targets: Int32Array; B: number } {
-  const k = model.chunkSize;
-  const B = contexts.length;
-  const n = Math.ceil(contexts[0].length / k);
-  const m = predicted[0].length;
-  const perSample = contexts.map((c) => chunkTokens(c, k));
-  const vectors = model.project(model.encodeChunks(perSample.flat())); // [B·n, C]
-  const parts: Tensor[] = [];
-  let rowsPer = -1;
-  const targetRows: number[] = [];
-  for (let b = 0; b < B; b++) {
-    // Mixed input: `expand` chunks of each sample (the same count, so every sample has the same length)
-    // are read as raw tokens in place of their vectors.
-    const mask = new Array<boolean>(n).fill(false);
-    for (const i of rng.shuffle(Array.from({ length: n }, (_, j) => j)).slice(0, expand)) mask[i] = true;
-    const segs = model.buildSegments({
-      chunks: perSample[b],
-      projected: sliceRows(vectors, b * n, (b + 1) * n),
-      expand: mask,
-    });
-    const context = model.decoder.model.embed(segs);
-    parts.push(context);
-    if (m > 1) parts.push(model.decoder.model.embed([{ ids: predicted[b].subarray(0, m - 1) }]));
-    const rows = context.rows + m - 1;
-    if (rowsPer >= 0 && rows !== rowsPer)
-      throw new Error(`buildBatch: sample ${b} has ${rows} rows, the batch ${rowsPer}`);
-    rowsPer = rows;
-    for (let t = 0; t < m; t++) targetRows.push(b * rows + context.rows - 1 + t);
+): StageBatch {
+  const lengths = passageLengths(o.n, o.k, rng, o.maxPassages);
+  const s = lengths.reduce((a, b) => a + b, 0);
+  const m = o.stage === "reconstruct" ? s : o.continuation;
+  const expand = randomMask(o.n, expandCount(o.n, o.expandFraction, rng), rng);
+  const batch: StageBatch = { chunks: [], predicted: [], expand };
+  for (let b = 0; b < o.B; b++) {
+    const w = window(stream, o.stage === "reconstruct" ? s : s + m, rng);
+    const chunks: Int32Array[] = [];
+    let at = 0;
+    for (const len of lengths) {
+      chunks.push(...chunkTokens(w.subarray(at, at + len), o.k));
+      at += len;
+    }
+    batch.chunks.push(chunks);
+    batch.predicted.push(o.stage === "reconstruct" ? w.subarray(0, s) : w.subarray(s, s + m));
   }
-  const targets = new Int32Array(B * rowsPer).fill(-100);
-  for (let b = 0, i = 0; b < B; b++)
-    for (let t = 0; t < m; t++, i++) targets[targetRows[i]] = predicted[b][t];
-  return { inputs: concatRows(parts), targets, B };
+  return batch;
+}
+
+/** Mean next-token loss of a batch's predicted tokens, each sequence read as lmSegments lays it out. */
+export function batchLoss(model: RefragModel, batch: StageBatch): Tensor {
+  const B = batch.chunks.length;
+  const n = batch.chunks[0].length;
+  const m = batch.predicted[0].length;
+  const vectors = model.project(model.encodeChunks(batch.chunks.flat())); // [B·n, C]
+  const parts: Tensor[] = [];
+  let rows = -1;
+  for (let b = 0; b < B; b++) {
+    const segs = lmSegments(model, {
+      chunks: batch.chunks[b],
+      projected: sliceRows(vectors, b * n, (b + 1) * n),
+      expand: batch.expand,
+      after: batch.predicted[b].subarray(0, m - 1),
+    });
+    const len = segmentLength(segs);
+    if (rows >= 0 && len !== rows)
+      throw new Error(`batchLoss: sample ${b} has ${len} rows, the batch ${rows}`);
+    rows = len;
+    parts.push(model.decoder.model.embed(segs));
+  }
+  const targets = new Int32Array(B * rows).fill(-100);
+  for (let b = 0; b < B; b++)
+    for (let t = 0; t < m; t++) targets[b * rows + rows - m + t] = batch.predicted[b][t];
+  const hidden = model.decoder.model.forward(concatRows(parts), { batch: B });
+  return crossEntropy(model.decoder.logits(hidden), targets);
 }
 
 async function refragStage(
-  stage: "reconstruct" | "cpt" | "mixed",
+  stage: RefragStage,
   model: RefragModel,
   stream: Uint16Array,
   c: RefragStageConfig,
   io: StageIO,
+  validation?: RefragValidation,
 ): Promise<TrainingState> {
   const k = model.chunkSize;
-  const o = c.continuation ?? 0;
-  if (stage !== "reconstruct" && o < 1) throw new Error(`${stage}: continuation must be at least 1 token`);
+  const maxChunks = c.maxChunks ?? DEFAULT_MAX_CHUNKS;
+  const o = stage === "reconstruct" ? 0 : (c.continuation ?? DEFAULT_CONTINUATION);
+  if (stage !== "reconstruct" && !(Number.isInteger(o) && o >= 1))
+    throw new Error(`${stage}: continuation must be a positive integer, got ${o}`);
   const p = stage === "mixed" ? (c.expandFraction ?? 0.1) : 0;
   if (!(p >= 0 && p <= 1)) throw new Error(`${stage}: expandFraction must be in [0, 1], got ${p}`);
-  const curriculum = makeCurriculum(c.maxChunks, c.curriculumStages ?? 9);
-  const maxRows = c.maxChunks + Math.round(p * c.maxChunks) * (k - 1) + Math.max(o, c.maxChunks * k);
-  if (maxRows > model.config.decoder.max_position_embeddings)
+  const curriculum = makeCurriculum(maxChunks, { stages: c.curriculumStages, kind: c.curriculum });
+  const limit = model.config.decoder.max_position_embeddings;
+  const positions = stagePositions(stage, maxChunks, k, o, p);
+  if (positions > limit)
     throw new Error(
-      `${stage}: sequences of up to ${maxRows} positions exceed the decoder's max_position_embeddings ${model.config.decoder.max_position_embeddings}`,
+      `${stage}: sequences of up to ${positions} positions (<bos>, ${maxChunks} chunks of k = ${k}` +
+        (p > 0 ? ` with ${maxExpandCount(maxChunks, p)} read raw` : "") +
+        `, ${predictedTokens(stage, o, maxChunks, k)} tokens predicted) exceed the decoder's max_position_embeddings ${limit}; lower --max-chunks${stage === "reconstruct" ? "" : " or --continuation"}, or use a decoder trained on a longer window`,
+    );
+  const batchOf = (n: number) =>
+    Math.max(1, Math.floor(c.tokensPerStep / (n * k + (stage === "reconstruct" ? 0 : o))));
+  const draw = (n: number, B: number, rng: Rng) =>
+    sampleBatch(
+      stream,
+      { stage, n, k, B, continuation: o, expandFraction: p, maxPassages: c.maxPassages },
+      rng,
     );
   return trainLoop({
     stage,
     model,
     // Reconstruction freezes the decoder: only the encoder and projector learn to speak its language.
     trainable:
-      stage === "reconstruct"
+      stage === "reconstruct" && !c.trainDecoder
         ? (name) => !name.startsWith("decoder.") && !name.startsWith("policy.")
         : (name) => !name.startsWith("policy."),
     config: c,
     modelConfig: model.config,
     ...ioOptions(io),
     loss: (step, rng) => {
-      const n = sampleChunks(curriculum, step, c.steps, rng);
-      const s = n * k;
-      const seqTokens = stage === "reconstruct" ? s : s + o;
-      const B = Math.max(1, Math.floor(c.tokensPerStep / seqTokens));
-      const contexts: Int32Array[] = [];
-      const predicted: Int32Array[] = [];
-      for (let b = 0; b < B; b++) {
-        const w = window(stream, seqTokens, rng);
-        contexts.push(w.subarray(0, s));
-        predicted.push(stage === "reconstruct" ? w.subarray(0, s) : w.subarray(s, s + o));
-      }
-      const { inputs, targets } = buildBatch(model, contexts, predicted, Math.round(p * n), rng);
-      const hidden = model.decoder.model.forward(inputs, { batch: B });
-      return crossEntropy(model.decoder.logits(hidden), targets);
+      const n = sampleChunks(curriculum, step, c.steps, rng, batchOf);
+      return batchLoss(model, draw(n, batchOf(n), rng));
     },
+    validate:
+      validation &&
+      (() => {
+        const rng = new Rng(0x5eed);
+        const total = validation.sequences ?? 8;
+        const B = batchOf(maxChunks);
+        let sum = 0;
+        for (let done = 0; done < total; done += B) {
+          const b = Math.min(B, total - done);
+          const batch = sampleBatch(
+            validation.stream,
+            { stage, n: maxChunks, k, B: b, continuation: o, expandFraction: p, maxPassages: c.maxPassages },
+            rng,
+          );
+          sum += batchLoss(model, batch).item() * b;
+        }
+        return sum / total;
+      }),
   });
 }
 
-export const reconstruct = (model: RefragModel, stream: Uint16Array, c: RefragStageConfig, io: StageIO) =>
-  refragStage("reconstruct", model, stream, c, io);
+export const reconstruct = (
+  model: RefragModel,
+  stream: Uint16Array,
+  c: RefragStageConfig,
+  io: StageIO,
+  validation?: RefragValidation,
+) => refragStage("reconstruct", model, stream, c, io, validation);
 /** Mixed input: continual pre-training with a fraction of chunks left as raw tokens (so the decoder learns
  * to read compressed and raw spans interleaved, which selective expansion relies on). */
-export const mixedInput = (model: RefragModel, stream: Uint16Array, c: RefragStageConfig, io: StageIO) =>
-  refragStage("mixed", model, stream, c, io);
+export const mixedInput = (
+  model: RefragModel,
+  stream: Uint16Array,
+  c: RefragStageConfig,
+  io: StageIO,
+  validation?: RefragValidation,
+) => refragStage("mixed", model, stream, c, io, validation);
 export const continualPretrain = (
   model: RefragModel,
   stream: Uint16Array,
   c: RefragStageConfig,
   io: StageIO,
-) => refragStage("cpt", model, stream, c, io);
+  validation?: RefragValidation,
+) => refragStage("cpt", model, stream, c, io, validation);
 
 /** Does `dir` hold a checkpoint (to decide between init and resume)? */
 export function hasCheckpoint(dir: string): boolean {
