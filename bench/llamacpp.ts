@@ -14,7 +14,7 @@ import { argmax } from "../src/infer/sampling.js";
 import { loadCheckpoint } from "../src/io/checkpoint.js";
 import type { LlamaConfig } from "../src/io/config.js";
 import { KVCache, LlamaForCausalLM } from "../src/models/llama.js";
-import { SHAPES } from "../src/eval/latency.js";
+import { SHAPES } from "../src/models/presets.js";
 import { writeJson } from "./common.js";
 
 interface Timing {

@@ -8,7 +8,7 @@ import { setNumThreads } from "../src/engine/native.js";
 import { Rng } from "../src/engine/random.js";
 import { noGrad, type Tensor } from "../src/engine/tensor.js";
 import { parseRefragConfig } from "../src/io/config.js";
-import { SHAPES } from "../src/eval/latency.js";
+import { SHAPES } from "../src/models/presets.js";
 import { policyConfig } from "../src/models/policy.js";
 import { chunkTokens, RefragModel } from "../src/models/refrag.js";
 import { AdamW, clipGradNorm } from "../src/train/optimizer.js";

@@ -31,12 +31,24 @@ export { Tokenizer, trainByteLevelBpe } from "./tokenizer/index.js";
 export * from "./io/config.js";
 export { readSafetensors, writeSafetensors, SafetensorsFile } from "./io/safetensors.js";
 export { loadCheckpoint, saveCheckpoint } from "./io/checkpoint.js";
-export { runLatency, latencyTable, SHAPES } from "./eval/latency.js";
+export { runLatency, latencyTable } from "./eval/latency.js";
+export { SHAPES, preset, refragConfigFor, type ModelShape } from "./models/presets.js";
 export { PassageIndex, toQuery, type SearchHit, type BuildOptions } from "./retrieval/index.js";
 export { evalRetrieval, type RetrievalReport, type RecallRow } from "./retrieval/eval.js";
 export { buildRagExamples, type RagExample } from "./retrieval/rag_examples.js";
 export { evalQa, answerMatches, normalizeAnswer, type QaEvalRow } from "./eval/qa.js";
 export { buildServer, DEFAULT_LIMITS, HttpError, type ServerOptions, type Limits } from "./server/app.js";
+export { BatchEngine, QueueFullError, EngineClosedError, type BatchRequest } from "./infer/batch.js";
+export {
+  RagService,
+  type RagRequest as RagServiceRequest,
+  type RagRun,
+  type RagLayout,
+  type RagPassage,
+  type PassageInput,
+} from "./rag/service.js";
+export { retrievalQuery } from "./rag/query.js";
+export { buildChunkVectors, vectorCacheFor, IndexedVectorCache } from "./rag/vectors.js";
 export { trainLoop, type LoopConfig, type StageIO, type TrainingState } from "./train/loop.js";
 export { pretrainDecoder, pretrainEncoder } from "./train/stages/pretrain.js";
 export { initRefrag, reconstruct, continualPretrain, mixedInput } from "./train/stages/refrag.js";

@@ -1,6 +1,6 @@
 // A small random REFRAG model on the shipped tokenizer, for the pipeline, server and fine-tuning tests.
 import { Rng } from "../src/engine/random.js";
-import { refragConfigFor, SHAPES } from "../src/eval/latency.js";
+import { refragConfigFor, SHAPES } from "../src/models/presets.js";
 import { RefragModel } from "../src/models/refrag.js";
 import { Tokenizer } from "../src/tokenizer/index.js";
 import { defaultTokenizerPath } from "../src/tokenizer/pipeline.js";

@@ -8,10 +8,10 @@ import {
   latencyPlot,
   latencyTable,
   runLatency,
-  SHAPES,
   type LatencyRow,
   type LatencyShape,
 } from "../eval/latency.js";
+import { SHAPES } from "../models/presets.js";
 
 const list = (s: string): number[] =>
   s.split(",").map((x) => {

@@ -9,7 +9,6 @@ import { buildDerived, DEFAULT_BUILD_OPTIONS, readLines } from "../data/derived/
 import type { Passage } from "../data/derived/passages.js";
 import { defaultCacheDir } from "../data/fetch.js";
 import { packageRoot } from "../engine/native.js";
-import { PassageIndex } from "../retrieval/index.js";
 import { defaultTokenizerPath } from "../tokenizer/pipeline.js";
 import { Tokenizer } from "../tokenizer/tokenizer.js";
 import { port } from "./args.js";
@@ -67,6 +66,7 @@ export function registerDemoCommand(program: Command): void {
       if (!existsSync(indexDir)) {
         console.log("3/3 indexing passages");
         const bar = progressBar("index");
+        const { PassageIndex } = await import("../retrieval/index.js"); // LanceDB only when indexing
         (
           await PassageIndex.build(indexDir, readLines<Passage>(passagesFile), {
             onProgress: (d, t) => bar.update(d, t, "passages"),

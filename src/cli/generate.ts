@@ -1,12 +1,12 @@
 // `refrag generate`: answer a question from passages with a REFRAG checkpoint, streaming to stdout.
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import type { GenerationStats } from "../infer/generate.js";
 import { RefragPipeline } from "../infer/pipeline.js";
-import { toPassage, type PassageInput } from "../infer/prompt.js";
+import { toPassage } from "../infer/prompt.js";
 import { SELECTION_MODES, type SelectionMode } from "../infer/selection.js";
 import { loadRefrag } from "../models/load.js";
-import { PassageIndex } from "../retrieval/index.js";
+import { RagService, type PassageInput } from "../rag/service.js";
+import { vectorCacheFor } from "../rag/vectors.js";
 import { Tokenizer } from "../tokenizer/index.js";
 import { nonNegInt, nonNegNumber, positiveInt, unitInterval } from "./args.js";
 
@@ -45,7 +45,10 @@ function readPassages(path: string): PassageInput[] {
           );
         }
       });
-  return text.split(/\n\s*\n/).filter((p) => p.trim() !== "");
+  return text
+    .split(/\n\s*\n/)
+    .filter((p) => p.trim() !== "")
+    .map((p) => ({ text: p }));
 }
 
 export function registerGenerateCommands(program: Command): void {
@@ -82,40 +85,43 @@ export function registerGenerateCommands(program: Command): void {
       const topK = positiveInt("--top-k", o.topK);
       const model = await loadRefrag(o.model);
       const tokenizer = Tokenizer.fromFile(`${o.model}/tokenizer.json`);
-      const pipeline = new RefragPipeline(model, tokenizer);
-      const passages: PassageInput[] = [...o.passage, ...(o.passages ? readPassages(o.passages) : [])];
-      if (o.index !== undefined) {
-        const index = await PassageIndex.open(o.index);
-        const hits = await index.search(o.question, topK);
-        index.close();
-        if (hits.length === 0) console.error("refrag: no passage in the index matches the question");
-        passages.push(...hits.map((h) => ({ id: h.id, title: h.title, text: h.text })));
-        if (o.showPassages)
-          for (const h of hits) console.error(`[${h.score.toFixed(2)}] ${h.id} (${h.title})`);
-      }
-      if (o.showPassages && o.index === undefined)
-        passages.forEach((p, i) =>
-          console.error(`[${i + 1}] ${toPassage(p, i).text.slice(0, 120).replace(/\s+/g, " ")}`),
-        );
-      const stats: Partial<GenerationStats> = {};
-      for await (const t of pipeline.generate(
-        {
-          question: o.question,
-          passages,
-          selection: { mode: o.select as SelectionMode, fraction },
-          maxNewTokens,
-          temperature,
-          topP,
-          seed,
-          stop: o.stop,
-        },
-        stats,
-      ))
-        process.stdout.write(t.text);
+      // LanceDB loads only when an index is used; its stored chunk vectors are read, not recomputed.
+      const index =
+        o.index === undefined
+          ? null
+          : await (await import("../retrieval/index.js")).PassageIndex.open(o.index);
+      const rag = new RagService(
+        new RefragPipeline(model, tokenizer, vectorCacheFor(model, o.index ?? null)),
+        index,
+      );
+      const given = [...o.passage.map((text) => ({ text })), ...(o.passages ? readPassages(o.passages) : [])];
+      const retrieved = index === null ? [] : await rag.retrieve(o.question, [], topK);
+      if (index !== null && retrieved.length === 0)
+        console.error("refrag: no passage in the index matches the question");
+      const run = await rag.start({
+        question: o.question,
+        passages: [...given, ...retrieved],
+        selection: { mode: o.select as SelectionMode, fraction },
+        maxNewTokens,
+        temperature,
+        topP,
+        seed,
+        stop: o.stop,
+      });
+      if (o.showPassages)
+        for (const p of run.layout.passages) {
+          const chunks = p.expanded.map((e) => (e ? "E" : "c")).join("");
+          const score = p.score === null ? "" : ` ${p.score.toFixed(2)}`;
+          console.error(`[${p.number}] ${p.id}${p.title ? ` (${p.title})` : ""}${score} ${chunks}`);
+        }
+      for await (const t of run.tokens) process.stdout.write(t.text);
       process.stdout.write("\n");
+      index?.close();
+      const s = run.stats;
+      const l = run.layout;
       if (o.stats)
         console.error(
-          `prompt positions ${stats.promptPositions}, generated ${stats.generated}, TTFT ${stats.ttftMs?.toFixed(1)} ms, total ${stats.totalMs?.toFixed(1)} ms, KV ${((stats.kvBytes ?? 0) / 2 ** 20).toFixed(2)} MiB, ${stats.finishReason}`,
+          `prompt positions ${l.positions} (full context ${l.fullPositions}, ${l.expandedChunks}/${l.chunks} chunks expanded), generated ${s.generated}, TTFT ${(run.prepareMs + (s.ttftMs ?? 0)).toFixed(1)} ms, total ${(run.prepareMs + (s.totalMs ?? 0)).toFixed(1)} ms, KV ${((s.kvBytes ?? 0) / 2 ** 20).toFixed(2)} MiB, ${s.finishReason}`,
         );
     });
 }

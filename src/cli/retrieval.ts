@@ -38,6 +38,11 @@ export function registerRetrievalCommands(program: Command): void {
     .option("--store <spec>", "instead of --out: a postgres://user:pass@host/db[?schema=name] store")
     .option("--overwrite", "replace an existing index (folder, or the store's schema)", false)
     .option("--title-weight <n>", "times the title counts in full-text ranking", String(DEFAULT_TITLE_WEIGHT))
+    .option(
+      "--model <dir>",
+      "also store every passage's chunk vectors from this REFRAG checkpoint's encoder (with --out)",
+    )
+    .option("--vectors-dtype <t>", "stored vector precision: f32 or bf16", "f32")
     .action(
       async (o: {
         passages: string;
@@ -45,7 +50,11 @@ export function registerRetrievalCommands(program: Command): void {
         store?: string;
         overwrite: boolean;
         titleWeight: string;
+        model?: string;
+        vectorsDtype: string;
       }) => {
+        if (o.vectorsDtype !== "f32" && o.vectorsDtype !== "bf16")
+          throw new Error(`--vectors-dtype must be f32 or bf16, got "${o.vectorsDtype}"`);
         const t0 = performance.now();
         const passages = readLines<Passage>(o.passages);
         const titleWeight = positiveInt("--title-weight", o.titleWeight);
@@ -54,6 +63,10 @@ export function registerRetrievalCommands(program: Command): void {
         const target = o.store ?? o.out;
         if (target === undefined || (o.store !== undefined && o.out !== undefined))
           throw new Error("give one of --out <dir> or --store <spec>");
+        if (o.model !== undefined && isPostgresUrl(target))
+          throw new Error(
+            "--model stores chunk vectors in an index folder (--out); for a Postgres store use `refrag index add --model`",
+          );
         let idx: PassageIndex;
         if (isPostgresUrl(target)) {
           const store = await buildPostgres(target, passages, {
@@ -73,6 +86,10 @@ export function registerRetrievalCommands(program: Command): void {
           `indexed ${await idx.count()} passages in ${idx.dir} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
         );
         await idx.close();
+        if (o.model !== undefined) {
+          const { storeIndexVectors } = await import("./vectors.js");
+          await storeIndexVectors(target, passages, o.model, o.vectorsDtype === "bf16" ? "BF16" : "F32");
+        }
       },
     );
 

@@ -2,10 +2,8 @@
 import { basename, join } from "node:path";
 import type { Command } from "commander";
 import { RefragPipeline } from "../infer/pipeline.js";
-import { ChunkVectorCache, weightsId } from "../infer/vector_cache.js";
 import { loadRefrag } from "../models/load.js";
-import { PassageIndex } from "../retrieval/index.js";
-import { buildServer } from "../server/app.js";
+import { vectorCacheFor } from "../rag/vectors.js";
 import { Tokenizer } from "../tokenizer/index.js";
 import { port } from "./args.js";
 
@@ -19,11 +17,23 @@ export async function serveModel(o: {
 }): Promise<{ address: string; passages: number }> {
   const model = await loadRefrag(o.model);
   const tokenizer = Tokenizer.fromFile(join(o.model, "tokenizer.json"));
-  // Passage vectors are computed once per passage and kept in memory (least recently used dropped).
-  const cache = new ChunkVectorCache(null, weightsId(model.encoder), model.chunkSize);
+  // Fastify and LanceDB load only for the commands that serve.
+  const [{ buildServer }, { PassageIndex }] = await Promise.all([
+    import("../server/app.js"),
+    import("../retrieval/index.js"),
+  ]);
+  // Vectors stored with the index (`refrag index build --model`) are read, never recomputed; passages a
+  // request brings are encoded once and kept in memory (least recently used dropped).
+  const cache = vectorCacheFor(model, o.index);
   const pipeline = new RefragPipeline(model, tokenizer, cache);
   const index = o.index === null ? null : await PassageIndex.open(o.index);
-  const app = buildServer({ pipeline, index, modelName: basename(o.model), logger: o.log ?? false });
+  const app = buildServer({
+    pipeline,
+    index,
+    modelName: basename(o.model),
+    logger: o.log ?? false,
+    encodedPassages: () => cache.encoded,
+  });
   const address = await app.listen({ host: o.host, port: o.port });
   const close = () => {
     void app.close().then(() => {
@@ -40,7 +50,7 @@ export function registerServeCommands(program: Command): void {
   program
     .command("serve")
     .description(
-      "HTTP server: the demo page at /, POST /v1/answer (streamed), POST /v1/retrieve, GET /health",
+      "HTTP server: the demo page at /, OpenAI-compatible /v1/chat/completions, /v1/completions, /v1/models, POST /v1/answer (streamed), POST /v1/retrieve, GET /metrics, GET /health",
     )
     .requiredOption("--model <dir>", "REFRAG checkpoint folder (with tokenizer.json)")
     .option("--index <dir>", "passage index from `refrag index build` (else requests bring their passages)")

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { parseLlamaConfig, parseRobertaConfig } from "../io/config.js";
-import { SHAPES } from "../eval/latency.js";
+import { SHAPES } from "../models/presets.js";
 import { loadLlama } from "../models/load.js";
 import type { RagExample } from "../retrieval/rag_examples.js";
 import { positiveInt, positiveNumber } from "./args.js";

@@ -9,72 +9,14 @@
 import { Rng } from "../engine/random.js";
 import { noGrad, Tensor } from "../engine/tensor.js";
 import { generate, type GenerationStats } from "../infer/generate.js";
-import { parseRefragConfig, type RefragConfig } from "../io/config.js";
 import { chunkTokens, RefragModel } from "../models/refrag.js";
 import type { Segment } from "../models/llama.js";
 import { numThreads } from "../engine/native.js";
+import { refragConfigFor, type ModelShape } from "../models/presets.js";
 import { renderSvg, type Panel } from "./plot.js";
 
-export interface LatencyShape {
-  name: string;
-  vocab: number;
-  decoder: { hidden: number; layers: number; heads: number; kvHeads: number; intermediate: number };
-  encoder: { hidden: number; layers: number; heads: number; intermediate: number };
-}
-
-/** The decoder/encoder shapes the project ships (see the README) and a wider one for scaling. */
-export const SHAPES: Record<string, LatencyShape> = {
-  shipped: {
-    name: "shipped",
-    vocab: 8192,
-    decoder: { hidden: 256, layers: 6, heads: 4, kvHeads: 4, intermediate: 688 },
-    encoder: { hidden: 128, layers: 2, heads: 2, intermediate: 512 },
-  },
-  wide: {
-    name: "wide",
-    vocab: 8192,
-    decoder: { hidden: 1024, layers: 8, heads: 16, kvHeads: 4, intermediate: 2816 },
-    encoder: { hidden: 256, layers: 4, heads: 4, intermediate: 1024 },
-  },
-};
-
-export function refragConfigFor(shape: LatencyShape, k: number, maxPositions: number): RefragConfig {
-  return parseRefragConfig({
-    model_type: "refrag",
-    chunk_size: k,
-    decoder: {
-      model_type: "llama",
-      vocab_size: shape.vocab,
-      hidden_size: shape.decoder.hidden,
-      num_hidden_layers: shape.decoder.layers,
-      num_attention_heads: shape.decoder.heads,
-      num_key_value_heads: shape.decoder.kvHeads,
-      intermediate_size: shape.decoder.intermediate,
-      max_position_embeddings: maxPositions,
-      rms_norm_eps: 1e-6,
-    },
-    encoder: {
-      model_type: "roberta",
-      vocab_size: shape.vocab,
-      hidden_size: shape.encoder.hidden,
-      num_hidden_layers: shape.encoder.layers,
-      num_attention_heads: shape.encoder.heads,
-      intermediate_size: shape.encoder.intermediate,
-      max_position_embeddings: 2 * k + 4,
-      type_vocab_size: 1,
-      layer_norm_eps: 1e-5,
-      pad_token_id: 0,
-      bos_token_id: 1,
-    },
-    projector: {
-      model_type: "refrag_projector",
-      input_size: shape.encoder.hidden,
-      hidden_size: shape.decoder.hidden,
-      output_size: shape.decoder.hidden,
-      hidden_act: "gelu",
-    },
-  });
-}
+/** A model shape (kept under this name for the benchmark's callers; the presets live in models/). */
+export type LatencyShape = ModelShape;
 
 /** Paper's per-layer prefill cost for n positions, width d: 24·n·d² + 4·d·n² FLOPs. */
 export function prefillFlops(n: number, d: number): number {

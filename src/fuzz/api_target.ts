@@ -3,7 +3,7 @@
 // an answer stream, is a server failure; a 4xx must carry a message; an invalid field must not be accepted.
 import { join } from "node:path";
 import { Rng } from "../engine/random.js";
-import { refragConfigFor, SHAPES } from "../eval/latency.js";
+import { refragConfigFor, SHAPES } from "../models/presets.js";
 import { parseRefragConfig } from "../io/config.js";
 import { ChunkVectorCache, weightsId } from "../infer/vector_cache.js";
 import { RefragPipeline } from "../infer/pipeline.js";

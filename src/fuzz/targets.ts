@@ -12,7 +12,7 @@ import { KERNEL_CHECKS, type KernelName } from "../engine/kernels/checks.js";
 import { requireAddon } from "../engine/native.js";
 import { Rng } from "../engine/random.js";
 import { noGrad } from "../engine/tensor.js";
-import { refragConfigFor, SHAPES } from "../eval/latency.js";
+import { refragConfigFor, SHAPES } from "../models/presets.js";
 import { saveCheckpoint } from "../io/checkpoint.js";
 import { decodeGguf, writeGguf } from "../io/gguf.js";
 import { llamaToGguf } from "../io/gguf_llama.js";

@@ -8,6 +8,7 @@ import { noGrad } from "../engine/tensor.js";
 import { KVCache, type LlamaForCausalLM, type Segment } from "../models/llama.js";
 import { segmentLength } from "../models/refrag.js";
 import { sampleToken, validateSampling, type SamplingOptions } from "./sampling.js";
+import { AnswerText, type TextDecoder } from "./text_stream.js";
 
 export interface GenerationOptions extends SamplingOptions {
   /** Token budget for the answer (default 64). */
@@ -20,9 +21,7 @@ export interface GenerationOptions extends SamplingOptions {
   signal?: AbortSignal;
 }
 
-export interface TextDecoder {
-  decode(ids: readonly number[]): string;
-}
+export type { TextDecoder } from "./text_stream.js";
 
 export interface GeneratedToken {
   /** Token id, or -1 for a final text flush. */
@@ -63,18 +62,6 @@ export function checkContext(
   return need;
 }
 
-/** Longest suffix of text that is a prefix of some stop string (held back until resolved). */
-function pendingStopPrefix(text: string, stops: string[]): number {
-  let hold = 0;
-  for (const s of stops)
-    for (let n = Math.min(s.length - 1, text.length); n > hold; n--)
-      if (text.endsWith(s.slice(0, n))) {
-        hold = n;
-        break;
-      }
-  return hold;
-}
-
 /**
  * Stream tokens for a prompt. `stats` (optional) is filled as generation proceeds.
  */
@@ -94,7 +81,6 @@ export async function* generate(
   const cache = new KVCache(decoder.config, checkContext(decoder, positions, maxNew));
   const rng = new Rng(o.seed ?? 0);
   const stopIds = new Set(o.stopTokenIds ?? []);
-  const stops = (o.stop ?? []).filter((s) => s.length > 0);
   const s = stats ?? {};
   s.promptPositions = positions;
   s.generated = 0;
@@ -106,8 +92,7 @@ export async function* generate(
       return decoder.logits(sliceRows(hidden, hidden.rows - 1, hidden.rows)).data;
     });
 
-  const ids: number[] = [];
-  let emitted = 0; // characters of the decoded answer already sent
+  const answer = new AnswerText(tokenizer, o.stop ?? []);
   try {
     if (o.signal?.aborted) {
       s.finishReason = "aborted";
@@ -121,25 +106,8 @@ export async function* generate(
         s.finishReason = "stop";
         break;
       }
-      ids.push(id);
-      s.generated = ids.length;
-      let text = "";
-      let stopped = false;
-      if (tokenizer !== null) {
-        const full = tokenizer.decode(ids);
-        const hit = stops.map((x) => full.indexOf(x, Math.max(0, emitted - x.length))).filter((p) => p >= 0);
-        if (hit.length > 0) {
-          text = full.slice(emitted, Math.min(...hit));
-          stopped = true;
-        } else {
-          // Hold back an unfinished UTF-8 character (U+FFFD at the end) and a possible stop-string prefix.
-          let end = full.length;
-          if (full.endsWith("\ufffd")) end--;
-          end -= pendingStopPrefix(full.slice(0, end), stops);
-          text = full.slice(emitted, Math.max(emitted, end));
-        }
-        emitted += text.length;
-      }
+      const { text, stopped } = answer.push(id);
+      s.generated = answer.ids.length;
       s.kvBytes = cache.bytesUsed();
       yield { id, text, index: i };
       if (stopped) {
@@ -154,14 +122,9 @@ export async function* generate(
       }
       logits = nextLogits([{ ids: Int32Array.of(id) }]);
     }
-    if (tokenizer !== null && s.finishReason !== "aborted") {
-      const full = tokenizer.decode(ids);
-      let end = full.length;
-      for (const x of stops) {
-        const p = full.indexOf(x);
-        if (p >= 0) end = Math.min(end, p);
-      }
-      if (end > emitted) yield { id: -1, text: full.slice(emitted, end), index: ids.length };
+    if (s.finishReason !== "aborted") {
+      const rest = answer.flush();
+      if (rest !== "") yield { id: -1, text: rest, index: answer.ids.length };
     }
   } finally {
     s.kvBytes = cache.bytesUsed();

@@ -7,6 +7,7 @@ import type { Conversation } from "../data/derived/conversations.js";
 import type { QaItem } from "../data/derived/qa.js";
 import type { SummaryPair } from "../data/derived/summaries.js";
 import type { Passage, PassageInput, Turn } from "../infer/prompt.js";
+import { retrievalQuery } from "../rag/query.js";
 import type { PassageIndex } from "./index.js";
 
 export interface RagExample {
@@ -88,7 +89,7 @@ export async function buildConversationExamples(
     const history: Turn[] = [];
     for (const [t, turn] of c.turns.entries()) {
       if (turn.answers.length === 0) throw new Error(`conversation ${c.id} turn ${t}: no answers`);
-      const query = [...history.map((h) => h.question), turn.question].join(" ");
+      const query = retrievalQuery(turn.question, history);
       const { passages, inContext } = await retrieveFor(query, turn.gold_passage_ids, index, o);
       out.push({
         id: `${c.id}#${t}`,

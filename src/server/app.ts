@@ -1,26 +1,25 @@
 // The HTTP server: a web page, passage retrieval, and answers streamed as server-sent events.
 //   GET  /              the demo page
 //   GET  /health        model and index facts
+//   GET  /metrics       Prometheus metrics (metrics.ts)
+//   /v1/models, /v1/chat/completions, /v1/completions: OpenAI-compatible (openai.ts)
 //   POST /v1/retrieve   {question, k?} -> {passages: [...]}
 //   POST /v1/answer     {question, history?, passages? (strings or {id?, title?, text}) | k?, selection?,
 //                        max_tokens?, temperature?, top_p?,
 //                        stop?, seed?}
 //                       -> text/event-stream: "passages", then "token" events, then "done" (or "error")
-// Generation is CPU-bound, so requests run one at a time in arrival order; a full queue answers 503.
+// Concurrent requests share the decoder (continuous batching, src/infer/batch.ts); a full queue answers 429.
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
-import { ContextLengthError } from "../infer/generate.js";
-import {
-  checkHistory,
-  RequestError,
-  type Passage,
-  type RagStats,
-  type RefragPipeline,
-  type Turn,
-} from "../infer/pipeline.js";
+import { checkHistory, type Passage, type RefragPipeline, type Turn } from "../infer/pipeline.js";
 import { toPassage } from "../infer/prompt.js";
 import { SELECTION_MODES, type SelectionMode } from "../infer/selection.js";
-import type { PassageIndex } from "../retrieval/index.js";
+import { RagService, type Retriever } from "../rag/service.js";
+import { HttpError, messageOf, RETRY_AFTER_S, statusOf } from "./errors.js";
+import { ServerMetrics } from "./metrics.js";
+import { refragExtension, registerOpenAiRoutes } from "./openai.js";
 import { demoPage } from "./page.js";
+
+export { HttpError } from "./errors.js";
 
 export interface Limits {
   maxQuestionChars: number;
@@ -30,7 +29,7 @@ export interface Limits {
   maxTopK: number;
   /** Earlier turns a request may carry. */
   maxHistoryTurns: number;
-  /** Requests allowed to wait behind the running one. */
+  /** Requests allowed to wait for a decoder row. */
   maxQueue: number;
   /**
    * Characters of passages per position of the decoder's window (per chunk of k tokens: k·this many
@@ -38,6 +37,8 @@ export interface Limits {
    * twice what English averages, so nothing that could fit is refused.
    */
   maxCharsPerToken: number;
+  /** Requests decoded together (rows of a decode step). */
+  maxActive: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -47,34 +48,22 @@ export const DEFAULT_LIMITS: Limits = {
   maxNewTokens: 512,
   maxTopK: 32,
   maxHistoryTurns: 16,
-  maxQueue: 8,
+  maxQueue: 64,
+  maxActive: 32,
   maxCharsPerToken: 8,
 };
 
 export interface ServerOptions {
   pipeline: RefragPipeline;
-  index?: PassageIndex | null;
+  index?: Retriever | null;
   /** Shown on the page and in /health. */
   modelName?: string;
   limits?: Partial<Limits>;
   logger?: boolean;
-}
-
-/** A request error with its HTTP status. */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-interface PassageOut {
-  id: string;
-  title: string;
-  text: string;
-  score: number | null;
+  /** The RAG service to serve (default: one over pipeline and index with the limits' queue sizes). */
+  rag?: RagService;
+  /** Passage vectors computed on the request path so far (for /metrics). */
+  encodedPassages?: () => number;
 }
 
 interface AnswerRequest {
@@ -189,37 +178,8 @@ export function parseAnswerRequest(raw: unknown, limits: Limits): AnswerRequest 
   };
 }
 
-/** One request at a time; at most `max` waiting. */
-class Queue {
-  private tail: Promise<void> = Promise.resolve();
-  private waiting = 0;
-  constructor(private readonly max: number) {}
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.waiting >= this.max) throw new HttpError(503, "the server is busy; try again shortly");
-    this.waiting++;
-    const prev = this.tail;
-    let release!: () => void;
-    this.tail = new Promise((r) => (release = r));
-    try {
-      await prev;
-      this.waiting--;
-      return await fn();
-    } finally {
-      release();
-    }
-  }
-}
-
 function sse(reply: FastifyReply, event: string, data: unknown): void {
   reply.raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-}
-
-/** Errors a client caused (bad request, context too long) versus our own failures. */
-function statusOf(e: unknown): number {
-  if (e instanceof HttpError) return e.status;
-  if (e instanceof ContextLengthError) return 413;
-  if (e instanceof RequestError) return 400;
-  return 500;
 }
 
 /**
@@ -229,7 +189,7 @@ function statusOf(e: unknown): number {
  */
 function checkContextSize(
   r: AnswerRequest,
-  passages: PassageOut[],
+  passages: readonly { text: string }[],
   pipeline: RefragPipeline,
   limits: Limits,
 ): void {
@@ -272,7 +232,9 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const { pipeline } = opts;
   const index = opts.index ?? null;
-  const queue = new Queue(limits.maxQueue);
+  const rag =
+    opts.rag ?? new RagService(pipeline, index, { maxQueue: limits.maxQueue, maxActive: limits.maxActive });
+  const metrics = new ServerMetrics(rag.engine, opts.encodedPassages);
   const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 1 << 20 });
   const model = pipeline.model;
   const facts = {
@@ -284,9 +246,18 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   };
 
   app.setErrorHandler((e, _req, reply) => {
-    const status =
-      e instanceof HttpError ? e.status : ((e as { statusCode?: number }).statusCode ?? statusOf(e));
-    void reply.status(status).send({ error: e instanceof Error ? e.message : String(e) });
+    const status = statusOf(e);
+    if (status === 429) void reply.header("retry-after", String(RETRY_AFTER_S));
+    void reply.status(status).send({ error: messageOf(e) });
+  });
+  app.addHook("onClose", async () => rag.engine.close());
+  metrics.register(app);
+  registerOpenAiRoutes(app, {
+    rag,
+    modelName: facts.model,
+    limits,
+    metrics,
+    created: Math.floor(Date.now() / 1000),
   });
 
   app.get("/", async (_req, reply) =>
@@ -309,72 +280,72 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
 
   app.post("/v1/answer", async (req, reply) => {
     const r = parseAnswerRequest(req.body, limits);
-    if (r.selection.mode === "policy" && model.policy === null)
+    if (r.selection.mode === "policy" && pipeline.model.policy === null)
       throw new HttpError(
         400,
         "selection mode 'policy' needs a model with a trained policy; this model has none",
       );
-    let used: PassageOut[];
+    if (r.passages === null && index === null)
+      throw new HttpError(400, "passages are required: this server has no passage index");
+    // Passages in the request are refused (413) before anything tokenises or encodes them if they cannot fit.
     if (r.passages !== null)
-      used = r.passages.map((p, i) => ({
-        id: p.id ?? `request#${i}`,
-        title: p.title ?? "",
-        text: p.text,
-        score: null,
-      }));
-    // A follow-up ("and its population?") names its subject in an earlier turn: search with all questions.
-    else if (index !== null)
-      used = await index.search([...r.history.map((t) => t.question), r.question].join(" "), r.k);
-    else throw new HttpError(400, "passages are required: this server has no passage index");
-    checkContextSize(r, used, pipeline, limits);
+      checkContextSize(
+        r,
+        r.passages.map((p, i) => ({
+          id: p.id ?? `request#${i}`,
+          title: p.title ?? "",
+          text: p.text,
+          score: null,
+        })),
+        pipeline,
+        limits,
+      );
     const controller = new AbortController();
-    // The client going away stops the computation at once.
+    // The client going away stops the computation at once (and frees its decoder row).
     reply.raw.on("close", () => {
       if (!reply.raw.writableFinished) controller.abort();
     });
-    await queue.run(async () => {
-      if (controller.signal.aborted) {
-        reply.hijack(); // the client left while waiting: nothing to send
-        return;
-      }
-      const stats: Partial<RagStats> = {};
-      const tokens = pipeline.generate(
-        {
-          question: r.question,
-          history: r.history,
-          // Titles reach the decoder: the prompt reads "[i] title:" before each passage's chunks.
-          passages: used.map((p) => ({ id: p.id, title: p.title, text: p.text })),
-          selection: r.selection,
-          maxNewTokens: r.maxNewTokens,
-          temperature: r.temperature,
-          topP: r.topP,
-          stop: r.stop,
-          seed: r.seed,
-          signal: controller.signal,
-        },
-        stats,
-      );
-      // The first step tokenises, encodes and prefills: its errors (a context that does not fit) are
-      // still plain HTTP errors, before any event is sent.
-      let next = await tokens.next();
-      reply.hijack();
-      reply.raw.writeHead(200, {
-        "content-type": "text/event-stream; charset=utf-8",
-        "cache-control": "no-cache",
-        connection: "keep-alive",
-      });
-      sse(reply, "passages", used);
-      try {
-        while (!next.done) {
-          if (next.value.text !== "") sse(reply, "token", { text: next.value.text });
-          next = await tokens.next();
-        }
-        sse(reply, "done", { ...stats, chunkSize: model.chunkSize });
-      } catch (e) {
-        sse(reply, "error", { error: e instanceof Error ? e.message : String(e) });
-      }
-      reply.raw.end();
+    // Retrieval, vectors, selection and queueing: their errors (a context that does not fit, a full
+    // queue) are still plain HTTP errors, before any event is sent.
+    const run = await rag.start({
+      question: r.question,
+      history: r.history,
+      passages: r.passages,
+      k: r.k,
+      selection: r.selection,
+      maxNewTokens: r.maxNewTokens,
+      temperature: r.temperature,
+      topP: r.topP,
+      stop: r.stop,
+      seed: r.seed,
+      signal: controller.signal,
     });
+    reply.hijack();
+    reply.raw.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+    });
+    sse(reply, "passages", run.layout.passages);
+    sse(reply, "layout", refragExtension(run.layout));
+    try {
+      for await (const t of run.tokens) if (t.text !== "") sse(reply, "token", { text: t.text });
+      if (run.stats.finishReason !== "aborted") {
+        metrics.observe(run.layout, run.stats, run.prepareMs);
+        sse(reply, "done", {
+          ...run.stats,
+          ttftMs: run.prepareMs + (run.stats.ttftMs ?? 0),
+          prepareMs: run.prepareMs,
+          contextTokens: run.layout.contextTokens,
+          chunks: run.layout.chunks,
+          chunkSize: model.chunkSize,
+          fullPositions: run.layout.fullPositions,
+        });
+      }
+    } catch (e) {
+      sse(reply, "error", { error: messageOf(e) });
+    }
+    reply.raw.end();
   });
 
   return app;

@@ -1,5 +1,7 @@
 // The demo page: one self-contained HTML document (no build step, no external assets). It streams the
-// answer from POST /v1/answer and shows the passages used and what compression bought.
+// answer from POST /v1/answer and shows what REFRAG did: every passage with its number and its chunks,
+// each read as one vector (compressed) or as raw tokens (expanded), passage numbers in the answer linked to
+// the passages, and what compression saved. A panel sets the passages, selection mode and fraction.
 const escapeHtml = (s: string) =>
   s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 
@@ -26,8 +28,20 @@ export function demoPage(modelName: string, hasIndex: boolean): string {
   #answer:empty { display: none; }
   #answer { white-space: pre-wrap; border-left: 3px solid #1d4ed8; padding: .5rem .8rem; min-height: 1.5rem; background: #f5f7ff; }
   #stats { color: #444; font-size: .9rem; margin: .4rem 0 1rem; }
-  #passages li { margin-bottom: .5rem; }
+  fieldset { border: 1px solid #d4d4d8; border-radius: 6px; padding: .4rem .8rem .6rem; }
+  legend { color: #555; font-size: .9rem; }
+  #passages { list-style: none; padding: 0; }
+  #passages li { margin-bottom: .8rem; scroll-margin-top: 1rem; }
+  #passages li:target { outline: 2px solid #1d4ed8; outline-offset: 3px; }
+  #passages .num { display: inline-block; min-width: 1.6rem; text-align: center; font-weight: 700; background: #1d4ed8; color: #fff; border-radius: 4px; margin-right: .4rem; }
   #passages .meta { color: #666; font-size: .85rem; }
+  .chunks { line-height: 1.9; margin-top: .2rem; }
+  .chunk { border-radius: 3px; padding: .05rem .15rem; margin-right: 2px; }
+  .chunk.compressed { background: #e5e7eb; color: #6b7280; }
+  .chunk.expanded { background: #fde68a; color: #1d1d1f; box-shadow: inset 0 -2px 0 #d97706; }
+  .legend { font-size: .85rem; color: #555; }
+  .legend .chunk { font-size: .8rem; }
+  #answer a { color: #1d4ed8; font-weight: 600; }
   .error { color: #b91c1c; }
 </style>
 </head>
@@ -38,7 +52,7 @@ policy can keep some chunks as raw tokens.</p>
 <form id="ask">
   <textarea id="question" placeholder="Ask a question" required></textarea>
   ${hasIndex ? "" : '<textarea id="context" placeholder="Passages, separated by blank lines" required></textarea>'}
-  <div class="row">
+  <fieldset class="row" id="panel"><legend>Compression</legend>
     ${hasIndex ? '<label>passages <input id="k" type="number" min="1" max="32" value="5" style="width:4rem"></label>' : ""}
     <label>expand chunks <select id="mode">
       <option value="none">none (all compressed)</option><option value="policy">policy</option>
@@ -46,6 +60,8 @@ policy can keep some chunks as raw tokens.</p>
       <option value="all">all (full context)</option></select></label>
     <label>fraction <input id="fraction" type="number" min="0" max="1" step="0.05" value="0.25" style="width:5rem"></label>
     <label>max tokens <input id="max" type="number" min="1" max="512" value="64" style="width:5rem"></label>
+  </fieldset>
+  <div class="row">
     <button id="go" type="submit">Ask</button>
     <button id="reset" type="button" title="forget the earlier turns">New conversation</button>
   </div>
@@ -53,12 +69,39 @@ policy can keep some chunks as raw tokens.</p>
 <div id="turns"></div>
 <div id="answer"></div>
 <div id="stats"></div>
+<p class="legend">Each passage is cut into chunks of k tokens: <span class="chunk compressed">compressed</span> chunks
+reach the decoder as one vector each, <span class="chunk expanded">expanded</span> chunks as their tokens.</p>
 <ol id="passages"></ol>
 <script>
 const $ = (id) => document.getElementById(id);
 let controller = null;
 let history = []; // earlier {question, answer} turns of this conversation
-$("reset").addEventListener("click", () => { history = []; $("turns").innerHTML = ""; $("answer").textContent = ""; $("stats").textContent = ""; $("passages").innerHTML = ""; });
+let answerText = "";
+const esc = (s) => s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+// "[2]", "passage 2", "Passage #2" become links to the passage they name.
+function linkPassages(text, count) {
+  return esc(text).replace(/\\[(\\d+)\\]|\\b(passage) #?(\\d+)/gi, (m, a, word, b) => {
+    const n = Number(a ?? b);
+    return n >= 1 && n <= count ? '<a href="#passage-' + n + '">' + m + "</a>" : m;
+  });
+}
+window.linkPassages = linkPassages;
+function showPassage(p) {
+  const li = document.createElement("li"); li.id = "passage-" + p.number;
+  const meta = document.createElement("div"); meta.className = "meta";
+  const num = document.createElement("span"); num.className = "num"; num.textContent = p.number;
+  const exp = p.expanded.filter((e) => e).length;
+  meta.append(num, (p.title ? p.title + " · " : "") + p.id + (p.score !== null ? " · score " + p.score.toFixed(2) : "") +
+    " · " + p.tokens + " tokens in " + p.expanded.length + " chunks, " + exp + " expanded");
+  const chunks = document.createElement("div"); chunks.className = "chunks";
+  p.chunkText.forEach((t, i) => {
+    const c = document.createElement("span"); c.className = "chunk " + (p.expanded[i] ? "expanded" : "compressed");
+    c.title = "chunk " + (i + 1) + (p.expanded[i] ? ": read as tokens" : ": read as one vector");
+    c.textContent = t; chunks.append(c);
+  });
+  li.append(meta, chunks); $("passages").append(li);
+}
+$("reset").addEventListener("click", () => { history = []; answerText = ""; $("turns").innerHTML = ""; $("answer").textContent = ""; $("stats").textContent = ""; $("passages").innerHTML = ""; });
 $("ask").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   if (controller) controller.abort();
@@ -71,7 +114,8 @@ $("ask").addEventListener("submit", async (ev) => {
   };
   if ($("context")) body.passages = $("context").value.split(/\\n\\s*\\n/).filter((p) => p.trim() !== "");
   if ($("k")) body.k = Number($("k").value);
-  $("answer").textContent = ""; $("stats").textContent = "…"; $("passages").innerHTML = ""; $("go").disabled = true;
+  $("answer").textContent = ""; answerText = ""; $("stats").textContent = "…"; $("passages").innerHTML = ""; $("go").disabled = true;
+  let count = 0;
   const t0 = performance.now();
   try {
     const res = await fetch("/v1/answer", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: controller.signal });
@@ -88,22 +132,18 @@ $("ask").addEventListener("submit", async (ev) => {
         const block = buf.slice(0, cut); buf = buf.slice(cut + 2);
         const event = /^event: (.*)$/m.exec(block)?.[1];
         const data = JSON.parse(/^data: (.*)$/m.exec(block)?.[1] ?? "null");
-        if (event === "token") $("answer").textContent += data.text;
-        else if (event === "passages") for (const p of data) {
-          const li = document.createElement("li");
-          const meta = document.createElement("div"); meta.className = "meta";
-          meta.textContent = (p.title ? p.title + " · " : "") + p.id + (p.score !== null ? " · score " + p.score.toFixed(2) : "");
-          const text = document.createElement("div"); text.textContent = p.text.length > 400 ? p.text.slice(0, 400) + "…" : p.text;
-          li.append(meta, text); $("passages").append(li);
-        } else if (event === "done") {
+        if (event === "token") { answerText += data.text; $("answer").innerHTML = linkPassages(answerText, count); }
+        else if (event === "passages") { count = data.length; data.forEach(showPassage); }
+        else if (event === "done") {
           const turn = document.createElement("div"); turn.className = "turn";
           const q = document.createElement("div"); q.className = "q"; q.textContent = body.question;
-          const a = document.createElement("div"); a.textContent = $("answer").textContent;
+          const a = document.createElement("div"); a.innerHTML = linkPassages(answerText, count);
           turn.append(q, a); $("turns").append(turn);
-          history = [...history, { question: body.question, answer: $("answer").textContent }];
+          history = [...history, { question: body.question, answer: answerText }];
           $("answer").textContent = ""; $("question").value = "";
           $("stats").textContent = "time to first token " + data.ttftMs.toFixed(0) + " ms · " + data.generated + " tokens in " +
-            data.totalMs.toFixed(0) + " ms · decoder read " + data.promptPositions + " positions for " + data.contextTokens +
+            data.totalMs.toFixed(0) + " ms · decoder read " + data.promptPositions + " positions instead of " + data.fullPositions +
+            " (" + (data.fullPositions / data.promptPositions).toFixed(1) + "× fewer) for " + data.contextTokens +
             " context tokens (k = " + data.chunkSize + ") · " + data.finishReason;
         } else if (event === "error") throw new Error(data.error);
       }

@@ -8,8 +8,8 @@ import {
   predictedTtftRatio,
   prefillFlops,
   runLatency,
-  SHAPES,
 } from "../../src/eval/latency.js";
+import { SHAPES } from "../../src/models/presets.js";
 
 test("predicted TTFT ratio equals the paper's closed form k²(6ds + s²)/(6dsk + s²) when q = 0", () => {
   for (const [s, k, d] of [

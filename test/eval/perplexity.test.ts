@@ -5,7 +5,7 @@ import "../helpers.js";
 import { crossEntropy } from "../../src/engine/ops.js";
 import { Rng } from "../../src/engine/random.js";
 import { noGrad } from "../../src/engine/tensor.js";
-import { refragConfigFor, SHAPES } from "../../src/eval/latency.js";
+import { refragConfigFor, SHAPES } from "../../src/models/presets.js";
 import {
   checkLengths,
   contextSegments,

@@ -8,7 +8,7 @@ import { freshRng, assertClose } from "../helpers.js";
 import { Rng } from "../../src/engine/random.js";
 import { Tensor } from "../../src/engine/tensor.js";
 import { chunkTokens, effectiveCompression, RefragModel } from "../../src/models/refrag.js";
-import { refragConfigFor, SHAPES } from "../../src/eval/latency.js";
+import { refragConfigFor, SHAPES } from "../../src/models/presets.js";
 import {
   expandCount,
   sampleWithoutReplacement,

@@ -9,7 +9,7 @@ import { test } from "node:test";
 import "../helpers.js";
 import { crossEntropy } from "../../src/engine/ops.js";
 import { Rng } from "../../src/engine/random.js";
-import { refragConfigFor, SHAPES } from "../../src/eval/latency.js";
+import { refragConfigFor, SHAPES } from "../../src/models/presets.js";
 import { loadCheckpoint, saveCheckpoint } from "../../src/io/checkpoint.js";
 import { parseRefragConfig, type JsonObject } from "../../src/io/config.js";
 import { bf16ToF32, f32ToBf16 } from "../../src/io/half.js";

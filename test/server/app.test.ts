@@ -1,6 +1,7 @@
 // The HTTP server on a small random REFRAG model and a real passage index: the page, streamed answers
 // equal to the pipeline's own, retrieval, and clear errors for bad requests.
 import assert from "node:assert/strict";
+import vm from "node:vm";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -57,6 +58,11 @@ test("server: page and health", async () => {
   assert.match(page.headers["content-type"] as string, /text\/html/);
   assert.match(page.body, /<form id="ask">/);
   assert.match(page.body, /tiny/);
+  // The page's script parses (it is a template literal: a lost backslash breaks it) and has its panel.
+  const script = /<script>([\s\S]*)<\/script>/.exec(page.body)![1];
+  assert.doesNotThrow(() => new vm.Script(script));
+  assert.match(script, /\\\[\(\\d\+\)\\\]/, "the passage-number pattern keeps its backslashes");
+  assert.match(page.body, /<fieldset class="row" id="panel">/);
   const health = await app.inject({ method: "GET", url: "/health" });
   assert.deepEqual(
     { ...(health.json() as object), limits: undefined },
@@ -212,8 +218,10 @@ test("server: bad requests get clear errors and the right status", async () => {
 test("server: a client that disconnects mid-answer stops the generation", async () => {
   const slow = tinyRefrag(8, 512, 12);
   let forwards = 0;
-  const forward = slow.decoder.model.forward.bind(slow.decoder.model);
-  slow.decoder.model.forward = (...args: Parameters<typeof forward>) => {
+  // The final norm runs once per forward pass: the prefill and every (batched) decode step.
+  const norm = slow.decoder.model.norm;
+  const forward = norm.forward.bind(norm);
+  norm.forward = (...args: Parameters<typeof forward>) => {
     forwards++;
     const until = performance.now() + 5; // slow enough that 200 tokens would take a second
     while (performance.now() < until);

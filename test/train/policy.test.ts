@@ -8,7 +8,7 @@ import { test } from "node:test";
 import "../helpers.js";
 import { Rng } from "../../src/engine/random.js";
 import { noGrad } from "../../src/engine/tensor.js";
-import { refragConfigFor, SHAPES } from "../../src/eval/latency.js";
+import { refragConfigFor, SHAPES } from "../../src/models/presets.js";
 import { crossEntropy, sliceRows } from "../../src/engine/ops.js";
 import { chunkTokens, RefragModel } from "../../src/models/refrag.js";
 import { policyConfig } from "../../src/models/policy.js";

@@ -14,7 +14,7 @@ import { llamaConfig, LlamaForCausalLM } from "../../src/models/llama.js";
 import { RobertaForMaskedLM, robertaConfig } from "../../src/models/roberta.js";
 import { sliceRows } from "../../src/engine/ops.js";
 import { noGrad } from "../../src/engine/tensor.js";
-import { refragConfigFor, SHAPES } from "../../src/eval/latency.js";
+import { refragConfigFor, SHAPES } from "../../src/models/presets.js";
 import { continuationNll } from "../../src/eval/perplexity.js";
 import type { Segment } from "../../src/models/llama.js";
 import { RefragModel } from "../../src/models/refrag.js";

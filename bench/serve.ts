@@ -1,0 +1,279 @@
+// Serving benchmark over loopback: the real server (random weights of a preset shape) answering streamed
+// OpenAI chat completions from 1, 8 and 32 concurrent clients. For each level: aggregate tokens/s, p50/p99
+// time to first token and time per output token, errors, and whether every stream's greedy text equals the
+// same request sent alone. Then TTFT for a 5-passage question from the index with stored chunk vectors
+// against vectors computed per request. Bounded: a fixed number of requests, each with a token budget.
+//   npm run bench:serve [-- --threads 1 --tokens 32 --streams 1,8,32 --rounds 2]
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { nonNegInt, positiveInt } from "../src/cli/args.js";
+import { numThreads, packageRoot, setNumThreads } from "../src/engine/native.js";
+import { Rng } from "../src/engine/random.js";
+import { RefragPipeline } from "../src/infer/pipeline.js";
+import { preset, refragConfigFor } from "../src/models/presets.js";
+import { RefragModel } from "../src/models/refrag.js";
+import { buildChunkVectors, vectorCacheFor } from "../src/rag/vectors.js";
+import { PassageIndex } from "../src/retrieval/index.js";
+import { buildServer } from "../src/server/app.js";
+import { Tokenizer } from "../src/tokenizer/index.js";
+import { defaultTokenizerPath } from "../src/tokenizer/pipeline.js";
+import { writeJson } from "./common.js";
+
+const { values } = parseArgs({
+  options: {
+    shape: { type: "string", default: "shipped" },
+    threads: { type: "string", default: "1" },
+    tokens: { type: "string", default: "64" },
+    streams: { type: "string", default: "1,8,32" },
+    rounds: { type: "string", default: "2" },
+    "ttft-repeats": { type: "string", default: "9" },
+    out: { type: "string", default: "bench/results/serve.json" },
+  },
+});
+setNumThreads(positiveInt("--threads", values.threads));
+const maxTokens = positiveInt("--tokens", values.tokens);
+const levels = values.streams.split(",").map((s) => positiveInt("--streams", s));
+const rounds = positiveInt("--rounds", values.rounds);
+const ttftRepeats = nonNegInt("--ttft-repeats", values["ttft-repeats"]);
+const shape = preset(values.shape);
+const tokenizer = Tokenizer.fromFile(defaultTokenizerPath());
+const model = new RefragModel(
+  refragConfigFor({ ...shape, vocab: tokenizer.vocabSize }, 16, 2048),
+  new Rng(1),
+);
+// Paragraphs of the README as passages: real English, fixed.
+const paragraphs = readFileSync(join(packageRoot(), "README.md"), "utf8")
+  .split(/\n\s*\n/)
+  .map((p) =>
+    p
+      .replace(/[#`|*]/g, " ")
+      .replace(/\s+/g, " ")
+      .trim(),
+  )
+  .filter((p) => p.length > 300 && p.length < 1500);
+if (paragraphs.length < 10) throw new Error(`bench:serve: only ${paragraphs.length} README paragraphs`);
+const passages = paragraphs.slice(0, 5).map((text, i) => ({ id: `readme#${i}`, text }));
+const questions = Array.from(
+  { length: 32 },
+  (_, i) => `Question ${i + 1}: what does passage ${(i % 5) + 1} say?`,
+);
+
+interface StreamResult {
+  ok: boolean;
+  text: string;
+  ttftMs: number;
+  tpotMs: number | null;
+  tokens: number;
+}
+
+const pct = (xs: number[], p: number) =>
+  xs.length === 0
+    ? NaN
+    : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
+
+/** One streamed chat completion, timed at the client. */
+async function stream(url: string, body: object): Promise<StreamResult> {
+  const t0 = performance.now();
+  try {
+    const res = await fetch(`${url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        model: "bench",
+        stream: true,
+        stream_options: { include_usage: true },
+        ...body,
+      }),
+    });
+    if (res.status !== 200 || res.body === null)
+      return { ok: false, text: await res.text(), ttftMs: 0, tpotMs: null, tokens: 0 };
+    const decoder = new TextDecoder();
+    let buf = "";
+    let text = "";
+    let first = 0;
+    let tokens = 0;
+    let done = false;
+    for await (const part of res.body) {
+      buf += decoder.decode(part as Uint8Array, { stream: true });
+      let cut: number;
+      while ((cut = buf.indexOf("\n\n")) >= 0) {
+        const line = buf.slice(0, cut).replace(/^data: /, "");
+        buf = buf.slice(cut + 2);
+        if (line === "[DONE]") {
+          done = true;
+          continue;
+        }
+        const c = JSON.parse(line) as {
+          choices: { delta: { content?: string } }[];
+          usage?: { completion_tokens: number };
+          error?: unknown;
+        };
+        if (c.error !== undefined)
+          return { ok: false, text: JSON.stringify(c.error), ttftMs: 0, tpotMs: null, tokens: 0 };
+        const piece = c.choices[0]?.delta.content ?? "";
+        if (piece !== "" && first === 0) first = performance.now();
+        text += piece;
+        if (c.usage !== undefined) tokens = c.usage.completion_tokens;
+      }
+    }
+    const end = performance.now();
+    if (first === 0) first = end;
+    return {
+      ok: done,
+      text,
+      ttftMs: first - t0,
+      tpotMs: tokens > 1 ? (end - first) / (tokens - 1) : null,
+      tokens,
+    };
+  } catch (e) {
+    return { ok: false, text: String(e), ttftMs: 0, tpotMs: null, tokens: 0 };
+  }
+}
+
+const pipeline = new RefragPipeline(model, tokenizer, vectorCacheFor(model, null));
+const app = buildServer({
+  pipeline,
+  modelName: "bench",
+  limits: { maxActive: 32, maxQueue: 64, maxNewTokens: maxTokens },
+});
+const url = await app.listen({ host: "127.0.0.1", port: 0 });
+const request = (i: number) => ({
+  messages: [{ role: "user", content: questions[i % questions.length] }],
+  max_tokens: maxTokens,
+  temperature: 0,
+  refrag: { passages },
+});
+console.error(
+  `bench:serve: ${shape.name} shape, ${numThreads()} thread(s), ${maxTokens} tokens per answer, load ${loadavg()[0].toFixed(1)}`,
+);
+await stream(url, request(0)); // warm-up (JIT, vectors into the cache)
+const alone: StreamResult[] = [];
+for (let i = 0; i < 32; i++) alone.push(await stream(url, request(i)));
+
+interface Level {
+  streams: number;
+  requests: number;
+  errors: number;
+  mismatches: number;
+  tokens: number;
+  wallS: number;
+  tokensPerSec: number;
+  ttftP50: number;
+  ttftP99: number;
+  tpotP50: number;
+  tpotP99: number;
+}
+const results: Level[] = [];
+for (const n of levels) {
+  const all: StreamResult[] = [];
+  let mismatches = 0;
+  let wall = 0;
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now();
+    const got = await Promise.all(Array.from({ length: n }, (_, i) => stream(url, request(i))));
+    wall += performance.now() - t0;
+    got.forEach((g, i) => {
+      if (g.ok && g.text !== alone[i % 32].text) mismatches++;
+    });
+    all.push(...got);
+  }
+  const ok = all.filter((g) => g.ok);
+  const tokens = ok.reduce((a, g) => a + g.tokens, 0);
+  const tpots = ok.flatMap((g) => (g.tpotMs === null ? [] : [g.tpotMs]));
+  const row: Level = {
+    streams: n,
+    requests: all.length,
+    errors: all.length - ok.length,
+    mismatches,
+    tokens,
+    wallS: wall / 1000,
+    tokensPerSec: tokens / (wall / 1000),
+    ttftP50: pct(
+      ok.map((g) => g.ttftMs),
+      50,
+    ),
+    ttftP99: pct(
+      ok.map((g) => g.ttftMs),
+      99,
+    ),
+    tpotP50: pct(tpots, 50),
+    tpotP99: pct(tpots, 99),
+  };
+  results.push(row);
+  console.error(JSON.stringify(row));
+}
+await app.close();
+
+// TTFT with chunk vectors stored in the index against computing them per request (5 retrieved passages).
+const dir = mkdtempSync(join(tmpdir(), "refrag-bench-serve-"));
+let vectors: { stored: number; perRequest: number; ratio: number } | null = null;
+try {
+  const docs = paragraphs.map((text, i) => ({ id: `p${i}`, doc_id: `d${i}`, title: "", text }));
+  const index = await PassageIndex.build(join(dir, "index"), docs);
+  await buildChunkVectors(index.dir, docs, model, tokenizer);
+  const timeTtft = async (p: RefragPipeline): Promise<number> => {
+    const server = buildServer({ pipeline: p, index, modelName: "bench" });
+    const u = await server.listen({ host: "127.0.0.1", port: 0 });
+    const ttfts: number[] = [];
+    for (let i = 0; i < ttftRepeats; i++) {
+      const words = paragraphs[i % paragraphs.length].split(" ").slice(0, 6).join(" ");
+      const r = await stream(u, {
+        messages: [{ role: "user", content: words }],
+        max_tokens: 1,
+        temperature: 0,
+        refrag: { k: 5 },
+      });
+      if (!r.ok) throw new Error(`bench:serve: TTFT request failed: ${r.text}`);
+      ttfts.push(r.ttftMs);
+    }
+    await server.close();
+    return pct(ttfts, 50);
+  };
+  if (ttftRepeats > 0) {
+    const stored = await timeTtft(new RefragPipeline(model, tokenizer, vectorCacheFor(model, index.dir)));
+    const perRequest = await timeTtft(new RefragPipeline(model, tokenizer, null));
+    vectors = { stored, perRequest, ratio: perRequest / stored };
+  }
+  index.close();
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "-");
+console.log(
+  `\nrefrag serving, ${shape.name} shape (random weights), ${numThreads()} thread(s), ${maxTokens}-token greedy answers, 5 passages per request`,
+);
+console.log("streams  requests  errors  same as alone  tokens/s  TTFT p50 / p99 ms  time/token p50 / p99 ms");
+for (const r of results)
+  console.log(
+    `${String(r.streams).padStart(7)}  ${String(r.requests).padStart(8)}  ${String(r.errors).padStart(6)}  ${`${r.requests - r.errors - r.mismatches}/${r.requests - r.errors}`.padStart(13)}  ${f(r.tokensPerSec).padStart(8)}  ${`${f(r.ttftP50)} / ${f(r.ttftP99)}`.padStart(17)}  ${`${f(r.tpotP50, 2)} / ${f(r.tpotP99, 2)}`.padStart(23)}`,
+  );
+const one = results.find((r) => r.streams === 1);
+const most = results.at(-1)!;
+if (one !== undefined && most.streams > 1)
+  console.log(
+    `\naggregate throughput, ${most.streams} streams / 1 stream: ${(most.tokensPerSec / one.tokensPerSec).toFixed(2)}×`,
+  );
+if (vectors !== null)
+  console.log(
+    `TTFT, 5 retrieved passages: stored vectors ${f(vectors.stored)} ms, computed per request ${f(vectors.perRequest)} ms (${vectors.ratio.toFixed(2)}×)`,
+  );
+writeJson(values.out, {
+  date: new Date().toISOString(),
+  shape,
+  threads: numThreads(),
+  maxTokens,
+  rounds,
+  loadAverage: loadavg()[0],
+  levels: results,
+  throughputRatio: one === undefined ? null : most.tokensPerSec / one.tokensPerSec,
+  ttftVectors: vectors,
+});
+console.log(`\nwrote ${values.out}`);
+const failed = results.some((r) => r.errors > 0 || r.mismatches > 0);
+if (failed) {
+  console.error("bench:serve: errors or outputs that differ from the same request alone");
+  process.exit(1);
+}

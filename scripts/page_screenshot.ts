@@ -1,0 +1,117 @@
+// Drives the demo page in headless Chromium (Debian's `chromium` through playwright-core): a server with a
+// random shipped-shape model and a small passage index (paragraphs of the README), one question with 3
+// passages and random expansion, then checks that the answer streamed in, that compressed and expanded
+// chunks are shown per numbered passage, and that passage numbers in an answer become links; saves a
+// screenshot for the README. Exits non-zero when a check fails.
+//   npm run page:screenshot [-- --out docs/page.png --chromium /usr/bin/chromium]
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { chromium } from "playwright-core";
+import { packageRoot, setNumThreads } from "../src/engine/native.js";
+import { Rng } from "../src/engine/random.js";
+import { RefragPipeline } from "../src/infer/pipeline.js";
+import { refragConfigFor, SHAPES } from "../src/models/presets.js";
+import { RefragModel } from "../src/models/refrag.js";
+import { vectorCacheFor } from "../src/rag/vectors.js";
+import { PassageIndex } from "../src/retrieval/index.js";
+import { buildServer } from "../src/server/app.js";
+import { Tokenizer } from "../src/tokenizer/index.js";
+import { defaultTokenizerPath } from "../src/tokenizer/pipeline.js";
+
+const { values } = parseArgs({
+  options: {
+    out: { type: "string", default: "docs/page.png" },
+    chromium: { type: "string", default: "/usr/bin/chromium" },
+  },
+});
+const FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
+
+function check(ok: boolean, what: string): void {
+  if (!ok) throw new Error(`page check failed: ${what}`);
+  console.log(`ok  ${what}`);
+}
+
+setNumThreads(1);
+const tokenizer = Tokenizer.fromFile(defaultTokenizerPath());
+const model = new RefragModel(
+  refragConfigFor({ ...SHAPES.shipped, vocab: tokenizer.vocabSize }, 16, 2048),
+  new Rng(1),
+);
+const docs = readFileSync(join(packageRoot(), "README.md"), "utf8")
+  .split(/\n\s*\n/)
+  .map((p) =>
+    p
+      .replace(/[#`|*]/g, " ")
+      .replace(/\s+/g, " ")
+      .trim(),
+  )
+  .filter((p) => p.length > 200 && p.length < 900)
+  .map((text, i) => ({ id: `readme#${i}`, doc_id: "readme", title: "README", text }));
+const dir = mkdtempSync(join(tmpdir(), "refrag-page-"));
+const index = await PassageIndex.build(join(dir, "index"), docs);
+const pipeline = new RefragPipeline(model, tokenizer, vectorCacheFor(model, null));
+const app = buildServer({ pipeline, index, modelName: "shipped shape, random weights" });
+const url = await app.listen({ host: "127.0.0.1", port: 0 });
+const browser = await chromium.launch({ executablePath: values.chromium, headless: true, args: FLAGS });
+try {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  await page.goto(url);
+  // Browser-side code as strings: this project compiles without the DOM types.
+  await page.evaluate(
+    "window.updates = 0; new MutationObserver(() => window.updates++).observe(document.getElementById('answer'), { childList: true, subtree: true, characterData: true })",
+  );
+  await page.fill("#question", "How is the decoder trained before the encoder is attached?");
+  await page.fill("#k", "3");
+  await page.selectOption("#mode", "random");
+  await page.fill("#fraction", "0.3");
+  await page.fill("#max", "24");
+  await page.click("#go");
+  await page.waitForFunction(
+    "document.getElementById('stats').textContent.startsWith('time to first token')",
+    null,
+    {
+      timeout: 120_000,
+    },
+  );
+  const updates = (await page.evaluate("window.updates")) as number;
+  check(updates >= 3, `the answer streamed in (${updates} updates of the answer box)`);
+  const answer = (await page.locator("#turns .turn div").nth(1).textContent()) ?? "";
+  check(answer.length > 0, `the answer is shown under its question (${answer.length} characters)`);
+  check((await page.locator("#passages li").count()) === 3, "3 passages, as set in the panel");
+  const numbers = await page.locator("#passages .num").allTextContents();
+  check(numbers.join(",") === "1,2,3", `passages are numbered (${numbers.join(",")})`);
+  const compressed = await page.locator("#passages .chunk.compressed").count();
+  const expanded = await page.locator("#passages .chunk.expanded").count();
+  check(
+    compressed > 0 && expanded > 0,
+    `compressed (${compressed}) and expanded (${expanded}) chunks are shown`,
+  );
+  const ratio = expanded / (compressed + expanded);
+  check(Math.abs(ratio - 0.3) < 0.1, `the expansion fraction is the panel's 0.3 (${ratio.toFixed(2)})`);
+  const stats = (await page.locator("#stats").textContent()) ?? "";
+  check(/positions instead of \d+/.test(stats), `the stats say what compression saved: "${stats}"`);
+  const linked = (await page.evaluate("window.linkPassages('see [2] and passage 3, not [7]', 3)")) as string;
+  check(
+    linked.includes('<a href="#passage-2">[2]</a>') &&
+      linked.includes('<a href="#passage-3">passage 3</a>') &&
+      !linked.includes("#passage-7"),
+    "passage numbers in an answer link to the passages",
+  );
+  await page.screenshot({ path: values.out, fullPage: true });
+  console.log(`wrote ${values.out}`);
+} finally {
+  await browser.close();
+  await app.close();
+  index.close();
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,410 @@
+// Continuous batching: concurrent requests share the decoder. Requests join and leave between decode
+// steps; each keeps its own KV cache; one step feeds every active row's last token through the decoder
+// together (R rows: one native call per weight matrix for all rows, the weights read once into cache).
+//
+// Batch invariance: a row's numbers must not depend on how many rows share the step, so a greedy answer is
+// the same alone or in a crowd. The native GEMM takes a GEMV path for one row (dot products over k, 8-wide
+// partial sums) and a packed micro-kernel for several (sequential k per output): different reduction
+// orders, different bits. So every weight product here runs row by row through the one-row path — a
+// strided batched GEMM whose items are single rows sharing one weight (gemmBatched, strideB = 0), the very
+// kernel an unbatched decode step uses — and every other op (RMSNorm, RoPE, SwiGLU, add) is row-wise.
+// Attention reads each row's own cache. Prefill runs per request, exactly as generate() does.
+//
+// Shapes: R active rows, C hidden size, H / Hkv heads, D head dim, V vocab.
+import { kernels } from "../engine/kernels/index.js";
+import { add, addBias, attention, concatRows, rope, sliceRows, swiglu } from "../engine/ops.js";
+import { Rng } from "../engine/random.js";
+import { noGrad, Tensor } from "../engine/tensor.js";
+import { KVCache, type LlamaForCausalLM, type Segment } from "../models/llama.js";
+import { segmentLength } from "../models/refrag.js";
+import type { Linear } from "../nn/layers.js";
+import {
+  checkContext,
+  type GeneratedToken,
+  type GenerationOptions,
+  type GenerationStats,
+} from "./generate.js";
+import { sampleToken, validateSampling } from "./sampling.js";
+import { AnswerText, type TextDecoder } from "./text_stream.js";
+
+/** The engine's queue is full: the caller should retry later (HTTP 429). */
+export class QueueFullError extends Error {}
+/** The engine was closed (server shutting down; HTTP 503). */
+export class EngineClosedError extends Error {}
+
+export interface BatchRequest extends GenerationOptions {
+  prompt: Segment[];
+  /** Sees each step's logits row (for tests and diagnostics; the array is reused after the call). */
+  onLogits?: (logits: Float32Array, index: number) => void;
+}
+
+export interface EngineStats extends GenerationStats {
+  /** Milliseconds spent waiting for a free row. */
+  queueMs: number;
+}
+
+export interface BatchEngineOptions {
+  /** Rows decoded together (default 32). */
+  maxActive?: number;
+  /** Requests waiting for a row before new ones are refused (default 64). */
+  maxQueue?: number;
+  tokenizer?: TextDecoder | null;
+}
+
+/** Bytes of a weight block kept in L2 while every row reads it (64–128 KiB measured best for the LM head). */
+const BLOCK_BYTES = 96 << 10;
+
+/**
+ * x [R, K] · wᵀ (+ bias), w [N, K], row by row through the one-row kernel (see the header). With several
+ * rows the weight is cut into blocks of output rows (a multiple of 4, the GEMV's row group, so every output
+ * keeps its reduction order) and all rows read one block before the next, so a weight larger than the
+ * cache (the LM head) is read from memory once per step, not once per row.
+ */
+export function rowLinear(x: Tensor, w: Tensor, bias?: Tensor): Tensor {
+  const [N, K] = w.shape;
+  const R = x.rows;
+  if (x.cols !== K) throw new Error(`rowLinear: input ${x.shape.join("x")} does not match weight ${N}x${K}`);
+  const out = Tensor.zeros([R, N]);
+  const bf16 = w.bf16;
+  const elem = bf16 === null ? 4 : 2;
+  const block = R === 1 ? N : Math.max(4, Math.floor(BLOCK_BYTES / (K * elem) / 4) * 4);
+  for (let n0 = 0; n0 < N; n0 += block) {
+    const bn = Math.min(block, N - n0);
+    if (bf16 !== null) {
+      const wb = bf16.subarray(n0 * K, (n0 + bn) * K);
+      for (let r = 0; r < R; r++)
+        kernels.gemm.gemmBf16(
+          true,
+          1,
+          bn,
+          K,
+          1,
+          x.data.subarray(r * K, (r + 1) * K),
+          wb,
+          0,
+          out.data.subarray(r * N + n0, r * N + n0 + bn),
+        );
+    } else
+      kernels.gemm.gemmBatched(
+        false,
+        true,
+        R,
+        1,
+        bn,
+        K,
+        1,
+        x.data,
+        K,
+        w.data.subarray(n0 * K, (n0 + bn) * K),
+        0,
+        0,
+        out.data.subarray(n0),
+        N,
+      );
+  }
+  return bias === undefined ? out : addBias(out, bias);
+}
+
+const rowLayer = (x: Tensor, l: Linear): Tensor => rowLinear(x, l.weight, l.bias);
+
+/** Logits for hidden rows with the decoder's head (tied or not), row by row. */
+function rowLogits(decoder: LlamaForCausalLM, h: Tensor): Tensor {
+  if (decoder.lm_head !== undefined) return rowLayer(h, decoder.lm_head);
+  return rowLinear(h, decoder.model.embed_tokens.weight);
+}
+
+/** A pushed sequence of tokens read as an async iterator. */
+class Channel {
+  private readonly items: GeneratedToken[] = [];
+  private waiting: ((r: IteratorResult<GeneratedToken, void>) => void) | null = null;
+  private failed: ((e: unknown) => void) | null = null;
+  private closed = false;
+  private error: unknown = null;
+
+  push(t: GeneratedToken): void {
+    if (this.waiting !== null) {
+      const w = this.waiting;
+      this.waiting = this.failed = null;
+      w({ value: t, done: false });
+    } else this.items.push(t);
+  }
+  close(error: unknown = null): void {
+    this.closed = true;
+    this.error = error;
+    if (this.waiting !== null) {
+      const [w, f] = [this.waiting, this.failed!];
+      this.waiting = this.failed = null;
+      if (error !== null) f(error);
+      else w({ value: undefined, done: true });
+    }
+  }
+  next(): Promise<IteratorResult<GeneratedToken, void>> {
+    if (this.items.length > 0) return Promise.resolve({ value: this.items.shift()!, done: false });
+    if (this.closed)
+      return this.error !== null
+        ? Promise.reject(this.error)
+        : Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => {
+      this.waiting = resolve;
+      this.failed = reject;
+    });
+  }
+}
+
+interface Row {
+  req: BatchRequest;
+  maxNew: number;
+  stopIds: Set<number>;
+  rng: Rng;
+  answer: AnswerText;
+  cache: KVCache | null;
+  channel: Channel;
+  stats: Partial<EngineStats>;
+  t0: number;
+  /** Token fed at the next step. */
+  last: number;
+  left: boolean;
+}
+
+/** One request's token stream; leaving the loop early (return()) frees its row at the next step. */
+export class TokenStream implements AsyncIterableIterator<GeneratedToken> {
+  constructor(private readonly row: Row) {}
+  next(): Promise<IteratorResult<GeneratedToken, void>> {
+    return this.row.channel.next();
+  }
+  return(): Promise<IteratorResult<GeneratedToken, void>> {
+    this.row.left = true;
+    return Promise.resolve({ value: undefined, done: true });
+  }
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
+
+export class BatchEngine {
+  readonly maxActive: number;
+  readonly maxQueue: number;
+  private readonly tokenizer: TextDecoder | null;
+  private readonly pending: Row[] = [];
+  private readonly active: Row[] = [];
+  private running = false;
+  private closed = false;
+  /** Called after every decode step with the rows it ran (metrics). */
+  onStep: ((rows: number, ms: number) => void) | null = null;
+
+  constructor(
+    readonly decoder: LlamaForCausalLM,
+    o: BatchEngineOptions = {},
+  ) {
+    this.maxActive = o.maxActive ?? 32;
+    this.maxQueue = o.maxQueue ?? 64;
+    this.tokenizer = o.tokenizer ?? null;
+    if (!Number.isInteger(this.maxActive) || this.maxActive < 1)
+      throw new Error(`BatchEngine: maxActive must be a positive integer, got ${this.maxActive}`);
+    if (!Number.isInteger(this.maxQueue) || this.maxQueue < 0)
+      throw new Error(`BatchEngine: maxQueue must be a non-negative integer, got ${this.maxQueue}`);
+  }
+
+  /** Requests waiting for a row. */
+  get queueDepth(): number {
+    return this.pending.length;
+  }
+  /** Rows being decoded. */
+  get activeRows(): number {
+    return this.active.length;
+  }
+
+  /**
+   * Queues a request. Throws at once (before any token) for a context that does not fit
+   * (ContextLengthError), a full queue (QueueFullError) or a closed engine (EngineClosedError).
+   */
+  submit(req: BatchRequest, stats?: Partial<EngineStats>): TokenStream {
+    if (this.closed) throw new EngineClosedError("the server is shutting down");
+    validateSampling(req);
+    const maxNew = req.maxNewTokens ?? 64;
+    if (!Number.isInteger(maxNew) || maxNew < 1)
+      throw new Error(`generate: maxNewTokens must be a positive integer, got ${maxNew}`);
+    const positions = segmentLength(req.prompt);
+    checkContext(this.decoder, positions, maxNew);
+    if (this.pending.length + this.active.length >= this.maxActive + this.maxQueue)
+      throw new QueueFullError(`${this.pending.length} requests are waiting; try again shortly`);
+    const s = stats ?? {};
+    s.promptPositions = positions;
+    s.generated = 0;
+    s.finishReason = "length";
+    const row: Row = {
+      req,
+      maxNew,
+      stopIds: new Set(req.stopTokenIds ?? []),
+      rng: new Rng(req.seed ?? 0),
+      answer: new AnswerText(this.tokenizer, req.stop ?? []),
+      cache: null,
+      channel: new Channel(),
+      stats: s,
+      t0: performance.now(),
+      last: -1,
+      left: false,
+    };
+    this.pending.push(row);
+    this.kick();
+    return new TokenStream(row);
+  }
+
+  /** Refuses new requests; running ones finish. */
+  close(): void {
+    this.closed = true;
+  }
+
+  private kick(): void {
+    if (this.running) return;
+    this.running = true;
+    setImmediate(() => void this.loop());
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      while (this.pending.length > 0 || this.active.length > 0) {
+        // Join: prefill waiting requests into free rows (each prefill is one request's own forward pass).
+        while (this.pending.length > 0 && this.active.length < this.maxActive) {
+          const row = this.pending.shift()!;
+          if (this.gone(row)) continue;
+          row.stats.queueMs = performance.now() - row.t0;
+          try {
+            const logits = this.prefill(row);
+            if (this.emit(row, logits, 0)) this.active.push(row);
+          } catch (e) {
+            this.finish(row, e);
+          }
+        }
+        // Leave: rows whose client went away.
+        for (let i = this.active.length - 1; i >= 0; i--)
+          if (this.gone(this.active[i])) this.active.splice(i, 1);
+        if (this.active.length > 0) {
+          const rows = [...this.active];
+          const t = performance.now();
+          let logits: Tensor;
+          try {
+            logits = this.step(rows);
+          } catch (e) {
+            for (const r of rows) this.finish(r, e);
+            this.active.length = 0;
+            continue;
+          }
+          this.onStep?.(rows.length, performance.now() - t);
+          const V = logits.cols;
+          rows.forEach((r, i) => {
+            const keep = this.emit(r, logits.data.subarray(i * V, (i + 1) * V), r.answer.ids.length);
+            if (!keep) this.active.splice(this.active.indexOf(r), 1);
+          });
+        }
+        await new Promise<void>((resolve) => setImmediate(resolve)); // let requests in and out
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** True (and the row closed) when its client left or aborted. */
+  private gone(row: Row): boolean {
+    if (!row.left && !row.req.signal?.aborted) return false;
+    row.stats.finishReason = "aborted";
+    this.finish(row, null);
+    return true;
+  }
+
+  private finish(row: Row, error: unknown): void {
+    row.stats.kvBytes = row.cache?.bytesUsed() ?? 0;
+    row.stats.totalMs = performance.now() - row.t0;
+    row.channel.close(error);
+  }
+
+  /** Samples the next token from a logits row and emits it; false when the row is done. */
+  private emit(row: Row, logits: Float32Array, index: number): boolean {
+    row.req.onLogits?.(logits, index);
+    const s = row.stats;
+    const id = sampleToken(logits, row.req, row.rng);
+    if (index === 0) s.ttftMs = performance.now() - row.t0;
+    if (row.stopIds.has(id)) {
+      s.finishReason = "stop";
+      return this.end(row);
+    }
+    const { text, stopped } = row.answer.push(id);
+    s.generated = row.answer.ids.length;
+    s.kvBytes = row.cache!.bytesUsed();
+    row.channel.push({ id, text, index });
+    if (stopped) {
+      s.finishReason = "stop";
+      return this.end(row);
+    }
+    if (row.answer.ids.length === row.maxNew) return this.end(row);
+    row.last = id;
+    return true;
+  }
+
+  /** Ends a row normally: held-back text first. */
+  private end(row: Row): false {
+    const rest = row.answer.flush();
+    if (rest !== "") row.channel.push({ id: -1, text: rest, index: row.answer.ids.length });
+    this.finish(row, null);
+    return false;
+  }
+
+  /** The request's own forward pass over its prompt; logits of the last position. */
+  private prefill(row: Row): Float32Array {
+    const d = this.decoder;
+    const need = checkContext(d, row.stats.promptPositions!, row.maxNew);
+    row.cache = new KVCache(d.config, need);
+    const cache = row.cache;
+    return noGrad(() => {
+      const hidden = d.model.forward(d.model.embed(row.req.prompt), { cache });
+      return d.logits(sliceRows(hidden, hidden.rows - 1, hidden.rows)).data;
+    });
+  }
+
+  /** One decode step for rows: each feeds its last token at its own position. Logits [R, V]. */
+  private step(rows: Row[]): Tensor {
+    const d = this.decoder;
+    const c = d.config;
+    const H = c.num_attention_heads;
+    const Hkv = c.num_key_value_heads;
+    const R = rows.length;
+    const caches = rows.map((r) => r.cache!);
+    const positions = Int32Array.from(caches, (k) => k.length);
+    return noGrad(() => {
+      let h = d.model.embed_tokens.forward(Int32Array.from(rows, (r) => r.last)); // [R, C]
+      d.model.layers.forEach((layer, li) => {
+        const at = layer.self_attn;
+        const x = layer.input_layernorm.forward(h);
+        const q = rope(rowLayer(x, at.q_proj), H, positions, c.rope_theta);
+        const k = rope(rowLayer(x, at.k_proj), Hkv, positions, c.rope_theta);
+        const v = rowLayer(x, at.v_proj);
+        const kvDim = k.cols;
+        const outs: Tensor[] = [];
+        for (let r = 0; r < R; r++) {
+          const cache = caches[r];
+          const past = cache.length;
+          cache.keys[li].set(k.data.subarray(r * kvDim, (r + 1) * kvDim), past * kvDim);
+          cache.values[li].set(v.data.subarray(r * kvDim, (r + 1) * kvDim), past * kvDim);
+          const total = past + 1;
+          const kr = new Tensor(cache.keys[li].subarray(0, total * kvDim), [total, kvDim]);
+          const vr = new Tensor(cache.values[li].subarray(0, total * kvDim), [total, kvDim]);
+          outs.push(
+            attention(sliceRows(q, r, r + 1), kr, vr, {
+              heads: H,
+              kvHeads: Hkv,
+              causal: true,
+              qOffset: past,
+            }),
+          );
+        }
+        const a = R === 1 ? outs[0] : concatRows(outs);
+        h = add(h, rowLayer(a, at.o_proj));
+        const y = layer.post_attention_layernorm.forward(h);
+        const m = layer.mlp;
+        h = add(h, rowLayer(swiglu(rowLayer(y, m.gate_proj), rowLayer(y, m.up_proj)), m.down_proj));
+      });
+      for (const cache of caches) cache.length += 1;
+      return rowLogits(d, d.model.norm.forward(h));
+    });
+  }
+}

@@ -1,0 +1,156 @@
+// Continuous batching: a request's logits are bit-identical alone and among 31 others (batch invariance),
+// its greedy tokens equal the unbatched generate()'s, the queue is bounded, and a leaving client frees its row.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import "../helpers.js";
+import { Rng } from "../../src/engine/random.js";
+import { BatchEngine, QueueFullError, type BatchRequest } from "../../src/infer/batch.js";
+import { ContextLengthError, generate } from "../../src/infer/generate.js";
+import { llamaConfig, LlamaForCausalLM } from "../../src/models/llama.js";
+import { tokenizer } from "../tiny_refrag.js";
+
+const decoder = new LlamaForCausalLM(
+  llamaConfig({
+    vocab_size: tokenizer.vocabSize,
+    hidden_size: 64,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    intermediate_size: 96,
+    max_position_embeddings: 128,
+  }),
+  new Rng(5),
+);
+// Logits of a random model are tiny; scale the head so greedy choices are not near-ties.
+decoder.model.embed_tokens.weight.data.forEach((v, i, a) => (a[i] = v * 40));
+
+function prompts(n: number, seed: number): Int32Array[] {
+  const rng = new Rng(seed);
+  return Array.from({ length: n }, () =>
+    Int32Array.from({ length: 3 + rng.int(30) }, () => 1 + rng.int(tokenizer.vocabSize - 1)),
+  );
+}
+
+interface Run {
+  ids: number[];
+  logits: Float32Array[];
+}
+
+async function run(engine: BatchEngine, prompt: Int32Array, maxNewTokens: number): Promise<Run> {
+  const out: Run = { ids: [], logits: [] };
+  const req: BatchRequest = {
+    prompt: [{ ids: prompt }],
+    maxNewTokens,
+    onLogits: (l) => out.logits.push(l.slice()),
+  };
+  for await (const t of engine.submit(req)) if (t.id >= 0) out.ids.push(t.id);
+  return out;
+}
+
+const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+test("batch: logits are bit-identical alone and in a crowd of 32 joining at different steps", async () => {
+  const ps = prompts(32, 7);
+  const engine = new BatchEngine(decoder, { maxActive: 32 });
+  const alone: Run[] = [];
+  for (const p of ps) alone.push(await run(engine, p, 10));
+  // The unbatched loop agrees token for token.
+  for (const [i, p] of ps.slice(0, 4).entries()) {
+    const ids: number[] = [];
+    for await (const t of generate(decoder, [{ ids: p }], null, { maxNewTokens: 10 })) ids.push(t.id);
+    assert.deepEqual(ids, alone[i].ids, `request ${i}: generate() and the engine disagree`);
+  }
+  // The crowd: 20 at once, the other 12 join while those decode.
+  let steps = 0;
+  let widest = 0;
+  engine.onStep = (rows) => {
+    steps++;
+    widest = Math.max(widest, rows);
+  };
+  const first = ps.slice(0, 20).map((p) => run(engine, p, 10));
+  await new Promise((r) => setTimeout(r, 5));
+  const rest = ps.slice(20).map((p) => run(engine, p, 10));
+  const crowd = await Promise.all([...first, ...rest]);
+  assert.ok(widest >= 20, `the steps were not batched (widest step ${widest} rows)`);
+  assert.ok(steps < 32 * 9, `${steps} steps for 32 requests of 10 tokens: not shared`);
+  crowd.forEach((c, i) => {
+    assert.deepEqual(c.ids, alone[i].ids, `request ${i}: tokens differ in the crowd`);
+    assert.equal(c.logits.length, alone[i].logits.length);
+    c.logits.forEach((l, s) =>
+      assert.ok(
+        bits(l).equals(bits(alone[i].logits[s])),
+        `request ${i}, step ${s}: logits differ in the crowd`,
+      ),
+    );
+  });
+  // Different prompts gave different answers (no row read another's cache).
+  assert.ok(new Set(crowd.map((c) => c.ids.join(","))).size > 16);
+});
+
+test("batch: bf16 weights are batch-invariant too", async () => {
+  const d = new LlamaForCausalLM(decoder.config, new Rng(5));
+  d.model.embed_tokens.weight.data.set(decoder.model.embed_tokens.weight.data);
+  d.useBf16Weights();
+  const engine = new BatchEngine(d);
+  const ps = prompts(6, 9);
+  const alone: Run[] = [];
+  for (const p of ps) alone.push(await run(engine, p, 6));
+  const crowd = await Promise.all(ps.map((p) => run(engine, p, 6)));
+  crowd.forEach((c, i) =>
+    c.logits.forEach((l, s) =>
+      assert.ok(bits(l).equals(bits(alone[i].logits[s])), `request ${i}, step ${s}`),
+    ),
+  );
+});
+
+test("batch: text, stop strings and finish reasons match generate()", async () => {
+  const engine = new BatchEngine(decoder, { tokenizer });
+  const prompt = [{ ids: prompts(1, 3)[0] }];
+  const want: string[] = [];
+  for await (const t of generate(decoder, prompt, tokenizer, { maxNewTokens: 12 })) want.push(t.text);
+  const stop = want.join("").slice(3, 5);
+  for (const o of [
+    { maxNewTokens: 12 },
+    { maxNewTokens: 12, stop: [stop] },
+    { maxNewTokens: 12, stopTokenIds: [] },
+  ]) {
+    const a: string[] = [];
+    const sa: Record<string, unknown> = {};
+    for await (const t of generate(decoder, prompt, tokenizer, o, sa)) a.push(t.text);
+    const b: string[] = [];
+    const sb: Record<string, unknown> = {};
+    for await (const t of engine.submit({ prompt, ...o }, sb)) b.push(t.text);
+    assert.deepEqual(b, a, JSON.stringify(o));
+    assert.equal(sb.finishReason, sa.finishReason);
+    assert.equal(sb.generated, sa.generated);
+  }
+});
+
+test("batch: the queue is bounded, a context too long fails at submit, a leaving client frees its row", async () => {
+  const engine = new BatchEngine(decoder, { maxActive: 1, maxQueue: 1 });
+  const [p] = prompts(1, 4);
+  assert.throws(
+    () => engine.submit({ prompt: [{ ids: new Int32Array(120) }], maxNewTokens: 20 }),
+    ContextLengthError,
+  );
+  const a = engine.submit({ prompt: [{ ids: p }], maxNewTokens: 50 });
+  const b = engine.submit({ prompt: [{ ids: p }], maxNewTokens: 3 });
+  assert.throws(() => engine.submit({ prompt: [{ ids: p }], maxNewTokens: 3 }), QueueFullError);
+  assert.equal(engine.queueDepth, 2);
+  // a leaves after two tokens; b then gets the row and finishes.
+  let n = 0;
+  for await (const t of a) if (t.id >= 0 && ++n === 2) break;
+  const got: number[] = [];
+  for await (const t of b) got.push(t.id);
+  assert.equal(got.length, 3);
+  assert.equal(engine.activeRows, 0);
+  // An aborted signal ends a waiting request without a token.
+  const ctl = new AbortController();
+  ctl.abort();
+  const s: Record<string, unknown> = {};
+  const none: number[] = [];
+  for await (const t of engine.submit({ prompt: [{ ids: p }], maxNewTokens: 3, signal: ctl.signal }, s))
+    none.push(t.id);
+  assert.deepEqual(none, []);
+  assert.equal(s.finishReason, "aborted");
+});
