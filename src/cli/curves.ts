@@ -8,7 +8,7 @@ export function registerCurvesCommand(ev: Command): void {
     .description("loss curves of training runs (training, validation, learning rate) as JSON + SVG")
     .requiredOption("--run <dirs...>", "checkpoint folders of training runs (their training_state.json)")
     .option("--out <dir>", "output folder", "docs/training")
-    .action((o: { run: string[]; out: string }) => {
+    .action(async (o: { run: string[]; out: string }) => {
       for (const dir of o.run) {
         const c = readCurves(dir, basename(dir));
         const last = c.train[c.train.length - 1];
@@ -16,7 +16,7 @@ export function registerCurvesCommand(ev: Command): void {
         console.log(
           `${c.name}: ${c.stage} step ${c.step}/${c.steps}, training loss ${last?.loss.toFixed(4) ?? "-"}` +
             (v ? `, validation ${v.loss.toFixed(4)} at step ${v.step}` : "") +
-            ` -> ${writeCurves(c, o.out).join(", ")}`,
+            ` -> ${(await writeCurves(c, o.out)).join(", ")}`,
         );
       }
     });

@@ -1,8 +1,10 @@
 // Loss curves of a training run, from the training_state.json its checkpoint folder holds: the training loss
 // averaged over bins of steps (single steps are noisy), the validation loss where the stage measured one,
 // and the learning rate. Written as JSON (the numbers) and SVG (the plot) into docs/training/.
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { FileHandle } from "node:fs/promises";
+import { writeAll, writeFileAtomic } from "../io/atomic.js";
 import { TRAINING_STATE_FILE } from "../io/checkpoint.js";
 import type { TrainingState } from "../train/loop.js";
 import { renderSvg } from "./plot.js";
@@ -79,11 +81,12 @@ export function curvesSvg(c: Curves): string {
 }
 
 /** Write <out>/<name>.json and <out>/<name>.svg; returns the two paths. */
-export function writeCurves(c: Curves, outDir: string): string[] {
+export async function writeCurves(c: Curves, outDir: string): Promise<string[]> {
   mkdirSync(outDir, { recursive: true });
   const json = join(outDir, `${c.name}.json`);
   const svg = join(outDir, `${c.name}.svg`);
-  writeFileSync(json, JSON.stringify(c, null, 1) + "\n");
-  writeFileSync(svg, curvesSvg(c));
+  const text = (t: string) => (fh: FileHandle) => writeAll(fh, Buffer.from(t, "utf8"));
+  await writeFileAtomic(json, "loss curves", text(JSON.stringify(c, null, 1) + "\n"));
+  await writeFileAtomic(svg, "loss plot", text(curvesSvg(c)));
   return [json, svg];
 }
