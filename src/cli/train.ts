@@ -97,6 +97,7 @@ export function registerTrainCommands(program: Command): void {
     batch: "8",
     seq: "256",
     run: async (o, tok, c, io) => {
+      if (o.embeddingsFrom !== undefined) throw new Error("--embeddings-from is for `train encoder`");
       const validation = o.valid ? { stream: loadTokenStream(o.valid).tokens } : undefined;
       const stream = loadTokenStream(o.data).tokens;
       if (o.from !== undefined) {
@@ -156,7 +157,18 @@ export function registerTrainCommands(program: Command): void {
       if (mask === undefined) throw new Error("the tokenizer has no <|mask|> token");
       const config = parseRobertaConfig(raw, o.config ?? "shipped encoder");
       // Random replacements in masking draw from the ordinary tokens, after the special ones.
-      return pretrainEncoder(config, loadTokenStream(o.data).tokens, mask, SPECIAL_TOKENS.length, c, io);
+      let embeddings: Float32Array | undefined;
+      if (o.embeddingsFrom !== undefined) {
+        const dec = await loadLlama(o.embeddingsFrom);
+        if (dec.config.vocab_size !== config.vocab_size || dec.config.hidden_size !== config.hidden_size)
+          throw new Error(
+            `--embeddings-from ${o.embeddingsFrom}: the decoder's vocabulary × width is ${dec.config.vocab_size} × ${dec.config.hidden_size}, the encoder's ${config.vocab_size} × ${config.hidden_size}`,
+          );
+        embeddings = dec.model.embed_tokens.weight.data;
+      }
+      return pretrainEncoder(config, loadTokenStream(o.data).tokens, mask, SPECIAL_TOKENS.length, c, io, {
+        embeddings,
+      });
     },
   });
 }
@@ -173,6 +185,7 @@ interface PretrainFlags {
   seed: string;
   tokenizer: string;
   from?: string;
+  embeddingsFrom?: string;
   valid?: string;
   evalEvery?: string;
 }
@@ -204,6 +217,10 @@ function pretrainCommand(
     .option("--valid <file>", "validation token stream (.u16): its loss is measured and saved with the run")
     .option("--eval-every <n>", "validation interval in steps (default: the checkpoint interval)")
     .option("--from <dir>", "continue from this checkpoint's weights (decoder only; fresh optimizer)")
+    .option(
+      "--embeddings-from <dir>",
+      "encoder only: start the word embeddings from this decoder checkpoint's (same tokenizer and width)",
+    )
     .action(async (o: PretrainFlags) => {
       const tok = Tokenizer.fromFile(o.tokenizer);
       const c: LmStageConfig = {

@@ -9,7 +9,13 @@ import "../helpers.js";
 import { Rng } from "../../src/engine/random.js";
 import { llamaConfig } from "../../src/models/llama.js";
 import { robertaConfig } from "../../src/models/roberta.js";
-import { maskTokens, pretrainDecoder, pretrainEncoder } from "../../src/train/stages/pretrain.js";
+import {
+  maskTokens,
+  pretrainDecoder,
+  pretrainEncoder,
+  setScaledEmbeddings,
+} from "../../src/train/stages/pretrain.js";
+import { readSafetensors, toFloat32 } from "../../src/io/safetensors.js";
 import { loadTokenStream, sampleWindows, saveTokenStream } from "../../src/train/tokens.js";
 
 /** A periodic stream (period 7 over ids 4..10) that a small model can learn quickly. */
@@ -132,6 +138,62 @@ test("token streams round-trip, windows shift by one, truncated files are reject
     truncateSync(path, 1999);
     assert.throws(() => loadTokenStream(path), /1999 bytes, expected 2000 .*truncated/);
     assert.throws(() => sampleWindows(tokens.subarray(0, 10), 1, 20, new Rng(1)), /shorter than a window/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("encoder word embeddings start from a decoder's: same directions, the encoder's init std", async () => {
+  const rng = new Rng(3);
+  const V = 16;
+  const C = 32;
+  const source = Float32Array.from({ length: V * C }, () => 0.5 * rng.normal() + 0.1);
+  const target = new Float32Array(V * C);
+  setScaledEmbeddings(target, source, 0.02);
+  let sum = 0;
+  let sq = 0;
+  for (const v of target) {
+    sum += v;
+    sq += v * v;
+  }
+  const mean = sum / target.length;
+  assert.ok(Math.abs(Math.sqrt(sq / target.length - mean * mean) - 0.02) < 1e-6, "std is the encoder's");
+  const ratio = target[7] / source[7];
+  for (let i = 0; i < source.length; i++)
+    assert.ok(Math.abs(target[i] - ratio * source[i]) < 1e-7, `value ${i}`);
+  assert.throws(() => setScaledEmbeddings(new Float32Array(V * C - 1), source, 0.02), /must match/);
+  assert.throws(() => setScaledEmbeddings(target, new Float32Array(V * C).fill(1), 0.02), /constant/);
+
+  // Through the stage: the saved encoder starts from them (one step at a negligible learning rate).
+  const dir = mkdtempSync(join(tmpdir(), "refrag-stage-"));
+  try {
+    const cfg = robertaConfig({
+      vocab_size: V,
+      hidden_size: C,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      intermediate_size: 64,
+      max_position_embeddings: 40,
+      pad_token_id: 0,
+      bos_token_id: 1,
+    });
+    await pretrainEncoder(
+      cfg,
+      periodicStream(500),
+      3,
+      4,
+      { steps: 1, lr: 1e-12, batch: 2, seqLen: 8, saveEvery: 1 },
+      { out: dir },
+      { embeddings: source },
+    );
+    const saved = toFloat32(
+      (await readSafetensors(join(dir, "model.safetensors"))).tensors.get(
+        "roberta.embeddings.word_embeddings.weight",
+      )!,
+      "word embeddings",
+    );
+    for (let i = 0; i < source.length; i++)
+      assert.ok(Math.abs(saved[i] - target[i]) < 1e-6, `saved value ${i}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

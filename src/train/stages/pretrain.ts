@@ -111,8 +111,15 @@ export async function pretrainEncoder(
   firstRegular: number,
   c: MlmStageConfig,
   io: StageIO,
+  opts: { embeddings?: Float32Array } = {},
 ): Promise<TrainingState> {
   const model = new RobertaForMaskedLM(config, new Rng(c.seed ?? 0));
+  if (opts.embeddings)
+    setScaledEmbeddings(
+      model.roberta.embeddings.word_embeddings.weight.data,
+      opts.embeddings,
+      config.initializer_range,
+    );
   const bos = config.bos_token_id ?? 0;
   const minLen = c.minLen ?? Math.max(2, Math.floor(c.seqLen / 4));
   return trainLoop({
@@ -145,4 +152,27 @@ export async function pretrainEncoder(
       return crossEntropy(model.forward({ ...batch, ids: inputs }), targets);
     },
   });
+}
+
+/**
+ * Start an encoder's word embeddings from another model's (a decoder with the same tokenizer and width):
+ * the rows keep their directions and relative sizes, rescaled so their overall std is the encoder's
+ * initialisation std. A small encoder then starts from token meanings the decoder already has.
+ */
+export function setScaledEmbeddings(target: Float32Array, source: Float32Array, std: number): void {
+  if (source.length !== target.length)
+    throw new Error(
+      `embeddings: the source has ${source.length} values, the encoder's word embeddings ${target.length} (vocabulary × width must match)`,
+    );
+  let sum = 0;
+  let sq = 0;
+  for (const v of source) {
+    sum += v;
+    sq += v * v;
+  }
+  const mean = sum / source.length;
+  const sd = Math.sqrt(Math.max(sq / source.length - mean * mean, 0));
+  if (!(sd > 0)) throw new Error("embeddings: the source embeddings are constant");
+  const scale = std / sd;
+  for (let i = 0; i < source.length; i++) target[i] = source[i] * scale;
 }
