@@ -22,7 +22,7 @@ test("presets: shipped and wide are read from their JSON files", () => {
   assert.equal(cfg.decoder.hidden_size, 256);
   assert.equal(cfg.decoder.max_position_embeddings, 2048);
   assert.equal(cfg.encoder.max_position_embeddings, 36);
-  assert.equal(cfg.projector.input_size, 128);
+  assert.equal(cfg.projector.input_size, 256);
   assert.throws(() => preset("huge"), /unknown model shape "huge" \(choose shipped, wide\)/);
 });
 
