@@ -21,7 +21,7 @@ import { SELECTION_MODES, type SelectionMode } from "../infer/selection.js";
 import { loadRefrag } from "../models/load.js";
 import type { RagExample } from "../retrieval/rag_examples.js";
 import { Tokenizer } from "../tokenizer/index.js";
-import { nonNegInt, positiveInt } from "./args.js";
+import { nonNegInt, positiveInt, unitInterval } from "./args.js";
 import { progressBar } from "./progress.js";
 import { registerRetrievalEval } from "./retrieval.js";
 import { registerCurvesCommand } from "./curves.js";
@@ -70,9 +70,7 @@ export function registerEvalCommands(program: Command): void {
         for (const m of modes)
           if (!SELECTION_MODES.includes(m as SelectionMode))
             throw new Error(`--select: unknown mode "${m}" (one of ${SELECTION_MODES.join(", ")})`);
-        const fraction = Number(o.fraction);
-        if (!(fraction >= 0 && fraction <= 1))
-          throw new Error(`--fraction must be in [0, 1], got "${o.fraction}"`);
+        const fraction = unitInterval("--fraction", o.fraction);
         let examples = readLines<RagExample>(o.data);
         if (o.limit !== undefined) examples = examples.slice(0, positiveInt("--limit", o.limit));
         const model = await loadRefrag(o.model);
@@ -133,7 +131,7 @@ export function registerEvalCommands(program: Command): void {
       const byId = new Map([...corpus.values()].flat().map((d) => [d.id, d]));
       const windows = new Map<string, ContextWindow[]>();
       for (const d of domains) {
-        const list = d.lengths.find((l) => l.minTokens === Number(o.length));
+        const list = d.lengths.find((l) => l.minTokens === positiveInt("--length", o.length));
         if (list === undefined)
           throw new Error(`${o.domains}: domain ${d.name} has no ${o.length}-token list`);
         const ws: ContextWindow[] = [];

@@ -14,7 +14,7 @@ import {
   type CompressionRow,
 } from "../tokenizer/pipeline.js";
 import { Tokenizer } from "../tokenizer/tokenizer.js";
-import { positiveInt } from "./args.js";
+import { nonNegInt, positiveInt } from "./args.js";
 
 /** A progress display on stderr: bars on a terminal, a line per phase change otherwise. */
 function progress(): { update(phase: string, done: number, total: number): void; stop(): void } {
@@ -121,9 +121,7 @@ export function registerTokenizerCommands(program: Command): void {
         evalChars: string;
       }) => {
         const files = listCorpusFiles(o.corpus);
-        const cap = Number(o.maxCharsPerSource);
-        if (!Number.isFinite(cap) || cap < 0)
-          throw new Error(`--max-chars-per-source must be >= 0, got "${o.maxCharsPerSource}"`);
+        const cap = nonNegInt("--max-chars-per-source", o.maxCharsPerSource);
         const bar = progress();
         const { result, report } = trainFromCorpus(files, {
           vocabSize: positiveInt("--vocab", o.vocab),
@@ -135,7 +133,7 @@ export function registerTokenizerCommands(program: Command): void {
         bar.stop();
         mkdirSync(o.out, { recursive: true });
         result.tokenizer.save(join(o.out, "tokenizer.json"));
-        const evalChars = Number(o.evalChars);
+        const evalChars = nonNegInt("--eval-chars", o.evalChars);
         let heldoutRows: CompressionRow[] | null = null;
         if (evalChars > 0 && o.split === "train") {
           heldoutRows = compressionBySource(result.tokenizer, heldout(o.corpus, evalChars));
@@ -269,7 +267,7 @@ export function registerTokenizerCommands(program: Command): void {
               tokenizer: path,
               chars,
               documents: texts.length,
-              repeats: Number(o.repeats),
+              repeats: positiveInt("--repeats", o.repeats),
               rows,
               node: process.version,
             },

@@ -2,11 +2,11 @@
 // checkpoints, stop cleanly on Ctrl-C (saving first) and resume when started again with the same --out.
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { parseLlamaConfig, parseRobertaConfig } from "../io/config.js";
+import { parseLlamaConfig, parseRobertaConfig, type JsonObject } from "../io/config.js";
 import { SHAPES } from "../models/presets.js";
 import { loadLlama } from "../models/load.js";
 import type { RagExample } from "../retrieval/rag_examples.js";
-import { positiveInt, positiveNumber } from "./args.js";
+import { positiveInt, positiveNumber, unitInterval } from "./args.js";
 import { SPECIAL_TOKENS, Tokenizer } from "../tokenizer/index.js";
 import { defaultTokenizerPath } from "../tokenizer/pipeline.js";
 import { CURRICULUM_KINDS, type CurriculumKind } from "../train/curriculum.js";
@@ -249,6 +249,7 @@ interface RefragStageFlags {
   out: string;
   from?: string;
   encoder?: string;
+  encoderConfig?: string;
   decoder?: string;
   k: string;
   steps: string;
@@ -276,7 +277,7 @@ export function registerRefragStageCommands(train: Command): void {
       .description(
         {
           reconstruct:
-            "stage 1: decoder frozen, encoder + projector learn to reconstruct chunks from their vectors (curriculum)",
+            "stage 1: encoder + projector (and the decoder, with --train-decoder) learn to reconstruct chunks from their vectors (curriculum)",
           cpt: "stage 2: continual pre-training, next-paragraph prediction from chunk vectors (curriculum)",
           mixed: "stage 3: continual pre-training with a fraction of chunks read as raw tokens (mixed input)",
         }[stage],
@@ -285,6 +286,10 @@ export function registerRefragStageCommands(train: Command): void {
       .requiredOption("--out <dir>", "checkpoint folder (resumed when it holds this run)")
       .option("--from <dir>", "REFRAG checkpoint to start from (e.g. the reconstruction output)")
       .option("--encoder <dir>", "pre-trained encoder checkpoint (with --decoder, instead of --from)")
+      .option(
+        "--encoder-config <file>",
+        "instead of --encoder: a new encoder of this shape (RoBERTa config.json), word embeddings from the decoder's",
+      )
       .option("--decoder <dir>", "pre-trained decoder checkpoint")
       .option("--k <n>", "tokens per chunk (new models only)", "16")
       .option("--steps <n>", "optimizer steps", "2000")
@@ -321,14 +326,22 @@ export function registerRefragStageCommands(train: Command): void {
         let model;
         if (hasCheckpoint(o.out)) model = await loadRefrag(o.out);
         else if (o.from !== undefined) model = await loadRefrag(o.from);
-        else if (o.encoder !== undefined && o.decoder !== undefined)
+        else if ((o.encoder !== undefined || o.encoderConfig !== undefined) && o.decoder !== undefined) {
+          if (o.encoder !== undefined && o.encoderConfig !== undefined)
+            throw new Error("give --encoder or --encoder-config, not both");
+          const encoder = o.encoder ?? {
+            config: JSON.parse(readFileSync(o.encoderConfig as string, "utf8")) as JsonObject,
+          };
           model = await initRefrag(
-            o.encoder,
+            encoder,
             o.decoder,
             positiveInt("--k", o.k),
             positiveInt("--seed", o.seed),
           );
-        else throw new Error("give --from <refrag checkpoint>, or --encoder <dir> and --decoder <dir>");
+        } else
+          throw new Error(
+            "give --from <refrag checkpoint>, or --decoder <dir> with --encoder <dir> or --encoder-config <file>",
+          );
         if (!CURRICULUM_KINDS.includes(o.curriculum as CurriculumKind))
           throw new Error(
             `--curriculum must be one of ${CURRICULUM_KINDS.join(", ")}, got "${o.curriculum}"`,
@@ -340,7 +353,7 @@ export function registerRefragStageCommands(train: Command): void {
           maxChunks: positiveInt("--max-chunks", o.maxChunks),
           tokensPerStep: positiveInt("--tokens", o.tokens),
           continuation: positiveInt("--continuation", o.continuation),
-          expandFraction: Number(o.expand),
+          expandFraction: unitInterval("--expand", o.expand),
           curriculum: o.curriculum as CurriculumKind,
           curriculumStages: positiveInt("--curriculum-stages", o.curriculumStages),
           maxPassages: positiveInt("--max-passages", o.maxPassages),
@@ -422,7 +435,7 @@ export function registerPolicyCommand(train: Command): void {
         lr: positiveNumber("--lr", o.lr),
         contextChunks: positiveInt("--chunks", o.chunks),
         continuation: positiveInt("--continuation", o.continuation),
-        expandFraction: positiveNumber("--expand", o.expand),
+        expandFraction: unitInterval("--expand", o.expand),
         contexts: positiveInt("--contexts", o.contexts),
         group: positiveInt("--group", o.group),
         clip: positiveNumber("--clip", o.clip),
@@ -450,7 +463,10 @@ export function registerPolicyCommand(train: Command): void {
 interface FinetuneFlags {
   data: string;
   out: string;
-  from: string;
+  from?: string;
+  encoder?: string;
+  decoder?: string;
+  k: string;
   steps: string;
   lr: string;
   batch: string;
@@ -468,7 +484,13 @@ export function registerFinetuneCommand(train: Command): void {
     .description("fine-tune on RAG examples (`refrag index examples`): answer from compressed passages")
     .requiredOption("--data <file>", "JSONL of {question, passages, answers}")
     .requiredOption("--out <dir>", "checkpoint folder (resumed when it holds this run)")
-    .requiredOption("--from <dir>", "REFRAG checkpoint (after mixed-input or policy training)")
+    .option("--from <dir>", "REFRAG checkpoint (after mixed-input or policy training)")
+    .option(
+      "--encoder <dir>",
+      "with --decoder, instead of --from: a new model from pre-trained parts (with --expand 1 this is the full-context baseline, every passage read as raw tokens)",
+    )
+    .option("--decoder <dir>", "pre-trained decoder checkpoint (with --encoder)")
+    .option("--k <n>", "tokens per chunk (new models only)", "16")
     .option("--steps <n>", "optimizer steps", "1000")
     .option("--lr <x>", "peak learning rate (the paper's SFT: 2e-5)", "2e-5")
     .option("--batch <n>", "examples per step", "8")
@@ -483,8 +505,18 @@ export function registerFinetuneCommand(train: Command): void {
     .action(async (o: FinetuneFlags) => {
       const { finetune } = await import("../train/stages/finetune.js");
       const { readLines } = await import("../data/derived/build.js");
-      const from = hasCheckpoint(o.out) ? o.out : o.from;
-      const model = await loadRefrag(from);
+      let model;
+      let from: string;
+      if (hasCheckpoint(o.out)) model = await loadRefrag((from = o.out));
+      else if (o.from !== undefined) model = await loadRefrag((from = o.from));
+      else if (o.encoder !== undefined && o.decoder !== undefined)
+        model = await initRefrag(
+          o.encoder,
+          (from = o.decoder),
+          positiveInt("--k", o.k),
+          positiveInt("--seed", o.seed),
+        );
+      else throw new Error("give --from <refrag checkpoint>, or --encoder <dir> and --decoder <dir>");
       const tokenizerJson = readFileSync(`${from}/tokenizer.json`, "utf8");
       const tokenizer = Tokenizer.fromFile(`${from}/tokenizer.json`);
       const examples = readLines<RagExample>(o.data);
@@ -492,7 +524,7 @@ export function registerFinetuneCommand(train: Command): void {
         steps: positiveInt("--steps", o.steps),
         lr: positiveNumber("--lr", o.lr),
         batch: positiveInt("--batch", o.batch),
-        expandFraction: Number(o.expand),
+        expandFraction: unitInterval("--expand", o.expand),
         saveEvery: positiveInt("--save-every", o.saveEvery),
         evalEvery: o.evalEvery === undefined ? undefined : positiveInt("--eval-every", o.evalEvery),
         seed: positiveInt("--seed", o.seed),

@@ -173,6 +173,18 @@ test("reconstruction trains encoder + projector only and lowers the loss; cpt tr
       tensors: tensorsOf(new RobertaForMaskedLM(ecfg, new Rng(2))),
     });
     const model = await initRefrag(join(dir, "enc"), join(dir, "dec"), 4);
+    // A new encoder of a given shape starts from the decoder's word embeddings (rescaled), nothing else.
+    const fresh = await initRefrag({ config: { ...ecfg, hidden_size: 32 } }, join(dir, "dec"), 4);
+    const we = fresh.encoder.embeddings.word_embeddings.weight.data;
+    const de = decoder.model.embed_tokens.weight.data;
+    assert.equal(we.length, de.length);
+    const ratio = we[5] / de[5];
+    assert.ok(ratio > 0 && Math.abs(ratio - 1) > 1e-3, `rescaled, ratio ${ratio}`);
+    for (let i = 0; i < de.length; i++) assert.ok(Math.abs(we[i] - ratio * de[i]) < 1e-6, `embedding ${i}`);
+    await assert.rejects(
+      () => initRefrag({ config: { ...ecfg } }, join(dir, "dec"), 4),
+      /its width must be the decoder's \(32\), got 16/,
+    );
     const rng = new Rng(3);
     const stream = Uint16Array.from({ length: 4000 }, () => 2 + rng.int(14));
     const decBefore = model.decoder.model.layers[0].mlp.up_proj.weight.data.slice();

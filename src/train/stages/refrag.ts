@@ -20,8 +20,9 @@ import { join } from "node:path";
 import { concatRows, crossEntropy, sliceRows } from "../../engine/ops.js";
 import { Rng } from "../../engine/random.js";
 import { Tensor } from "../../engine/tensor.js";
-import { loadCheckpoint } from "../../io/checkpoint.js";
-import { parseRefragConfig, type LlamaConfig, type RobertaConfig } from "../../io/config.js";
+import { loadCheckpoint, type Checkpoint } from "../../io/checkpoint.js";
+import { parseConfig, parseRefragConfig, type JsonObject, type LlamaConfig } from "../../io/config.js";
+import { setScaledEmbeddings } from "./pretrain.js";
 export { loadRefrag } from "../../models/load.js";
 import { checkShapes, loadWeights, underPrefix } from "../../models/load.js";
 import { llamaShapes, robertaShapes } from "../../models/shapes.js";
@@ -31,20 +32,31 @@ import { expandCount, maxExpandCount, randomMask } from "../../infer/selection.j
 import { makeCurriculum, sampleChunks, type CurriculumKind } from "../curriculum.js";
 import { ioOptions, trainLoop, type LoopConfig, type TrainingState, type StageIO } from "../loop.js";
 
-/** Build a REFRAG model from a pre-trained encoder (RobertaForMaskedLM or RobertaModel checkpoint) and decoder. */
+/**
+ * Build a REFRAG model from a decoder checkpoint and an encoder: a pre-trained one (RobertaForMaskedLM or
+ * RobertaModel checkpoint folder), or a new one of a given shape (`{ config }`, a RoBERTa config.json's
+ * contents) whose word embeddings start from the decoder's (rescaled to the encoder's init std; same
+ * tokenizer, same width), the choice the reconstruction comparison in docs/NOTES.md made.
+ */
 export async function initRefrag(
-  encoderDir: string,
+  encoder: string | { config: JsonObject },
   decoderDir: string,
   k: number,
   seed = 0,
 ): Promise<RefragModel> {
-  const enc = await loadCheckpoint(encoderDir);
+  let enc: Checkpoint | null = null;
+  let encRaw: JsonObject;
+  if (typeof encoder === "string") {
+    enc = await loadCheckpoint(encoder);
+    encRaw = enc.rawConfig;
+  } else encRaw = encoder.config;
+  const encName = enc ? enc.dir : "the new encoder's config";
   const dec = await loadCheckpoint(decoderDir);
-  if (enc.config.model_type !== "roberta" && enc.config.model_type !== "bert")
-    throw new Error(`${encoderDir}: not a RoBERTa checkpoint (model_type ${enc.config.model_type})`);
+  const e = parseConfig(encRaw, encName);
+  if (e.model_type !== "roberta" && e.model_type !== "bert")
+    throw new Error(`${encName}: not a RoBERTa config (model_type ${e.model_type})`);
   if (dec.config.model_type !== "llama")
     throw new Error(`${decoderDir}: not a LLaMA checkpoint (model_type ${dec.config.model_type})`);
-  const e = enc.config as RobertaConfig;
   const d = dec.config as LlamaConfig;
   if (e.vocab_size !== d.vocab_size)
     throw new Error(
@@ -53,7 +65,7 @@ export async function initRefrag(
   const config = parseRefragConfig({
     model_type: "refrag",
     chunk_size: k,
-    encoder: enc.rawConfig,
+    encoder: encRaw,
     decoder: dec.rawConfig,
     projector: {
       model_type: "refrag_projector",
@@ -63,16 +75,28 @@ export async function initRefrag(
       hidden_act: "gelu",
     },
   });
-  // Both checkpoints' tensors against the shapes the joined config implies, before the model is built.
-  const encTensors = [...enc.tensors.keys()].some((n) => n.startsWith("roberta."))
-    ? underPrefix(enc.tensors, "roberta.")
-    : enc.tensors;
-  const encSource = `checkpoint ${enc.dir}`;
-  checkShapes(robertaShapes(config.encoder), encTensors, encSource);
   checkShapes(llamaShapes(config.decoder), dec.tensors, `checkpoint ${dec.dir}`);
   const model = new RefragModel(config, new Rng(seed));
-  loadWeights(model.encoder, encTensors, encSource);
   loadWeights(model.decoder, dec.tensors, `checkpoint ${dec.dir}`);
+  if (enc) {
+    // The checkpoint's tensors against the shapes the joined config implies, before they are loaded.
+    const encTensors = [...enc.tensors.keys()].some((n) => n.startsWith("roberta."))
+      ? underPrefix(enc.tensors, "roberta.")
+      : enc.tensors;
+    const encSource = `checkpoint ${enc.dir}`;
+    checkShapes(robertaShapes(config.encoder), encTensors, encSource);
+    loadWeights(model.encoder, encTensors, encSource);
+  } else {
+    if (e.hidden_size !== d.hidden_size)
+      throw new Error(
+        `a new encoder starts from the decoder's word embeddings, so its width must be the decoder's (${d.hidden_size}), got ${e.hidden_size}`,
+      );
+    setScaledEmbeddings(
+      model.encoder.embeddings.word_embeddings.weight.data,
+      model.decoder.model.embed_tokens.weight.data,
+      config.encoder.initializer_range,
+    );
+  }
   return model;
 }
 
