@@ -21,8 +21,10 @@ import {
   loadRefrag,
   mixedInput,
   reconstruct,
+  withChunkSize,
   type RefragStageConfig,
 } from "../train/stages/refrag.js";
+import type { RefragModel } from "../models/refrag.js";
 import { pretrainDecoder, pretrainEncoder, type LmStageConfig } from "../train/stages/pretrain.js";
 import {
   buildTokenStream,
@@ -251,7 +253,7 @@ interface RefragStageFlags {
   encoder?: string;
   encoderConfig?: string;
   decoder?: string;
-  k: string;
+  k?: string;
   steps: string;
   lr: string;
   maxChunks: string;
@@ -267,6 +269,39 @@ interface RefragStageFlags {
   tokenizer: string;
   valid?: string;
   evalEvery?: string;
+}
+
+/** Flags that say where a REFRAG stage's model comes from. */
+interface StartFlags {
+  out: string;
+  from?: string;
+  encoder?: string;
+  encoderConfig?: string;
+  decoder?: string;
+  k?: string;
+  seed: string;
+}
+
+/**
+ * The model a REFRAG stage starts from, and the folder its tokenizer comes from: the run's own checkpoint
+ * when it exists (resume), else --from (re-chunked when --k differs), else a new model from --decoder and
+ * --encoder (a pre-trained encoder) or --encoder-config (a new encoder with the decoder's word embeddings).
+ */
+async function startingModel(o: StartFlags): Promise<{ model: RefragModel; dir: string }> {
+  if (hasCheckpoint(o.out)) return { model: await loadRefrag(o.out), dir: o.out };
+  if (o.from !== undefined) {
+    const model = await loadRefrag(o.from);
+    return { model: o.k === undefined ? model : withChunkSize(model, positiveInt("--k", o.k)), dir: o.from };
+  }
+  if (o.decoder === undefined || (o.encoder === undefined) === (o.encoderConfig === undefined))
+    throw new Error(
+      "give --from <refrag checkpoint>, or --decoder <dir> with one of --encoder <dir> and --encoder-config <file>",
+    );
+  const encoder = o.encoder ?? {
+    config: JSON.parse(readFileSync(o.encoderConfig as string, "utf8")) as JsonObject,
+  };
+  const k = positiveInt("--k", o.k ?? "16");
+  return { model: await initRefrag(encoder, o.decoder, k, positiveInt("--seed", o.seed)), dir: o.decoder };
 }
 
 /** `refrag train reconstruct|cpt`: REFRAG's own stages over a REFRAG checkpoint (or encoder + decoder). */
@@ -291,7 +326,7 @@ export function registerRefragStageCommands(train: Command): void {
         "instead of --encoder: a new encoder of this shape (RoBERTa config.json), word embeddings from the decoder's",
       )
       .option("--decoder <dir>", "pre-trained decoder checkpoint")
-      .option("--k <n>", "tokens per chunk (new models only)", "16")
+      .option("--k <n>", "tokens per chunk (default 16; with --from, a different k re-chunks the model)")
       .option("--steps <n>", "optimizer steps", "2000")
       .option("--lr <x>", "peak learning rate", stage === "reconstruct" ? "2e-4" : "5e-5")
       .option(
@@ -323,25 +358,7 @@ export function registerRefragStageCommands(train: Command): void {
       )
       .option("--eval-every <n>", "validation interval in steps (default: the checkpoint interval)")
       .action(async (o: RefragStageFlags) => {
-        let model;
-        if (hasCheckpoint(o.out)) model = await loadRefrag(o.out);
-        else if (o.from !== undefined) model = await loadRefrag(o.from);
-        else if ((o.encoder !== undefined || o.encoderConfig !== undefined) && o.decoder !== undefined) {
-          if (o.encoder !== undefined && o.encoderConfig !== undefined)
-            throw new Error("give --encoder or --encoder-config, not both");
-          const encoder = o.encoder ?? {
-            config: JSON.parse(readFileSync(o.encoderConfig as string, "utf8")) as JsonObject,
-          };
-          model = await initRefrag(
-            encoder,
-            o.decoder,
-            positiveInt("--k", o.k),
-            positiveInt("--seed", o.seed),
-          );
-        } else
-          throw new Error(
-            "give --from <refrag checkpoint>, or --decoder <dir> with --encoder <dir> or --encoder-config <file>",
-          );
+        const { model } = await startingModel(o);
         if (!CURRICULUM_KINDS.includes(o.curriculum as CurriculumKind))
           throw new Error(
             `--curriculum must be one of ${CURRICULUM_KINDS.join(", ")}, got "${o.curriculum}"`,
@@ -465,8 +482,9 @@ interface FinetuneFlags {
   out: string;
   from?: string;
   encoder?: string;
+  encoderConfig?: string;
   decoder?: string;
-  k: string;
+  k?: string;
   steps: string;
   lr: string;
   batch: string;
@@ -489,8 +507,12 @@ export function registerFinetuneCommand(train: Command): void {
       "--encoder <dir>",
       "with --decoder, instead of --from: a new model from pre-trained parts (with --expand 1 this is the full-context baseline, every passage read as raw tokens)",
     )
-    .option("--decoder <dir>", "pre-trained decoder checkpoint (with --encoder)")
-    .option("--k <n>", "tokens per chunk (new models only)", "16")
+    .option(
+      "--encoder-config <file>",
+      "instead of --encoder: a new encoder of this shape, word embeddings from the decoder's",
+    )
+    .option("--decoder <dir>", "pre-trained decoder checkpoint (with --encoder or --encoder-config)")
+    .option("--k <n>", "tokens per chunk (default 16; with --from, a different k re-chunks the model)")
     .option("--steps <n>", "optimizer steps", "1000")
     .option("--lr <x>", "peak learning rate (the paper's SFT: 2e-5)", "2e-5")
     .option("--batch <n>", "examples per step", "8")
@@ -505,18 +527,7 @@ export function registerFinetuneCommand(train: Command): void {
     .action(async (o: FinetuneFlags) => {
       const { finetune } = await import("../train/stages/finetune.js");
       const { readLines } = await import("../data/derived/build.js");
-      let model;
-      let from: string;
-      if (hasCheckpoint(o.out)) model = await loadRefrag((from = o.out));
-      else if (o.from !== undefined) model = await loadRefrag((from = o.from));
-      else if (o.encoder !== undefined && o.decoder !== undefined)
-        model = await initRefrag(
-          o.encoder,
-          (from = o.decoder),
-          positiveInt("--k", o.k),
-          positiveInt("--seed", o.seed),
-        );
-      else throw new Error("give --from <refrag checkpoint>, or --encoder <dir> and --decoder <dir>");
+      const { model, dir: from } = await startingModel(o);
       const tokenizerJson = readFileSync(`${from}/tokenizer.json`, "utf8");
       const tokenizer = Tokenizer.fromFile(`${from}/tokenizer.json`);
       const examples = readLines<RagExample>(o.data);

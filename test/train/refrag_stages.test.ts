@@ -27,6 +27,7 @@ import {
   passageLengths,
   reconstruct,
   sampleBatch,
+  withChunkSize,
 } from "../../src/train/stages/refrag.js";
 import type { Module } from "../../src/nn/module.js";
 import type { StTensor } from "../../src/io/safetensors.js";
@@ -173,6 +174,16 @@ test("reconstruction trains encoder + projector only and lowers the loss; cpt tr
       tensors: tensorsOf(new RobertaForMaskedLM(ecfg, new Rng(2))),
     });
     const model = await initRefrag(join(dir, "enc"), join(dir, "dec"), 4);
+    // Another chunk size, the same weights (REFRAG8/32 started from REFRAG16's stages).
+    const k2 = withChunkSize(model, 2);
+    assert.equal(k2.chunkSize, 2);
+    assert.equal(model.chunkSize, 4, "the original is untouched");
+    assert.deepEqual(k2.projector.linear_1.weight.data, model.projector.linear_1.weight.data);
+    assert.deepEqual(
+      k2.encoder.embeddings.word_embeddings.weight.data,
+      model.encoder.embeddings.word_embeddings.weight.data,
+    );
+    assert.throws(() => withChunkSize(model, 15), /chunk_size 15 does not fit the encoder/);
     // A new encoder of a given shape starts from the decoder's word embeddings (rescaled), nothing else.
     const fresh = await initRefrag({ config: { ...ecfg, hidden_size: 32 } }, join(dir, "dec"), 4);
     const we = fresh.encoder.embeddings.word_embeddings.weight.data;

@@ -100,6 +100,18 @@ export async function initRefrag(
   return model;
 }
 
+/**
+ * The same weights read at another chunk size: REFRAG8 and REFRAG32 start from REFRAG16's stages instead
+ * of from scratch (the encoder's position table already covers [bos] + k tokens for k up to its size).
+ */
+export function withChunkSize(model: RefragModel, k: number): RefragModel {
+  if (k === model.chunkSize) return model;
+  const config = parseRefragConfig({ ...model.config, chunk_size: k }, `chunk size ${k}`);
+  const out = new RefragModel(config, new Rng(0));
+  out.loadStateDict(new Map([...model.namedParameters()].map(([name, p]) => [name, p.data])));
+  return out;
+}
+
 /** The evaluated lengths (s = 2048 context tokens at k = 16, o = 256): every REFRAG stage's default. */
 export const DEFAULT_MAX_CHUNKS = 128;
 export const DEFAULT_CONTINUATION = 256;
