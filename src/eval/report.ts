@@ -2,7 +2,8 @@
 // the table has a plot, NAME.svg beside it. Each file is written atomically; the JSON goes last, so its
 // presence means the table is finished (scripts/paper_tables.sh skips a table whose JSON exists). Also the
 // row cache that lets a long table resume: each finished (row, domain) appended to NAME.partial.jsonl.
-import { appendFileSync, existsSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { writeFileAtomic } from "../io/atomic.js";
 import type { RowCache } from "./ppl_table.js";
 
@@ -26,6 +27,7 @@ export async function writeReport(
   r: { json: unknown; md: string; svg?: string },
 ): Promise<string[]> {
   const p = reportPaths(out);
+  mkdirSync(dirname(p.json), { recursive: true });
   const text = (path: string, what: string, body: string) =>
     writeFileAtomic(path, what, async (fh) => {
       await fh.writeFile(body, "utf8");
@@ -62,6 +64,7 @@ export class JsonlRowCache implements RowCache {
   private readonly entries = new Map<string, number[][]>();
 
   constructor(readonly path: string) {
+    mkdirSync(dirname(path), { recursive: true });
     if (!existsSync(path)) return;
     for (const line of readFileSync(path, "utf8").split("\n")) {
       if (line.trim() === "") continue;
