@@ -156,7 +156,7 @@ export function renderDotChart(
   const gridRows = Math.ceil(panels.length / cols);
   const longest = Math.max(1, ...panels.flatMap((p) => p.categories.map((c) => c.length)));
   const label = Math.min(320, 12 + longest * 6.5);
-  const W = opts.width ?? label + 260;
+  const W = opts.width ?? label + 360;
   const rowH = opts.rowHeight ?? 18;
   const nCat = Math.max(1, ...panels.map((p) => p.categories.length));
   const m = { t: 30, b: 44, r: 14 };
