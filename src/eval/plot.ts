@@ -50,6 +50,19 @@ function fmtTick(v: number): string {
   return String(Number(v.toPrecision(3)));
 }
 
+/** The opening of an SVG document: white background, an optional title centred on top. */
+function svgStart(width: number, height: number, title?: string): string[] {
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+  ];
+  if (title)
+    parts.push(
+      `<text x="${width / 2}" y="20" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`,
+    );
+  return parts;
+}
+
 /** Render panels side by side into one SVG document. */
 export function renderSvg(
   panels: Panel[],
@@ -59,15 +72,7 @@ export function renderSvg(
   const H = opts.height ?? 320;
   const top = opts.title ? 30 : 0;
   const m = { l: 62, r: 12, t: 30, b: 48 };
-  const parts: string[] = [];
-  parts.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W * panels.length}" height="${H + top}" font-family="sans-serif" font-size="12">`,
-  );
-  parts.push(`<rect width="100%" height="100%" fill="white"/>`);
-  if (opts.title)
-    parts.push(
-      `<text x="${(W * panels.length) / 2}" y="20" text-anchor="middle" font-size="15" font-weight="bold">${esc(opts.title)}</text>`,
-    );
+  const parts = svgStart(W * panels.length, H + top, opts.title);
   panels.forEach((p, pi) => {
     const ox = pi * W;
     const oy = top;
@@ -163,15 +168,7 @@ export function renderDotChart(
   const H = m.t + nCat * rowH + m.b;
   const legendH = 22;
   const top = (opts.title ? 30 : 0) + legendH;
-  const parts: string[] = [];
-  parts.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W * cols}" height="${top + H * gridRows}" font-family="sans-serif" font-size="12">`,
-  );
-  parts.push(`<rect width="100%" height="100%" fill="white"/>`);
-  if (opts.title)
-    parts.push(
-      `<text x="${(W * cols) / 2}" y="20" text-anchor="middle" font-size="15" font-weight="bold">${esc(opts.title)}</text>`,
-    );
+  const parts = svgStart(W * cols, top + H * gridRows, opts.title);
   // One legend for all panels (the series are the same everywhere).
   const names = [...new Set(panels.flatMap((p) => p.series.map((s) => s.name)))];
   names.forEach((n, i) => {
