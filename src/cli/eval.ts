@@ -1,173 +1,130 @@
-// `refrag eval perplexity`: the paper's Table 1 for a REFRAG checkpoint: log-perplexity of o continuation
-// tokens after s context tokens, per long-document domain, reading the context in full, as chunk vectors,
-// not at all, or as its last ⌈s/k⌉ tokens. `refrag eval qa`: RAG answers and summaries per selection
-// mode. (`refrag eval retrieval` lives with the index commands.)
-import { readFileSync, writeFileSync } from "node:fs";
+// `refrag eval qa`: RAG answers, summaries and conversations (the paper's Table 3): several models and
+// passage cuts as rows, several example files as column groups, accuracy / F1 / ROUGE and TTFT per cell.
+// `refrag eval perplexity` (Tables 1 and 2) is in eval_perplexity.ts, `eval reconstruction` (Table 11)
+// in reconstruction.ts; `refrag eval retrieval` lives with the index commands.
+import { basename } from "node:path";
 import type { Command } from "commander";
 import { readLines } from "../data/derived/build.js";
-import { loadCorpus } from "../data/derived/docs.js";
-import { longDocText, type DomainReport } from "../data/derived/domains.js";
-import { sampleTextWindows } from "../data/derived/sampler.js";
-import {
-  checkLengths,
-  CONTEXT_MODES,
-  perplexityTable,
-  type ContextMode,
-  type ContextWindow,
-} from "../eval/perplexity.js";
-import { evalQa } from "../eval/qa.js";
+import { dataKind, parseQaRows, qaMarkdown, qaSvg, qaTable, type QaDataSet } from "../eval/qa_table.js";
+import { writeReport } from "../eval/report.js";
 import { RefragPipeline } from "../infer/pipeline.js";
-import { SELECTION_MODES, type SelectionMode } from "../infer/selection.js";
+import { SELECTION_MODES } from "../infer/selection.js";
 import { loadRefrag } from "../models/load.js";
 import type { RagExample } from "../retrieval/rag_examples.js";
 import { Tokenizer } from "../tokenizer/index.js";
 import { nonNegInt, positiveInt, unitInterval } from "./args.js";
-import { progressBar } from "./progress.js";
-import { registerRetrievalEval } from "./retrieval.js";
 import { registerCurvesCommand } from "./curves.js";
+import { registerPerplexityTable } from "./eval_perplexity.js";
+import { collect, parseModelSpecs } from "./models_arg.js";
+import { progressBar } from "./progress.js";
 import { registerReconstructionEval } from "./reconstruction.js";
+import { registerRetrievalEval } from "./retrieval.js";
 
-interface Flags {
-  model: string;
-  corpus: string[];
-  domains: string;
-  s: string;
-  o: string;
-  windows: string;
-  length: string;
-  modes: string;
-  seed: string;
+interface QaFlags {
+  model: string[];
+  data: string[];
+  rows?: string;
+  select: string;
+  passages?: string;
+  fraction: string;
+  maxTokens: string;
+  limit?: string;
+  title: string;
   out?: string;
+}
+
+/** `--data name=FILE` or `FILE` (named after the file without .jsonl). */
+function dataSpecs(values: readonly string[]): { name: string; file: string }[] {
+  const specs = values.map((v) => {
+    const eq = v.indexOf("=");
+    return eq > 0
+      ? { name: v.slice(0, eq), file: v.slice(eq + 1) }
+      : { name: basename(v).replace(/\.jsonl(\.gz)?$/, ""), file: v };
+  });
+  if (new Set(specs.map((s) => s.name)).size !== specs.length)
+    throw new Error("--data: a name is given twice");
+  return specs;
 }
 
 export function registerEvalCommands(program: Command): void {
   const ev = program
     .command("eval")
-    .description("evaluation: perplexity tables, retrieval recall, RAG QA and summaries");
+    .description(
+      "evaluation: the paper's tables (perplexity, reconstruction, RAG QA), retrieval recall, curves",
+    );
   registerRetrievalEval(ev);
   registerCurvesCommand(ev);
   registerReconstructionEval(ev);
+  registerPerplexityTable(ev);
   ev.command("qa")
-    .description("RAG question answering: accuracy, positions read and TTFT per selection mode")
-    .requiredOption("--model <dir>", "REFRAG checkpoint folder (with tokenizer.json)")
-    .requiredOption("--data <file>", "RAG examples from `refrag index examples`")
-    .option("--select <list>", `selection modes: ${SELECTION_MODES.join(",")}`, "none,all")
+    .description(
+      "Table 3: RAG question answering, conversations and summaries; accuracy, F1, ROUGE, positions and TTFT per model, selection and passage count",
+    )
+    .option("--model <name=dir>", "REFRAG checkpoint with tokenizer.json (repeatable)", collect, [])
+    .option("--data <name=file>", "RAG examples from `refrag index examples` (repeatable)", collect, [])
+    .option(
+      "--rows <list>",
+      "rows as model:selection[:passages], e.g. refrag16:none:8,ft:all:1,ft:all:8,ft:all:0",
+    )
+    .option(
+      "--select <list>",
+      `without --rows: every model with each of ${SELECTION_MODES.join(",")}`,
+      "none,all",
+    )
+    .option("--passages <n>", "without --rows: read each example's first n passages")
     .option("--fraction <p>", "fraction expanded by random / perplexity / policy", "0.1")
     .option("--max-tokens <n>", "answer token budget", "32")
-    .option("--limit <n>", "only the first n examples")
-    .option("--out <file>", "also write the rows as JSON")
-    .action(
-      async (o: {
-        model: string;
-        data: string;
-        select: string;
-        fraction: string;
-        maxTokens: string;
-        limit?: string;
-        out?: string;
-      }) => {
-        const modes = o.select.split(",").map((m) => m.trim());
-        for (const m of modes)
-          if (!SELECTION_MODES.includes(m as SelectionMode))
-            throw new Error(`--select: unknown mode "${m}" (one of ${SELECTION_MODES.join(", ")})`);
-        const fraction = unitInterval("--fraction", o.fraction);
-        let examples = readLines<RagExample>(o.data);
-        if (o.limit !== undefined) examples = examples.slice(0, positiveInt("--limit", o.limit));
-        const model = await loadRefrag(o.model);
-        const pipeline = new RefragPipeline(model, Tokenizer.fromFile(`${o.model}/tokenizer.json`));
-        const bar = progressBar("qa");
-        const rows = await evalQa(
-          pipeline,
-          examples,
-          modes.map((mode) => ({ mode: mode as SelectionMode, fraction })),
-          {
-            maxNewTokens: positiveInt("--max-tokens", o.maxTokens),
-            onProgress: (d, t) => bar.update(d, t, "answers"),
-          },
-        );
-        bar.stop();
-        console.log(
-          "| selection | examples | skipped (too long) | accuracy | accuracy (gold in context) | ROUGE-L | positions | context tokens | TTFT ms |",
-        );
-        console.log("|---|---|---|---|---|---|---|---|---|");
-        const f = (x: number | null, digits: number) => (x === null ? "-" : x.toFixed(digits));
-        for (const r of rows)
-          console.log(
-            `| ${r.mode}${r.fraction === null ? "" : ` p=${r.fraction}`} | ${r.examples} | ${r.skipped} | ${f(r.accuracy, 3)} | ${f(r.accuracyGoldInContext, 3)} | ${f(r.rougeL, 3)} | ${f(r.meanPositions, 0)} | ${f(r.meanContextTokens, 0)} | ${f(r.meanTtftMs, 1)} |`,
-          );
-        if (o.out)
-          writeFileSync(o.out, JSON.stringify({ model: o.model, data: o.data, rows }, null, 2) + "\n");
-      },
-    );
-  ev.command("perplexity")
-    .description(
-      "log-perplexity of o continuation tokens after s context tokens, per domain and context mode",
-    )
-    .requiredOption("--model <dir>", "REFRAG checkpoint folder (with tokenizer.json)")
-    .requiredOption("--corpus <paths...>", "JSONL corpus files or folders")
-    .requiredOption("--domains <file>", "domains.json from `refrag datasets build`")
-    .option("--s <n>", "context tokens", "2048")
-    .option("--o <n>", "continuation tokens", "256")
-    .option("--windows <n>", "windows per document", "2")
-    .option("--length <n>", "which long-document list to use (4096 or 16384)", "4096")
-    .option("--modes <list>", `context modes: ${CONTEXT_MODES.join(",")}`, CONTEXT_MODES.join(","))
-    .option("--seed <n>", "window sampling seed", "1")
-    .option("--out <file>", "write the rows as JSON")
-    .action(async (o: Flags) => {
-      const modes = o.modes.split(",") as ContextMode[];
-      for (const m of modes)
-        if (!CONTEXT_MODES.includes(m))
-          throw new Error(`--modes: unknown mode "${m}" (${CONTEXT_MODES.join(", ")})`);
-      const s = positiveInt("--s", o.s);
-      const n = positiveInt("--o", o.o);
-      const model = await loadRefrag(o.model);
-      // Before any window is read: every mode must fit the decoder's window.
-      checkLengths(model, s, n, modes);
-      const tok = Tokenizer.fromFile(`${o.model}/tokenizer.json`);
-      const domains = JSON.parse(readFileSync(o.domains, "utf8")) as DomainReport[];
-      if (!Array.isArray(domains))
-        throw new Error(`${o.domains}: expected the list written by \`refrag datasets build\``);
-      const corpus = loadCorpus(o.corpus);
-      const byId = new Map([...corpus.values()].flat().map((d) => [d.id, d]));
-      const windows = new Map<string, ContextWindow[]>();
-      for (const d of domains) {
-        const list = d.lengths.find((l) => l.minTokens === positiveInt("--length", o.length));
-        if (list === undefined)
-          throw new Error(`${o.domains}: domain ${d.name} has no ${o.length}-token list`);
-        const ws: ContextWindow[] = [];
-        for (const doc of list.docs)
-          ws.push(
-            ...sampleTextWindows(tok, longDocText(doc, byId), {
-              s,
-              o: n,
-              count: positiveInt("--windows", o.windows),
-              seed: nonNegInt("--seed", o.seed),
-            }),
-          );
-        windows.set(`${d.name} (${d.role})`, ws);
-      }
-      const rows = perplexityTable(
-        model,
-        windows,
-        modes.map((m) => ({ name: m, mode: m })),
-        (l) => console.error(l),
+    .option("--limit <n>", "only the first n examples of each file")
+    .option("--title <text>", "the report's title", "Table 3 (miniature): RAG answers")
+    .option("--out <file>", "report NAME.json (+ NAME.md, NAME.svg)")
+    .action(async (o: QaFlags) => {
+      const specs = parseModelSpecs("--model", o.model);
+      if (specs.length === 0) throw new Error("give --model name=DIR");
+      if (o.data.length === 0) throw new Error("give --data name=FILE");
+      const fraction = unitInterval("--fraction", o.fraction);
+      const names = specs.map((s) => s.name);
+      const passages = o.passages === undefined ? "" : `:${nonNegInt("--passages", o.passages)}`;
+      const rows = parseQaRows(
+        o.rows ??
+          names.flatMap((n) => o.select.split(",").map((m) => `${n}:${m.trim()}${passages}`)).join(","),
+        names,
+        fraction,
       );
-      const domainsSeen = [...new Set(rows.map((r) => r.domain))];
-      console.log(`\nlog-perplexity of ${n} tokens after ${s} context tokens (k = ${model.chunkSize})\n`);
-      console.log(["mode".padEnd(8), ...domainsSeen.map((d) => d.padStart(28))].join(""));
-      for (const m of modes)
-        console.log(
-          [
-            m.padEnd(8),
-            ...domainsSeen.map((d) =>
-              (rows.find((r) => r.domain === d && r.mode === m)?.logPpl.toFixed(4) ?? "").padStart(28),
-            ),
-          ].join(""),
-        );
-      if (o.out !== undefined)
-        writeFileSync(
-          o.out,
-          JSON.stringify({ model: o.model, s, o: n, k: model.chunkSize, rows }, null, 2) + "\n",
-        );
+      const data: QaDataSet[] = dataSpecs(o.data).map((d) => {
+        let examples = readLines<RagExample>(d.file);
+        if (o.limit !== undefined) examples = examples.slice(0, positiveInt("--limit", o.limit));
+        if (examples.length === 0) throw new Error(`--data ${d.file}: no examples`);
+        return { name: d.name, kind: dataKind(examples), examples };
+      });
+      const pipelines = new Map<string, RefragPipeline>();
+      for (const s of specs)
+        if (rows.some((r) => r.model === s.name))
+          pipelines.set(
+            s.name,
+            new RefragPipeline(await loadRefrag(s.dir), Tokenizer.fromFile(`${s.dir}/tokenizer.json`)),
+          );
+      const bar = progressBar("qa");
+      const result = await qaTable(pipelines, rows, data, {
+        maxNewTokens: positiveInt("--max-tokens", o.maxTokens),
+        onProgress: (d, t) => bar.update(d, t, "answers"),
+      });
+      bar.stop();
+      const preamble = [
+        `Models: ${specs.map((s) => `${s.name} = ${s.dir}`).join("; ")}. Data: ${dataSpecs(o.data)
+          .map((d) => `${d.name} = ${d.file}`)
+          .join(
+            "; ",
+          )}${o.limit === undefined ? "" : ` (first ${o.limit} examples each)`}. Answers of at most ${o.maxTokens} tokens, greedy.`,
+      ];
+      const md = qaMarkdown(result, o.title, preamble);
+      console.log(md);
+      if (o.out !== undefined) {
+        const written = await writeReport(o.out, {
+          json: { title: o.title, command: process.argv.slice(2), models: specs, ...result },
+          md,
+          svg: qaSvg(result, o.title),
+        });
+        console.error(`wrote ${written.join(", ")}`);
+      }
     });
 }

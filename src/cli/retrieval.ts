@@ -25,7 +25,7 @@ import { isPostgresUrl, openStore, type PassageStore, type VectorDtype } from ".
 import { ingest, type ChunkEncoder } from "../store/ingest.js";
 import { Tokenizer } from "../tokenizer/index.js";
 import { defaultTokenizerPath } from "../tokenizer/pipeline.js";
-import { positiveInt } from "./args.js";
+import { nonNegInt, positiveInt } from "./args.js";
 import { progressBar } from "./progress.js";
 
 export function registerRetrievalCommands(program: Command): void {
@@ -168,6 +168,8 @@ export function registerRetrievalCommands(program: Command): void {
     .option("--split <name>", "only items of this split (train, validation, test)")
     .option("-k <n>", "passages per question", "5")
     .option("--force-gold", "put the gold passage in when retrieval missed it (for training sets)", false)
+    .option("--weak <n>", "weak retriever: k passages drawn at random from the top n (Table 3 uses 200)")
+    .option("--seed <n>", "the weak retriever's seed", "1")
     .action(
       async (o: {
         index?: string;
@@ -178,6 +180,8 @@ export function registerRetrievalCommands(program: Command): void {
         split?: string;
         k: string;
         forceGold: boolean;
+        weak?: string;
+        seed: string;
       }) => {
         const sources = [o.qa, o.conversations, o.summaries].filter((x) => x !== undefined);
         if (sources.length !== 1) throw new Error("give one of --qa, --conversations or --summaries <file>");
@@ -197,6 +201,9 @@ export function registerRetrievalCommands(program: Command): void {
         const opts = {
           k: positiveInt("-k", o.k),
           forceGold: o.forceGold,
+          ...(o.weak === undefined
+            ? {}
+            : { weak: { pool: positiveInt("--weak", o.weak), seed: nonNegInt("--seed", o.seed) } }),
           onProgress: (d: number, t: number) => bar.update(d, t, o.qa ? "questions" : "conversations"),
         };
         let examples;

@@ -2,14 +2,18 @@
 //   full      the decoder reads the s context tokens
 //   refrag    one projected vector per chunk of k context tokens (optionally a fraction expanded)
 //   none      no context at all
-//   last      only the last ⌈s/k⌉ context tokens: a token-matched truncation (as many positions as REFRAG)
-// Each value is the mean negative log-likelihood (nats per token) of the o continuation tokens.
-import { crossEntropyRows } from "../engine/ops.js";
+//   last      only the last n context tokens (by default ⌈s/k⌉: a token-matched truncation, as many
+//             positions as REFRAG)
+// Each value is the mean negative log-likelihood (nats per token) of the o continuation tokens. One
+// forward pass scores every continuation token, so the log-perplexity of the first 128, 256 and 512 tokens
+// of one 512-token continuation come from the same pass (the paper's P512 / P2048 are read that way).
+// The tables built on this (several models, rows, gains, reports) are in ppl_table.ts.
+import { crossEntropyRows, sliceRows } from "../engine/ops.js";
 import { noGrad } from "../engine/tensor.js";
-import type { Segment } from "../models/llama.js";
-import { chunkTokens, type RefragModel } from "../models/refrag.js";
+import type { LlamaForCausalLM, Segment } from "../models/llama.js";
+import { chunkTokens, RefragModel } from "../models/refrag.js";
 import { lmSegments, lmStart } from "../infer/prompt.js";
-import { selectChunks, type SelectionOptions } from "../infer/selection.js";
+import { maxExpandCount, selectChunks, type SelectionOptions } from "../infer/selection.js";
 
 export type ContextMode = "full" | "refrag" | "none" | "last";
 export const CONTEXT_MODES: ContextMode[] = ["full", "refrag", "none", "last"];
@@ -19,12 +23,27 @@ export interface ContextWindow {
   continuation: ArrayLike<number>;
 }
 
-/** Mean NLL of the continuation after `prefix` segments (teacher forcing; one forward pass). */
-export function continuationNll(
-  model: RefragModel,
+/** How one table row reads a window's context (`last` with its own token count). */
+export type ContextRead =
+  | { mode: "none" }
+  | { mode: "full" }
+  | { mode: "last"; tokens: number }
+  | { mode: "refrag"; selection?: SelectionOptions };
+
+const decoderOf = (m: RefragModel | LlamaForCausalLM): LlamaForCausalLM =>
+  m instanceof RefragModel ? m.decoder : m;
+
+/**
+ * NLL (nats) of each continuation token after `prefix` segments, teacher forced, one forward pass. The
+ * LM head runs only on the rows that predict the continuation (a 20k-token context would otherwise need
+ * rows × vocabulary logits). A token no row predicts (a continuation with no prefix: its first token) is NaN.
+ */
+export function continuationNlls(
+  model: RefragModel | LlamaForCausalLM,
   prefix: Segment[],
   continuation: ArrayLike<number>,
-): number {
+): Float64Array {
+  const decoder = decoderOf(model);
   const m = continuation.length;
   if (m < 1) throw new Error("perplexity: empty continuation");
   return noGrad(() => {
@@ -33,55 +52,116 @@ export function continuationNll(
       { ids: Int32Array.from(continuation as ArrayLike<number>).subarray(0, m - 1) },
     ].filter((s) => !("ids" in s) || s.ids.length > 0);
     if (segs.length === 0) throw new Error("perplexity: a one-token continuation needs a context");
-    const hidden = model.decoder.model.forward(model.decoder.model.embed(segs));
-    const logits = model.decoder.logits(hidden);
-    const targets = new Int32Array(hidden.rows).fill(-100);
+    const hidden = decoder.model.forward(decoder.model.embed(segs));
     const first = hidden.rows - m; // the row that predicts continuation[0]
-    for (let t = 0; t < m; t++) if (first + t >= 0) targets[first + t] = continuation[t];
+    const from = Math.max(0, first);
+    const logits = decoder.logits(sliceRows(hidden, from, hidden.rows));
+    const targets = new Int32Array(logits.rows);
+    for (let r = 0; r < logits.rows; r++) targets[r] = continuation[from + r - first];
     const nll = crossEntropyRows(logits, targets);
-    let s = 0;
-    let n = 0;
-    for (let t = 0; t < m; t++)
-      if (first + t >= 0) {
-        s += nll[first + t];
-        n++;
-      }
-    return s / n;
+    const out = new Float64Array(m).fill(NaN);
+    for (let t = Math.max(0, -first); t < m; t++) out[t] = nll[first + t - from];
+    return out;
   });
 }
 
-/** The prefix a mode reads for one window. */
+/** Mean of the first n values that are numbers (the log-perplexity of the first n continuation tokens). */
+export function meanOfFirst(nlls: ArrayLike<number>, n: number): number {
+  if (!Number.isInteger(n) || n < 1 || n > nlls.length)
+    throw new Error(`perplexity: cannot take the first ${n} of ${nlls.length} continuation tokens`);
+  let s = 0;
+  let c = 0;
+  for (let t = 0; t < n; t++)
+    if (!Number.isNaN(nlls[t])) {
+      s += nlls[t];
+      c++;
+    }
+  return c === 0 ? NaN : s / c;
+}
+
+/** Mean NLL of the continuation after `prefix` segments (teacher forcing; one forward pass). */
+export function continuationNll(
+  model: RefragModel | LlamaForCausalLM,
+  prefix: Segment[],
+  continuation: ArrayLike<number>,
+): number {
+  return meanOfFirst(continuationNlls(model, prefix, continuation), continuation.length);
+}
+
+/**
+ * The prefix one read of a window gives the decoder. Raw reads (none, full, last) need only a decoder;
+ * refrag needs the REFRAG model (encoder, projector, selection) and reads through its decoder.
+ */
+export function readSegments(
+  model: RefragModel | LlamaForCausalLM,
+  w: ContextWindow,
+  read: ContextRead,
+): Segment[] {
+  const ctx = Int32Array.from(w.context as ArrayLike<number>);
+  const bos = lmStart(decoderOf(model).config);
+  switch (read.mode) {
+    case "full":
+      return [{ ids: bos }, { ids: ctx }];
+    case "none":
+      return [{ ids: bos }];
+    case "last":
+      if (!Number.isInteger(read.tokens) || read.tokens < 1)
+        throw new Error(`perplexity: last needs a positive token count, got ${read.tokens}`);
+      return [{ ids: bos }, { ids: ctx.subarray(Math.max(0, ctx.length - read.tokens)) }];
+    case "refrag": {
+      if (!(model instanceof RefragModel))
+        throw new Error("perplexity: reading chunk vectors needs a REFRAG model, not a plain decoder");
+      const chunks = chunkTokens(ctx, model.chunkSize);
+      return noGrad(() => {
+        const vectors = model.encodeChunks(chunks);
+        const expand = read.selection
+          ? selectChunks(model, read.selection, { before: bos, chunks, vectors })
+          : undefined;
+        return lmSegments(model, { chunks, projected: model.project(vectors), expand });
+      });
+    }
+    default:
+      throw new Error(`perplexity: unknown mode ${String(read satisfies never)}`);
+  }
+}
+
+/** Decoder positions a read takes for s context tokens at chunk size k (<bos> included; the most an
+ * expanding selection can take: ⌈p·L⌉ chunks raw). */
+export function readPositions(read: ContextRead, s: number, k: number): number {
+  switch (read.mode) {
+    case "none":
+      return 1;
+    case "full":
+      return 1 + s;
+    case "last":
+      return 1 + Math.min(s, read.tokens);
+    case "refrag": {
+      const L = Math.ceil(s / k);
+      const sel = read.selection;
+      if (sel === undefined || sel.mode === "none") return 1 + L;
+      if (sel.mode === "all") return 1 + s;
+      // Expanded chunks are whole chunks of k tokens, except possibly the last (shorter) one.
+      return 1 + Math.min(s, L + maxExpandCount(L, sel.fraction ?? 0.25) * (k - 1));
+    }
+    default:
+      throw new Error(`perplexity: unknown mode ${String(read satisfies never)}`);
+  }
+}
+
+/** The prefix a mode reads for one window (`last`: its last ⌈s/k⌉ tokens). */
 export function contextSegments(
   model: RefragModel,
   w: ContextWindow,
   mode: ContextMode,
   selection?: SelectionOptions,
 ): Segment[] {
-  const ctx = Int32Array.from(w.context as ArrayLike<number>);
-  const bos = lmStart(model.config.decoder);
-  switch (mode) {
-    case "full":
-      return [{ ids: bos }, { ids: ctx }];
-    case "none":
-      return [{ ids: bos }];
-    case "last":
-      return [
-        { ids: bos },
-        { ids: ctx.subarray(Math.max(0, ctx.length - Math.ceil(ctx.length / model.chunkSize))) },
-      ];
-    case "refrag": {
-      const chunks = chunkTokens(ctx, model.chunkSize);
-      return noGrad(() => {
-        const vectors = model.encodeChunks(chunks);
-        const expand = selection
-          ? selectChunks(model, selection, { before: bos, chunks, vectors })
-          : undefined;
-        return lmSegments(model, { chunks, projected: model.project(vectors), expand });
-      });
-    }
-    default:
-      throw new Error(`perplexity: unknown mode ${String(mode satisfies never)}`);
-  }
+  const read: ContextRead =
+    mode === "last"
+      ? { mode, tokens: Math.max(1, Math.ceil(w.context.length / model.chunkSize)) }
+      : mode === "refrag"
+        ? { mode, selection }
+        : { mode };
+  return readSegments(model, w, read);
 }
 
 /** Decoder positions a mode reads for s context and o continuation tokens (<bos> included). */

@@ -50,6 +50,19 @@ function fmtTick(v: number): string {
   return String(Number(v.toPrecision(3)));
 }
 
+/** The opening of an SVG document: white background, an optional title centred on top. */
+function svgStart(width: number, height: number, title?: string): string[] {
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+  ];
+  if (title)
+    parts.push(
+      `<text x="${width / 2}" y="20" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`,
+    );
+  return parts;
+}
+
 /** Render panels side by side into one SVG document. */
 export function renderSvg(
   panels: Panel[],
@@ -59,15 +72,7 @@ export function renderSvg(
   const H = opts.height ?? 320;
   const top = opts.title ? 30 : 0;
   const m = { l: 62, r: 12, t: 30, b: 48 };
-  const parts: string[] = [];
-  parts.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W * panels.length}" height="${H + top}" font-family="sans-serif" font-size="12">`,
-  );
-  parts.push(`<rect width="100%" height="100%" fill="white"/>`);
-  if (opts.title)
-    parts.push(
-      `<text x="${(W * panels.length) / 2}" y="20" text-anchor="middle" font-size="15" font-weight="bold">${esc(opts.title)}</text>`,
-    );
+  const parts = svgStart(W * panels.length, H + top, opts.title);
   panels.forEach((p, pi) => {
     const ox = pi * W;
     const oy = top;
@@ -129,6 +134,90 @@ export function renderSvg(
         `<line x1="${ox + m.l + 8}" y1="${ly - 4}" x2="${ox + m.l + 26}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${dash}/>`,
       );
       parts.push(`<text x="${ox + m.l + 30}" y="${ly}">${esc(s.name)}</text>`);
+    });
+  });
+  parts.push("</svg>");
+  return parts.join("\n") + "\n";
+}
+
+/** A dot-chart panel: one line per category (top to bottom), one marker per series on it. */
+export interface DotPanel {
+  title: string;
+  xLabel: string;
+  categories: string[];
+  /** values[i] belongs to categories[i]; null or non-finite values are not drawn. */
+  series: { name: string; values: (number | null)[] }[];
+}
+
+/**
+ * Dot charts (Cleveland style) in a grid: for tables whose rows are many named settings (Table 1's rows),
+ * a line per row reads better than one line series per row. Panels share the category list's order.
+ */
+export function renderDotChart(
+  panels: DotPanel[],
+  opts: { title?: string; columns?: number; width?: number; rowHeight?: number } = {},
+): string {
+  const cols = Math.max(1, Math.min(opts.columns ?? panels.length, panels.length));
+  const gridRows = Math.ceil(panels.length / cols);
+  const longest = Math.max(1, ...panels.flatMap((p) => p.categories.map((c) => c.length)));
+  const label = Math.min(320, 12 + longest * 6.5);
+  const W = opts.width ?? label + 360;
+  const rowH = opts.rowHeight ?? 18;
+  const nCat = Math.max(1, ...panels.map((p) => p.categories.length));
+  const m = { t: 30, b: 44, r: 14 };
+  const H = m.t + nCat * rowH + m.b;
+  const legendH = 22;
+  const top = (opts.title ? 30 : 0) + legendH;
+  const parts = svgStart(W * cols, top + H * gridRows, opts.title);
+  // One legend for all panels (the series are the same everywhere).
+  const names = [...new Set(panels.flatMap((p) => p.series.map((s) => s.name)))];
+  names.forEach((n, i) => {
+    const x = 20 + i * 110;
+    const y = top - 8;
+    parts.push(`<circle cx="${x}" cy="${y - 4}" r="4" fill="${COLORS[i % COLORS.length]}"/>`);
+    parts.push(`<text x="${x + 8}" y="${y}">${esc(n)}</text>`);
+  });
+  panels.forEach((p, pi) => {
+    const ox = (pi % cols) * W;
+    const oy = top + Math.floor(pi / cols) * H;
+    const vals = p.series
+      .flatMap((s) => s.values)
+      .filter((v): v is number => v !== null && Number.isFinite(v));
+    parts.push(
+      `<text x="${ox + label + (W - label - m.r) / 2}" y="${oy + 18}" text-anchor="middle" font-weight="bold">${esc(p.title)}</text>`,
+    );
+    if (vals.length === 0) return;
+    let [x0, x1] = [Math.min(...vals), Math.max(...vals)];
+    if (x0 === x1) [x0, x1] = [x0 - 0.5, x1 + 0.5];
+    const pad = (x1 - x0) * 0.06;
+    [x0, x1] = [x0 - pad, x1 + pad];
+    const X = (v: number) => ox + label + ((v - x0) / (x1 - x0)) * (W - label - m.r);
+    const Y = (i: number) => oy + m.t + (i + 0.5) * rowH;
+    const bottom = oy + m.t + p.categories.length * rowH;
+    parts.push(
+      `<rect x="${ox + label}" y="${oy + m.t}" width="${W - label - m.r}" height="${p.categories.length * rowH}" fill="none" stroke="#888"/>`,
+    );
+    for (const v of niceTicks(x0, x1, false)) {
+      parts.push(`<line x1="${X(v)}" y1="${oy + m.t}" x2="${X(v)}" y2="${bottom}" stroke="#eee"/>`);
+      parts.push(`<text x="${X(v)}" y="${bottom + 14}" text-anchor="middle">${fmtTick(v)}</text>`);
+    }
+    parts.push(
+      `<text x="${ox + label + (W - label - m.r) / 2}" y="${bottom + 32}" text-anchor="middle">${esc(p.xLabel)}</text>`,
+    );
+    p.categories.forEach((c, i) => {
+      parts.push(
+        `<line x1="${ox + label}" y1="${Y(i)}" x2="${ox + W - m.r}" y2="${Y(i)}" stroke="#f3f3f3"/>`,
+      );
+      parts.push(`<text x="${ox + label - 6}" y="${Y(i) + 4}" text-anchor="end">${esc(c)}</text>`);
+    });
+    p.series.forEach((s) => {
+      const color = COLORS[names.indexOf(s.name) % COLORS.length];
+      s.values.forEach((v, i) => {
+        if (v === null || !Number.isFinite(v) || i >= p.categories.length) return;
+        parts.push(
+          `<circle cx="${X(v).toFixed(1)}" cy="${Y(i).toFixed(1)}" r="3.5" fill="${color}" fill-opacity="0.85"/>`,
+        );
+      });
     });
   });
   parts.push("</svg>");

@@ -6,11 +6,14 @@
 //   shuffled  the vectors of another window (same n): what the decoder gets from "some context"
 //   none      no vectors: the decoder alone, teacher forced (the language model's loss on the same tokens)
 // vectors ≪ shuffled means the vectors carry the chunks' content; vectors ≈ shuffled ≈ none means nothing.
+// Table 11 compares models (with and without the curriculum) on the same windows: reconstructionTable.
 import { Rng } from "../engine/random.js";
 import { noGrad } from "../engine/tensor.js";
 import { lmSegments, lmStart } from "../infer/prompt.js";
 import { chunkTokens, type RefragModel } from "../models/refrag.js";
 import { continuationNll } from "./perplexity.js";
+import { renderDotChart } from "./plot.js";
+import { fmt, mdTable } from "./report.js";
 
 export type ReconstructionMode = "vectors" | "shuffled" | "none";
 export const RECONSTRUCTION_MODES: ReconstructionMode[] = ["vectors", "shuffled", "none"];
@@ -68,4 +71,100 @@ export function reconstructionRow(
     windows,
     nll: { vectors: sum.vectors / windows, shuffled: sum.shuffled / windows, none: sum.none / windows },
   };
+}
+
+/** Table 11 with several models: the same windows for each, and each model's NLL over the reference's. */
+export interface ReconstructionTable {
+  k: number;
+  windows: number;
+  /** The model the ratios divide by (the curriculum run). */
+  reference: string;
+  rows: (ReconstructionRow & { model: string })[];
+  /** Per model and chunk count: its NLL / the reference's, per mode (Table 11's without / with). */
+  ratios: { model: string; chunks: number; ratio: Record<ReconstructionMode, number> }[];
+}
+
+/** Every model at every chunk count over the same held-out windows. */
+export function reconstructionTable(
+  models: readonly { name: string; model: RefragModel }[],
+  stream: Uint16Array,
+  chunks: readonly number[],
+  windows: number,
+  o: { reference?: string; log?: (line: string) => void } = {},
+): ReconstructionTable {
+  if (models.length === 0) throw new Error("reconstruction: no models");
+  const k = models[0].model.chunkSize;
+  for (const m of models)
+    if (m.model.chunkSize !== k)
+      throw new Error(
+        `reconstruction: ${m.name} has k = ${m.model.chunkSize}, ${models[0].name} k = ${k}; compare models of one chunk size`,
+      );
+  const reference = o.reference ?? models[0].name;
+  if (!models.some((m) => m.name === reference))
+    throw new Error(`reconstruction: the reference ${reference} is not one of the models`);
+  const rows: ReconstructionTable["rows"] = [];
+  for (const m of models)
+    for (const n of chunks) {
+      const r = { model: m.name, ...reconstructionRow(m.model, stream, n, windows) };
+      o.log?.(
+        `${m.name} at ${n} chunks: ${RECONSTRUCTION_MODES.map((x) => `${x} ${r.nll[x].toFixed(4)}`).join(", ")}`,
+      );
+      rows.push(r);
+    }
+  const ratios = rows.map((r) => {
+    const ref = rows.find((x) => x.model === reference && x.chunks === r.chunks)!;
+    const ratio = Object.fromEntries(RECONSTRUCTION_MODES.map((x) => [x, r.nll[x] / ref.nll[x]])) as Record<
+      ReconstructionMode,
+      number
+    >;
+    return { model: r.model, chunks: r.chunks, ratio };
+  });
+  return { k, windows, reference, rows, ratios };
+}
+
+/** Table 11's markdown: NLL per model and chunk count, and each model's ratio to the reference. */
+export function reconstructionMarkdown(
+  t: ReconstructionTable,
+  title: string,
+  preamble: string[] = [],
+): string {
+  const out = [`## ${title}`, "", ...preamble];
+  if (preamble.length > 0) out.push("");
+  out.push(
+    mdTable(
+      [
+        "model",
+        "chunks",
+        "tokens",
+        ...RECONSTRUCTION_MODES.map((m) => `${m} (nats)`),
+        `vectors / ${t.reference}`,
+      ],
+      t.rows.map((r) => [
+        r.model,
+        String(r.chunks),
+        String(r.tokens),
+        ...RECONSTRUCTION_MODES.map((m) => fmt(r.nll[m], 3)),
+        fmt(t.ratios.find((x) => x.model === r.model && x.chunks === r.chunks)?.ratio.vectors, 2),
+      ]),
+    ),
+    `vectors: the window's own chunk vectors; shuffled: another window's; none: no vectors (the decoder alone). ${t.windows} held-out windows per row, the same for every model, k = ${t.k}.`,
+  );
+  return out.join("\n") + "\n";
+}
+
+/** One panel per chunk count: each model's NLL under the three reads. */
+export function reconstructionSvg(t: ReconstructionTable, title: string): string {
+  const models = [...new Set(t.rows.map((r) => r.model))];
+  return renderDotChart(
+    [...new Set(t.rows.map((r) => r.chunks))].map((n) => ({
+      title: `${n} chunks (${n * t.k} tokens)`,
+      xLabel: "reconstruction log-perplexity (nats / token)",
+      categories: models,
+      series: RECONSTRUCTION_MODES.map((m) => ({
+        name: m,
+        values: models.map((name) => t.rows.find((r) => r.model === name && r.chunks === n)?.nll[m] ?? null),
+      })),
+    })),
+    { title, columns: 2 },
+  );
 }

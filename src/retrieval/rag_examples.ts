@@ -2,10 +2,12 @@
 // the reference answer. Training examples may force the gold passage into the context (so every example
 // can be answered); evaluation examples keep the retriever's top k as they are. Passages keep their id and
 // title ({id, title, text}): the prompt reads the title raw before the passage's chunks. Files written
-// before titles existed hold plain strings, which every reader still accepts.
+// before titles existed hold plain strings, which every reader still accepts. A weak retriever (the
+// paper's Table 3: K passages drawn at random from the top 200) is the same search with `weak` set.
 import type { Conversation } from "../data/derived/conversations.js";
 import type { QaItem } from "../data/derived/qa.js";
 import type { SummaryPair } from "../data/derived/summaries.js";
+import { Rng } from "../engine/random.js";
 import type { Passage, PassageInput, Turn } from "../infer/prompt.js";
 import { retrievalQuery } from "../rag/query.js";
 import type { PassageIndex } from "./index.js";
@@ -18,6 +20,8 @@ export interface RagExample {
   answers: string[];
   /** Whether a gold passage is among the passages. */
   gold_in_context: boolean;
+  /** Ids of the gold passages (so an evaluation that reads only the first n passages can tell). */
+  gold_ids?: string[];
   /** Earlier turns (multi-turn conversations), oldest first. */
   history?: Turn[];
 }
@@ -26,6 +30,8 @@ export interface RagBuildOptions {
   k: number;
   /** Put a gold passage in place of the last retrieved one when retrieval missed it (training). */
   forceGold: boolean;
+  /** Weak retriever: k passages drawn at random (seeded per query) from the top `pool`, kept in rank order. */
+  weak?: { pool: number; seed: number };
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -34,10 +40,13 @@ export interface RagBuildOptions {
 async function retrieveFor(
   query: string,
   goldIds: readonly string[],
-  index: PassageIndex,
+  index: Retriever,
   o: RagBuildOptions,
 ): Promise<{ passages: Passage[]; inContext: boolean }> {
-  const hits = await index.search(query, o.k);
+  const hits =
+    o.weak === undefined
+      ? await index.search(query, o.k)
+      : weakDraw(await index.search(query, o.weak.pool), query, o);
   const gold = new Set(goldIds);
   const passage = (h: { id: string; title: string; text: string }): Passage => ({
     id: h.id,
@@ -56,21 +65,42 @@ async function retrieveFor(
   return { passages, inContext };
 }
 
-function checkK(k: number): void {
+/** What example building needs from an index. */
+export type Retriever = Pick<PassageIndex, "search" | "get">;
+
+/** k of the hits at random (seeded by the weak seed and the query text, so the draw does not depend on
+ * the order examples are built in), in rank order. */
+function weakDraw<T>(hits: T[], query: string, o: RagBuildOptions): T[] {
+  let h = o.weak!.seed >>> 0;
+  for (let i = 0; i < query.length; i++) h = Math.imul(h ^ query.charCodeAt(i), 0x01000193) >>> 0;
+  const picks = new Rng(h).shuffle(hits.map((_, i) => i)).slice(0, o.k);
+  return picks.sort((a, b) => a - b).map((i) => hits[i]);
+}
+
+function checkK(k: number, o?: RagBuildOptions): void {
   if (!Number.isInteger(k) || k < 1) throw new Error(`RAG examples: k must be a positive integer, got ${k}`);
+  if (o?.weak !== undefined && !(Number.isInteger(o.weak.pool) && o.weak.pool >= k))
+    throw new Error(`RAG examples: the weak retriever's pool (${o.weak.pool}) must be an integer ≥ k (${k})`);
 }
 
 export async function buildRagExamples(
   items: readonly QaItem[],
-  index: PassageIndex,
+  index: Retriever,
   o: RagBuildOptions,
 ): Promise<RagExample[]> {
-  checkK(o.k);
+  checkK(o.k, o);
   const out: RagExample[] = [];
   for (const [i, q] of items.entries()) {
     if (q.answers.length === 0) throw new Error(`QA item ${q.id}: no answers`);
     const { passages, inContext } = await retrieveFor(q.question, q.gold_passage_ids, index, o);
-    out.push({ id: q.id, question: q.question, passages, answers: q.answers, gold_in_context: inContext });
+    out.push({
+      id: q.id,
+      question: q.question,
+      passages,
+      answers: q.answers,
+      gold_in_context: inContext,
+      gold_ids: q.gold_passage_ids,
+    });
     o.onProgress?.(i + 1, items.length);
   }
   return out;
@@ -80,10 +110,10 @@ export async function buildRagExamples(
  * passages retrieved for all questions so far. */
 export async function buildConversationExamples(
   conversations: readonly Conversation[],
-  index: PassageIndex,
+  index: Retriever,
   o: RagBuildOptions,
 ): Promise<RagExample[]> {
-  checkK(o.k);
+  checkK(o.k, o);
   const out: RagExample[] = [];
   for (const [i, c] of conversations.entries()) {
     const history: Turn[] = [];
@@ -97,6 +127,7 @@ export async function buildConversationExamples(
         passages,
         answers: turn.answers,
         gold_in_context: inContext,
+        gold_ids: turn.gold_passage_ids,
         history: [...history],
       });
       history.push({ question: turn.question, answer: turn.answers[0] });
