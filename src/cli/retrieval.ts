@@ -11,20 +11,18 @@ import { DEFAULT_TITLE_WEIGHT, PassageIndex } from "../retrieval/index.js";
 import { buildConversationExamples, buildRagExamples, summaryExamples } from "../retrieval/rag_examples.js";
 import type { SummaryPair } from "../data/derived/summaries.js";
 import type { Conversation } from "../data/derived/conversations.js";
-import { noGrad } from "../engine/tensor.js";
-import { weightsId } from "../infer/vector_cache.js";
-import { chunkTokens } from "../models/refrag.js";
+import { chunkEncoderFor, storeDerived } from "../rag/vectors.js";
 import {
-  EncoderEmbedder,
-  loadEncoder,
+  encoderTokenizerPath,
+  loadEmbedder,
   RETRIEVAL_MODES,
+  type EncoderEmbedder,
   retriever,
   type RetrievalMode,
 } from "../retrieval/dense.js";
 import { isPostgresUrl, openStore, type PassageStore, type VectorDtype } from "../store/index.js";
 import { ingest, type ChunkEncoder } from "../store/ingest.js";
 import { Tokenizer } from "../tokenizer/index.js";
-import { defaultTokenizerPath } from "../tokenizer/pipeline.js";
 import { positiveInt } from "./args.js";
 import { progressBar } from "./progress.js";
 
@@ -38,10 +36,8 @@ export function registerRetrievalCommands(program: Command): void {
     .option("--store <spec>", "instead of --out: a postgres://user:pass@host/db[?schema=name] store")
     .option("--overwrite", "replace an existing index (folder, or the store's schema)", false)
     .option("--title-weight <n>", "times the title counts in full-text ranking", String(DEFAULT_TITLE_WEIGHT))
-    .option(
-      "--model <dir>",
-      "also store every passage's chunk vectors from this REFRAG checkpoint's encoder (with --out)",
-    )
+    .option("--model <dir>", "also store every passage's chunk vectors from this REFRAG checkpoint's encoder")
+    .option("--embedder <dir>", "also store every passage's dense embedding from this encoder (dense stage)")
     .option("--vectors-dtype <t>", "stored vector precision: f32 or bf16", "f32")
     .action(
       async (o: {
@@ -51,22 +47,20 @@ export function registerRetrievalCommands(program: Command): void {
         overwrite: boolean;
         titleWeight: string;
         model?: string;
+        embedder?: string;
         vectorsDtype: string;
       }) => {
-        if (o.vectorsDtype !== "f32" && o.vectorsDtype !== "bf16")
-          throw new Error(`--vectors-dtype must be f32 or bf16, got "${o.vectorsDtype}"`);
+        const dtype = parseDtype(o.vectorsDtype);
         const t0 = performance.now();
         const passages = readLines<Passage>(o.passages);
         const titleWeight = positiveInt("--title-weight", o.titleWeight);
-        const bar = progressBar("index");
-        const onProgress = (done: number, total: number) => bar.update(done, total, "passages");
         const target = o.store ?? o.out;
         if (target === undefined || (o.store !== undefined && o.out !== undefined))
           throw new Error("give one of --out <dir> or --store <spec>");
-        if (o.model !== undefined && isPostgresUrl(target))
-          throw new Error(
-            "--model stores chunk vectors in an index folder (--out); for a Postgres store use `refrag index add --model`",
-          );
+        // Models load before anything is written (a wrong path should not cost a build).
+        const derived = await loadDerived(o);
+        const bar = progressBar("index");
+        const onProgress = (done: number, total: number) => bar.update(done, total, "passages");
         let idx: PassageIndex;
         if (isPostgresUrl(target)) {
           const store = await buildPostgres(target, passages, {
@@ -85,10 +79,43 @@ export function registerRetrievalCommands(program: Command): void {
         console.log(
           `indexed ${await idx.count()} passages in ${idx.dir} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
         );
-        await idx.close();
-        if (o.model !== undefined) {
-          const { storeIndexVectors } = await import("./vectors.js");
-          await storeIndexVectors(target, passages, o.model, o.vectorsDtype === "bf16" ? "BF16" : "F32");
+        try {
+          if (derived !== null) await attachDerived(idx.store, passages, derived, dtype);
+        } finally {
+          await idx.close();
+        }
+      },
+    );
+
+  index
+    .command("vectors")
+    .description(
+      "compute and store chunk vectors (--model) and/or dense embeddings (--embedder) of passages a store already holds",
+    )
+    .requiredOption("--store <spec>", "LanceDB folder or postgres:// URL")
+    .requiredOption(
+      "--passages <file>",
+      "the passages (JSONL of {id, title, text}); changed or missing ones are skipped",
+    )
+    .option("--model <dir>", "REFRAG checkpoint: store each passage's chunk vectors")
+    .option("--embedder <dir>", "encoder checkpoint (dense stage): store dense embeddings")
+    .option("--vectors-dtype <t>", "stored vector precision: f32 or bf16", "f32")
+    .action(
+      async (o: {
+        store: string;
+        passages: string;
+        model?: string;
+        embedder?: string;
+        vectorsDtype: string;
+      }) => {
+        const dtype = parseDtype(o.vectorsDtype);
+        const derived = await loadDerived(o);
+        if (derived === null) throw new Error("give --model <dir> and/or --embedder <dir>");
+        const store = await openStore(o.store, { migrate: true });
+        try {
+          await attachDerived(store, readLines<Passage>(o.passages), derived, dtype);
+        } finally {
+          await store.close();
         }
       },
     );
@@ -269,28 +296,52 @@ function parseMode(m: string): RetrievalMode {
   return m as RetrievalMode;
 }
 
-function tokenizerFor(dir: string): Tokenizer {
-  const own = join(dir, "tokenizer.json");
-  return Tokenizer.fromFile(existsSync(own) ? own : defaultTokenizerPath());
-}
-
-async function loadEmbedder(dir: string): Promise<EncoderEmbedder> {
-  return new EncoderEmbedder(await loadEncoder(dir), tokenizerFor(dir));
+function parseDtype(t: string): VectorDtype {
+  if (t !== "f32" && t !== "bf16") throw new Error(`--vectors-dtype must be f32 or bf16, got "${t}"`);
+  return t === "bf16" ? "BF16" : "F32";
 }
 
 async function loadChunkEncoder(dir: string): Promise<ChunkEncoder> {
   const { loadRefrag } = await import("../models/load.js");
-  const model = await loadRefrag(dir);
-  const tok = tokenizerFor(dir);
+  return chunkEncoderFor(await loadRefrag(dir), Tokenizer.fromFile(encoderTokenizerPath(dir)));
+}
+
+interface Derived {
+  encoder: ChunkEncoder | null;
+  embedder: EncoderEmbedder | null;
+}
+
+async function loadDerived(o: { model?: string; embedder?: string }): Promise<Derived | null> {
+  if (o.model === undefined && o.embedder === undefined) return null;
   return {
-    id: weightsId(model.encoder),
-    k: model.chunkSize,
-    encode: (text) => {
-      const chunks = chunkTokens(tok.encode(text, { allowSpecial: false }), model.chunkSize);
-      const v = noGrad(() => model.encodeChunks(chunks));
-      return { rows: v.rows, cols: v.cols, data: v.data.slice() };
-    },
+    encoder: o.model === undefined ? null : await loadChunkEncoder(o.model),
+    embedder: o.embedder === undefined ? null : await loadEmbedder(o.embedder),
   };
+}
+
+/** Computes and stores chunk vectors and/or embeddings of stored passages (one transaction per batch). */
+async function attachDerived(
+  store: PassageStore,
+  passages: readonly Passage[],
+  d: Derived,
+  dtype: VectorDtype,
+): Promise<void> {
+  const t0 = performance.now();
+  const what = [
+    d.encoder ? `chunk vectors (${dtype}, k = ${d.encoder.k}, encoder ${d.encoder.id})` : null,
+    d.embedder ? `embeddings (${d.embedder.id})` : null,
+  ].filter((x) => x !== null);
+  const bar = progressBar("vectors");
+  const r = await storeDerived(store, passages, {
+    encoder: d.encoder,
+    embedder: d.embedder,
+    dtype,
+    onProgress: (done, total) => bar.update(done, total, "passages"),
+  });
+  bar.stop();
+  console.log(
+    `stored ${what.join(" and ")} for ${r.attached} of ${r.passages} passages${d.encoder ? ` (${r.chunks} chunks)` : ""} in ${store.location} (${((performance.now() - t0) / 1000).toFixed(1)} s)${r.skipped > 0 ? `; ${r.skipped} skipped (not stored, or changed)` : ""}`,
+  );
 }
 
 /** Builds a Postgres store from passages: one transaction (replacing the schema with --overwrite). */

@@ -2,6 +2,8 @@
 // hidden states are mean-pooled and scaled to unit length, and passages are ranked by cosine similarity
 // (one shared encoder for questions and passages). The contrastive stage (src/train/stages/dense.ts)
 // trains the encoder for this; the same functions embed at training, indexing and query time.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { rmsnorm } from "../engine/ops.js";
 import { noGrad, Tensor } from "../engine/tensor.js";
 import { loadCheckpoint } from "../io/checkpoint.js";
@@ -11,6 +13,8 @@ import { padBatch, RobertaModel } from "../models/roberta.js";
 import { Rng } from "../engine/random.js";
 import { searchHybrid } from "../store/batch.js";
 import type { PassageStore, SearchHit } from "../store/types.js";
+import { Tokenizer } from "../tokenizer/index.js";
+import { defaultTokenizerPath } from "../tokenizer/pipeline.js";
 
 export interface TextTokenizer {
   encode(text: string, opts?: { allowSpecial?: boolean }): number[];
@@ -24,8 +28,7 @@ export interface Embedder {
   embed(texts: readonly string[]): Float32Array[];
 }
 
-/** What a passage is embedded from: its title, then its text. */
-export const passageText = (p: { title: string; text: string }): string => `${p.title}\n${p.text}`;
+export { passageText } from "../store/types.js";
 
 /** Token sequences the encoder reads: [bos] + at most maxTokens - 1 tokens of each text. */
 export function retrievalSequences(
@@ -88,6 +91,17 @@ export class EncoderEmbedder implements Embedder {
     }
     return out;
   }
+}
+
+/** The tokenizer of an encoder folder (its own tokenizer.json), else the shipped one. */
+export function encoderTokenizerPath(dir: string): string {
+  const own = join(dir, "tokenizer.json");
+  return existsSync(own) ? own : defaultTokenizerPath();
+}
+
+/** A dense embedder from an encoder checkpoint folder (the dense stage's output) and its tokenizer. */
+export async function loadEmbedder(dir: string): Promise<EncoderEmbedder> {
+  return new EncoderEmbedder(await loadEncoder(dir), Tokenizer.fromFile(encoderTokenizerPath(dir)));
 }
 
 /** An encoder from a checkpoint: a RobertaModel, a RobertaForMaskedLM ("roberta." names) or a REFRAG

@@ -4,18 +4,20 @@
 // transaction, so every replica sees all of it or none of it. Tables live in one schema (default
 // "refrag"; `?schema=name` in the URL picks another), created and upgraded by migrate.ts.
 import { createHash } from "node:crypto";
-import { checkBatch, checkK, vectorBytes, vectorsFromBytes } from "./batch.js";
+import { checkAttach, checkBatch, checkK, vectorBytes, vectorsFromBytes } from "./batch.js";
 import { ident, migrate, schemaVersion, loadMigrations } from "./migrate.js";
 import { pgClient, type PgClientOptions, type SqlClient, type SqlRunner } from "./sql.js";
 import {
   checkId,
   DEFAULT_TITLE_WEIGHT,
   toQuery,
-  type ChunkVectors,
+  type AttachRecord,
+  type AttachReport,
   type DocumentRecord,
   type EmbedderInfo,
   type PassageStore,
   type SearchHit,
+  type StoredChunkVectors,
   type StoredPassage,
   type StoreInfo,
   type VectorDtype,
@@ -281,13 +283,27 @@ export class PostgresStore implements PassageStore {
         );
       throw e;
     }
-    const cv = part.flatMap((r) => (r.chunkVectors ?? []).map((c) => ({ id: r.passage.id, c })));
+    await this.insertDerived(
+      tx,
+      part.map((r) => ({ id: r.passage.id, ...r })),
+      false,
+    );
+  }
+
+  /** Chunk vectors and embeddings of passages (replacing what is stored for the same keys when `replace`). */
+  private async insertDerived(
+    tx: SqlRunner,
+    recs: readonly Pick<AttachRecord, "id" | "chunkVectors" | "embeddings">[],
+    replace: boolean,
+  ): Promise<void> {
+    const cv = recs.flatMap((r) => (r.chunkVectors ?? []).map((c) => ({ id: r.id, c })));
     if (cv.length > 0)
       await tx.query(
         `INSERT INTO ${this.t("chunk_vectors")} (passage_id, encoder_id, k, dtype, rows, cols, data)
          SELECT a, b, c, d, e, f, decode(g, 'hex')
          FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::int[], $7::text[])
-           AS t(a, b, c, d, e, f, g)`,
+           AS t(a, b, c, d, e, f, g)
+         ${replace ? "ON CONFLICT (passage_id, encoder_id, k) DO UPDATE SET dtype = EXCLUDED.dtype, rows = EXCLUDED.rows, cols = EXCLUDED.cols, data = EXCLUDED.data" : ""}`,
         [
           cv.map((x) => x.id),
           cv.map((x) => x.c.encoderId),
@@ -298,15 +314,41 @@ export class PostgresStore implements PassageStore {
           cv.map((x) => hex(vectorBytes(x.c.data, x.c.dtype))),
         ],
       );
-    const emb = part.flatMap((r) =>
-      Object.entries(r.embeddings ?? {}).map(([e, v]) => ({ id: r.passage.id, e, v: vectorLiteral(v) })),
+    const emb = recs.flatMap((r) =>
+      Object.entries(r.embeddings ?? {}).map(([e, v]) => ({ id: r.id, e, v: vectorLiteral(v) })),
     );
     if (emb.length > 0)
       await tx.query(
         `INSERT INTO ${this.t("embeddings")} (passage_id, embedder_id, embedding)
-         SELECT a, b, c::vector FROM unnest($1::text[], $2::text[], $3::text[]) AS t(a, b, c)`,
+         SELECT a, b, c::vector FROM unnest($1::text[], $2::text[], $3::text[]) AS t(a, b, c)
+         ${replace ? "ON CONFLICT (passage_id, embedder_id) DO UPDATE SET embedding = EXCLUDED.embedding" : ""}`,
         [emb.map((x) => x.id), emb.map((x) => x.e), emb.map((x) => x.v)],
       );
+  }
+
+  async attach(records: readonly AttachRecord[]): Promise<AttachReport> {
+    const dims = checkAttach(records);
+    if (records.length === 0) return { attached: 0, skipped: [] };
+    const report = await this.db.transaction(async (tx) => {
+      for (const [id, dim] of [...dims].sort()) await this.ensureEmbedder(tx, id, dim);
+      // FOR SHARE: a batch replacing one of these passages waits for this transaction, so the passages
+      // compared here are the ones the vectors are attached to.
+      const rows = await tx.query<{ id: string; title: string; text: string }>(
+        `SELECT id, title, text FROM ${this.t("passages")} WHERE id = ANY($1::text[]) FOR SHARE`,
+        [records.map((r) => r.id)],
+      );
+      const live = new Map(rows.map((r) => [r.id, r]));
+      const match = records.filter((r) => {
+        const p = live.get(r.id);
+        return p !== undefined && p.title === r.title && p.text === r.text;
+      });
+      for (let i = 0; i < match.length; i += WRITE_CHUNK)
+        await this.insertDerived(tx, match.slice(i, i + WRITE_CHUNK), true);
+      const ok = new Set(match.map((r) => r.id));
+      return { attached: match.length, skipped: records.filter((r) => !ok.has(r.id)).map((r) => r.id) };
+    });
+    for (const [id, dim] of dims) this.dims.set(id, dim);
+    return report;
   }
 
   async searchText(question: string, k: number): Promise<SearchHit[]> {
@@ -388,16 +430,20 @@ export class PostgresStore implements PassageStore {
     ids: readonly string[],
     encoderId: string,
     k: number,
-  ): Promise<Map<string, ChunkVectors>> {
+  ): Promise<Map<string, StoredChunkVectors>> {
+    if (ids.length === 0) return new Map();
+    // One statement, one snapshot: the text returned is the one the vectors were written with.
     const rows = await this.db.query<{
       passage_id: string;
       dtype: VectorDtype;
       rows: number;
       cols: number;
       data: Uint8Array;
+      text: string;
     }>(
-      `SELECT passage_id, dtype, rows, cols, data FROM ${this.t("chunk_vectors")}
-       WHERE encoder_id = $1 AND k = $2 AND passage_id = ANY($3::text[])`,
+      `SELECT c.passage_id, c.dtype, c.rows, c.cols, c.data, p.text
+       FROM ${this.t("chunk_vectors")} c JOIN ${this.t("passages")} p ON p.id = c.passage_id
+       WHERE c.encoder_id = $1 AND c.k = $2 AND c.passage_id = ANY($3::text[])`,
       [encoderId, k, [...ids]],
     );
     return new Map(
@@ -410,6 +456,7 @@ export class PostgresStore implements PassageStore {
           rows: r.rows,
           cols: r.cols,
           data: vectorsFromBytes(r.data, r.dtype, `chunk vectors of ${r.passage_id}`),
+          text: r.text,
         },
       ]),
     );
