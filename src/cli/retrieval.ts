@@ -23,7 +23,7 @@ import {
 import { isPostgresUrl, openStore, type PassageStore, type VectorDtype } from "../store/index.js";
 import { ingest, type ChunkEncoder } from "../store/ingest.js";
 import { Tokenizer } from "../tokenizer/index.js";
-import { positiveInt } from "./args.js";
+import { nonNegNumber, positiveInt } from "./args.js";
 import { progressBar } from "./progress.js";
 
 export function registerRetrievalCommands(program: Command): void {
@@ -258,18 +258,31 @@ export function registerRetrievalCommands(program: Command): void {
     .option("--store <spec>", "same as --index")
     .option("--mode <m>", `retrieval: ${RETRIEVAL_MODES.join(", ")}`, "bm25")
     .option("--embedder <dir>", "encoder checkpoint for dense and hybrid retrieval")
+    .option("--dense-weight <w>", "hybrid: weight of the dense list in rank fusion (full text: 1)", "1")
     .option("-k <n>", "passages to return", "5")
     .option("--json", "print JSON lines instead of text", false)
     .action(
       async (
         question: string,
-        o: { index?: string; store?: string; mode: string; embedder?: string; k: string; json: boolean },
+        o: {
+          index?: string;
+          store?: string;
+          mode: string;
+          embedder?: string;
+          denseWeight: string;
+          k: string;
+          json: boolean;
+        },
       ) => {
         const mode = parseMode(o.mode);
+        const denseWeight = nonNegNumber("--dense-weight", o.denseWeight);
         const embedder = o.embedder === undefined ? null : await loadEmbedder(o.embedder);
         const store = await openStore(storeSpec(o));
         try {
-          const hits = await retriever(store, mode, embedder)(question, positiveInt("-k", o.k));
+          const hits = await retriever(store, mode, embedder, { denseWeight })(
+            question,
+            positiveInt("-k", o.k),
+          );
           for (const [i, h] of hits.entries())
             console.log(
               o.json
@@ -386,6 +399,11 @@ export function registerRetrievalEval(ev: Command): void {
     )
     .option("--embedder <dir>", "encoder checkpoint (dense stage) whose embeddings the store holds")
     .option("--modes <list>", "retrieval modes", RETRIEVAL_MODES.join(","))
+    .option(
+      "--dense-weight <list>",
+      "hybrid: weight of the dense list in reciprocal rank fusion (full text: 1); a list gives a row each (tune on validation)",
+      "1",
+    )
     .option("--k <list>", "cut-offs", "1,5,10")
     .option("--out <file>", "also write the report as JSON")
     .action(
@@ -396,10 +414,12 @@ export function registerRetrievalEval(ev: Command): void {
         split?: string;
         embedder?: string;
         modes: string;
+        denseWeight: string;
         k: string;
         out?: string;
       }) => {
         const ks = o.k.split(",").map((x) => positiveInt("--k", x.trim()));
+        const denseWeights = o.denseWeight.split(",").map((x) => nonNegNumber("--dense-weight", x.trim()));
         const modes = o.modes.split(",").map((m) => parseMode(m.trim()));
         const all = readLines<QaItem>(o.qa);
         const splits = o.split === undefined ? [undefined] : o.split.split(",").map((x) => x.trim());
@@ -421,23 +441,29 @@ export function registerRetrievalEval(ev: Command): void {
             const items = split === undefined ? all : all.filter((q) => q.meta?.split === split);
             if (items.length === 0)
               throw new Error(`no QA items${split ? ` in split ${split}` : ""} in ${o.qa}`);
-            for (const mode of modes) {
+            // One row per mode; hybrid once per dense weight.
+            const runs = modes.flatMap((mode): { mode: RetrievalMode; w: number | null }[] =>
+              mode === "hybrid" ? denseWeights.map((w) => ({ mode, w })) : [{ mode, w: null }],
+            );
+            for (const { mode, w } of runs) {
+              const label =
+                w === null || (denseWeights.length === 1 && w === 1) ? mode : `${mode} (dense ×${w})`;
               if (mode !== "bm25" && embedder === null) {
                 console.log(
-                  `| ${split ?? "all"} | ${mode} | — | no embedder (train one with the dense stage, then pass --embedder) |`,
+                  `| ${split ?? "all"} | ${label} | — | no embedder (train one with the dense stage, then pass --embedder) |`,
                 );
                 continue;
               }
-              const search = retriever(store, mode, embedder);
-              const bar = progressBar(`eval ${mode}`);
+              const search = retriever(store, mode, embedder, { denseWeight: w ?? undefined });
+              const bar = progressBar(`eval ${label}`);
               const report = await evalRetrieval({ search }, items, ks, (d, t) =>
                 bar.update(d, t, "questions"),
               );
               bar.stop();
               console.log(
-                `| ${split ?? "all"} | ${mode} | ${report.questions} | ${report.rows.map((r) => r.recall.toFixed(3)).join(" | ")} | ${report.mrr.toFixed(3)} |`,
+                `| ${split ?? "all"} | ${label} | ${report.questions} | ${report.rows.map((r) => r.recall.toFixed(3)).join(" | ")} | ${report.mrr.toFixed(3)} |`,
               );
-              rows.push({ split: split ?? "all", mode, ...report });
+              rows.push({ split: split ?? "all", mode, denseWeight: w, ...report });
             }
           }
         } finally {

@@ -7,7 +7,7 @@ import { loadRefrag } from "../models/load.js";
 import { chunkEncoderFor, checkNotVectorFolder, legacyVectorsNote, vectorCacheFor } from "../rag/vectors.js";
 import { RETRIEVAL_MODES, type RetrievalMode } from "../retrieval/dense.js";
 import { Tokenizer } from "../tokenizer/index.js";
-import { port } from "./args.js";
+import { nonNegNumber, port } from "./args.js";
 
 /** Where the ingestion token comes from when --ingest-token is not given. */
 export const INGEST_TOKEN_ENV = "REFRAG_INGEST_TOKEN";
@@ -23,6 +23,8 @@ export interface ServeOptions {
   retrieval?: RetrievalMode;
   /** Encoder checkpoint of the dense stage: dense / hybrid retrieval, and embeddings for ingested passages. */
   embedder?: string | null;
+  /** Hybrid retrieval: the dense list's weight in rank fusion (default 1). */
+  denseWeight?: number;
   /** Enables POST /v1/documents behind this bearer token. */
   ingestToken?: string | null;
 }
@@ -52,7 +54,11 @@ export async function serveModel(o: ServeOptions): Promise<{ address: string; pa
   const index =
     store === null
       ? null
-      : { dir: store.location, search: retriever(store, retrieval, embedder), count: () => store.count() };
+      : {
+          dir: store.location,
+          search: retriever(store, retrieval, embedder, { denseWeight: o.denseWeight }),
+          count: () => store.count(),
+        };
   // Chunk vectors stored with the passages are read, never recomputed; passages a request brings are
   // encoded once and kept in memory (least recently used dropped).
   const cache = vectorCacheFor(model, store);
@@ -111,6 +117,7 @@ export function registerServeCommands(program: Command): void {
         store?: string;
         retrieval: string;
         embedder?: string;
+        denseWeight: string;
         ingestToken?: string;
         host: string;
         port: string;
@@ -128,6 +135,7 @@ export function registerServeCommands(program: Command): void {
           log: o.log,
           retrieval: o.retrieval as RetrievalMode,
           embedder: o.embedder ?? null,
+          denseWeight: nonNegNumber("--dense-weight", o.denseWeight),
           ingestToken: token === "" ? null : token,
         });
         console.log(

@@ -11,7 +11,7 @@ import type { RobertaConfig } from "../io/config.js";
 import { weightsId } from "../infer/vector_cache.js";
 import { padBatch, RobertaModel } from "../models/roberta.js";
 import { Rng } from "../engine/random.js";
-import { searchHybrid } from "../store/batch.js";
+import { searchHybrid, type HybridOptions } from "../store/batch.js";
 import type { PassageStore, SearchHit } from "../store/types.js";
 import { Tokenizer } from "../tokenizer/index.js";
 import { defaultTokenizerPath } from "../tokenizer/pipeline.js";
@@ -137,9 +137,11 @@ export function retriever(
   store: PassageStore,
   mode: RetrievalMode,
   embedder: Embedder | null,
+  hybrid: HybridOptions = {},
 ): (question: string, k: number) => Promise<SearchHit[]> {
   if (mode === "bm25") return (q, k) => store.searchText(q, k);
   if (embedder === null) throw new Error(`${mode} retrieval needs an embedder (--embedder <dir>)`);
   if (mode === "dense") return (q, k) => store.searchDense(embedder.id, embedder.embed([q])[0], k);
-  return (q, k) => searchHybrid(store, q, { embedderId: embedder.id, vector: embedder.embed([q])[0] }, k);
+  return (q, k) =>
+    searchHybrid(store, q, { embedderId: embedder.id, vector: embedder.embed([q])[0] }, k, hybrid);
 }

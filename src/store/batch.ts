@@ -121,22 +121,27 @@ export function vectorsFromBytes(bytes: Uint8Array, dtype: VectorDtype, what: st
 export const DEFAULT_RRF_K = 60;
 
 /**
- * Reciprocal rank fusion (Cormack et al. 2009): score(d) = Σ over lists of 1 / (rrfK + rank), rank from 1.
- * Ties keep the order of first appearance (earlier lists first). Returns the k best.
+ * Reciprocal rank fusion (Cormack et al. 2009): score(d) = Σ over lists of weight / (rrfK + rank), rank
+ * from 1, weight 1 per list unless given (weighted RRF: a list known to be weaker counts less). Ties keep
+ * the order of first appearance (earlier lists first). Returns the k best.
  */
 export function rrfFuse(
   lists: readonly (readonly SearchHit[])[],
   k: number,
   rrfK = DEFAULT_RRF_K,
+  weights: readonly number[] = lists.map(() => 1),
 ): SearchHit[] {
+  if (weights.length !== lists.length || !weights.every((w) => Number.isFinite(w) && w >= 0))
+    throw new Error(`rrfFuse: one finite weight >= 0 per list, got ${JSON.stringify(weights)}`);
   const fused = new Map<string, SearchHit>();
-  for (const list of lists)
+  lists.forEach((list, l) =>
     list.forEach((h, r) => {
-      const add = 1 / (rrfK + r + 1);
+      const add = weights[l] / (rrfK + r + 1);
       const cur = fused.get(h.id);
       if (cur === undefined) fused.set(h.id, { ...h, score: add });
       else cur.score += add;
-    });
+    }),
+  );
   return [...fused.values()].sort((a, b) => b.score - a.score).slice(0, k);
 }
 
@@ -144,9 +149,12 @@ export interface HybridOptions {
   /** Candidates taken from each list before fusion (default max(k, 50)). */
   depth?: number;
   rrfK?: number;
+  /** Weight of the dense list against the full-text list's 1 (default 1: plain RRF). Choose it on
+   * validation questions: a weak dense retriever should count less (0 gives the full-text order). */
+  denseWeight?: number;
 }
 
-/** Hybrid retrieval: full-text and dense candidate lists fused by reciprocal rank. */
+/** Hybrid retrieval: full-text and dense candidate lists fused by (weighted) reciprocal rank. */
 export async function searchHybrid(
   store: PassageStore,
   question: string,
@@ -159,7 +167,7 @@ export async function searchHybrid(
     store.searchText(question, depth),
     store.searchDense(dense.embedderId, dense.vector, depth),
   ]);
-  return rrfFuse([text, vec], k, opts.rrfK);
+  return rrfFuse([text, vec], k, opts.rrfK, [1, opts.denseWeight ?? 1]);
 }
 
 export function checkK(what: string, k: number): void {

@@ -26,8 +26,20 @@ import {
 } from "./types.js";
 
 export const DEFAULT_SCHEMA = "refrag";
-/** ts_rank_cd normalisation flags (0: none; see measurements in docs/NOTES.md). */
-export const TEXT_RANK_NORMALIZATION = 0;
+
+/**
+ * How full-text hits are ranked. "idf" (the default): BM25's shape in SQL — every query lexeme's
+ * ts_rank (a saturating function of its weighted occurrences: title A, text D) weighted by its inverse
+ * document frequency ln(1 + (N − n + 0.5) / (n + 0.5)), counted live over the store, and summed. "cd":
+ * ts_rank_cd of the OR of all lexemes (no IDF: a common word weighs as much as a rare one). `normalization`
+ * is Postgres' rank normalisation bit mask (0 none, 1 log length, 2 length, 8 unique words, 32 r/(r+1)).
+ * Chosen on the validation questions (docs/NOTES.md).
+ */
+export interface TextRanking {
+  method: "idf" | "cd";
+  normalization: number;
+}
+export const DEFAULT_TEXT_RANKING: TextRanking = { method: "idf", normalization: 0 };
 const DOC_LOCK_BUCKETS = 32;
 
 /** FNV-1a of a document id, modulo DOC_LOCK_BUCKETS (the same in every process). */
@@ -47,6 +59,8 @@ export interface PostgresStoreOptions {
   titleWeight?: number;
   /** Create or upgrade the schema (default true); false refuses a database without a current store. */
   migrate?: boolean;
+  /** Full-text ranking (default DEFAULT_TEXT_RANKING). */
+  textRanking?: TextRanking;
 }
 
 interface PassageRow {
@@ -98,6 +112,7 @@ export class PostgresStore implements PassageStore {
     readonly schema: string,
     readonly titleWeight: number,
     private readonly ownsClient: boolean,
+    readonly textRanking: TextRanking,
   ) {
     this.s = ident(schema);
   }
@@ -136,7 +151,12 @@ export class PostgresStore implements PassageStore {
     const rows = await db.query<{ value: string }>(
       `SELECT value FROM ${s}.settings WHERE key = 'title_weight'`,
     );
-    return new PostgresStore(db, schema, Number(rows[0].value), ownsClient);
+    const ranking = opts.textRanking ?? DEFAULT_TEXT_RANKING;
+    if (!["idf", "cd"].includes(ranking.method) || !Number.isInteger(ranking.normalization))
+      throw new Error(
+        `textRanking: method idf or cd and an integer normalization, got ${JSON.stringify(ranking)}`,
+      );
+    return new PostgresStore(db, schema, Number(rows[0].value), ownsClient, ranking);
   }
 
   /** Connects to a server (postgres://user:pass@host:port/db?schema=name). */
@@ -358,18 +378,40 @@ export class PostgresStore implements PassageStore {
     // Any word matches (OR of the question's lexemes, as BM25 does); the title (A) counts titleWeight
     // times the text (D). Weights are {D, C, B, A}.
     const weights = `{${1 / this.titleWeight},0,0,1}`;
-    const rows = await this.db.query<PassageRow & { score: number }>(
-      `WITH q AS (
-         SELECT (SELECT string_agg(quote_literal(l), ' | ')
-                 FROM unnest(tsvector_to_array(to_tsvector('english'::regconfig, $1))) AS l)::tsquery AS q
-       )
-       SELECT p.id, p.doc_id, p.title, p.text, p.meta, ts_rank_cd($3::float4[], p.tsv, q.q, $4) AS score
-       FROM ${this.t("passages")} p, q
-       WHERE q.q IS NOT NULL AND p.tsv @@ q.q
-       ORDER BY score DESC, p.id
-       LIMIT $2`,
-      [query, k, weights, TEXT_RANK_NORMALIZATION],
-    );
+    const { method, normalization } = this.textRanking;
+    const passages = this.t("passages");
+    const sql =
+      method === "cd"
+        ? `WITH q AS (
+             SELECT (SELECT string_agg(quote_literal(l), ' | ')
+                     FROM unnest(tsvector_to_array(to_tsvector('english'::regconfig, $1))) AS l)::tsquery AS q
+           )
+           SELECT p.id, p.doc_id, p.title, p.text, p.meta, ts_rank_cd($3::float4[], p.tsv, q.q, $4) AS score
+           FROM ${passages} p, q
+           WHERE q.q IS NOT NULL AND p.tsv @@ q.q
+           ORDER BY score DESC, p.id
+           LIMIT $2`
+        : // Document frequencies come from the GIN index (one count per query lexeme), so they are exact
+          // and live: a batch another replica commits changes them at once.
+          `WITH terms AS (
+             SELECT quote_literal(l)::tsquery AS tq
+             FROM unnest(tsvector_to_array(to_tsvector('english'::regconfig, $1))) AS l
+           ),
+           n AS (SELECT count(*)::float8 AS total FROM ${passages}),
+           w AS (
+             SELECT t.tq, ln(1 + (n.total - df.c + 0.5) / (df.c + 0.5)) AS idf
+             FROM terms t CROSS JOIN n
+             CROSS JOIN LATERAL (SELECT count(*)::float8 AS c FROM ${passages} p WHERE p.tsv @@ t.tq) df
+             WHERE df.c > 0
+           ),
+           q AS (SELECT (SELECT string_agg(tq::text, ' | ') FROM w)::tsquery AS q)
+           SELECT p.id, p.doc_id, p.title, p.text, p.meta,
+                  (SELECT sum(w.idf * ts_rank($3::float4[], p.tsv, w.tq, $4)) FROM w) AS score
+           FROM ${passages} p, q
+           WHERE q.q IS NOT NULL AND p.tsv @@ q.q
+           ORDER BY score DESC, p.id
+           LIMIT $2`;
+    const rows = await this.db.query<PassageRow & { score: number }>(sql, [query, k, weights, normalization]);
     return rows.map((r) => ({ ...toPassage(r), score: Number(r.score) }));
   }
 

@@ -12,7 +12,8 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import "../helpers.js";
-import { saveTinyRefrag } from "../tiny_refrag.js";
+import { saveTinyRefrag, tokenizer } from "../tiny_refrag.js";
+import { chunkEncoderFor, storeDerived } from "../../src/rag/vectors.js";
 import { openStore } from "../../src/store/index.js";
 import { pgliteWireBackend } from "./backends.js";
 import { CORPUS } from "./suite.js";
@@ -105,7 +106,14 @@ test("replicas: two servers on one Postgres store see one ingestion at once and 
     const store = await openStore(spec, { migrate: true });
     await store.upsertDocuments(CORPUS);
     const model = join(root, "tiny");
-    await saveTinyRefrag(model, 8, 256, 31);
+    const tiny = await saveTinyRefrag(model, 8, 256, 31);
+    // The corpus's chunk vectors, stored once (as `refrag index vectors --model` does).
+    const stored = await storeDerived(
+      store,
+      CORPUS.flatMap((d) => d.passages.map((p) => p.passage)),
+      { encoder: chunkEncoderFor(tiny, tokenizer) },
+    );
+    assert.equal(stored.attached, 7);
     const [a, b] = await Promise.all([serve(model, spec), serve(model, spec)]);
 
     // Add a document through replica A; both retrieve it at once.
@@ -121,7 +129,7 @@ test("replicas: two servers on one Postgres store see one ingestion at once and 
     const q = "What do owls hunt at night?";
     assert.equal((await retrieve(a, q))[0], "owls#0");
     assert.equal((await retrieve(b, q))[0], "owls#0");
-    // Replica B reads the chunk vectors A stored: its encoder never runs for the passages it retrieves.
+    // Replica B reads the chunk vectors A stored (and those of the corpus): its encoder never runs.
     const [ra, rb] = [await answer(a, q), await answer(b, q)];
     assert.deepEqual(ra.passages, rb.passages);
     assert.equal(ra.passages[0], "owls#0");

@@ -171,6 +171,21 @@ export function storeSuite(make: () => Promise<Backend>): void {
     await assert.rejects(s.searchText("lamp", 0), /k must be a positive integer/);
   });
 
+  test("store: full-text ranking weighs a rare word of the question above a common one (IDF)", async () => {
+    const s = await fresh();
+    const note = (id: string, text: string): DocumentRecord => ({
+      docId: id,
+      passages: [P(id, 0, `Note ${id}`, text)],
+    });
+    // Ten passages share "common"; one (sorting last by id) has "rare". Without IDF both words weigh the
+    // same and the tie would go to the first id.
+    await s.upsertDocuments([
+      ...Array.from({ length: 10 }, (_, i) => note(`c${i}`, "a common word is here")),
+      note("zz", "a rare word is here"),
+    ]);
+    assert.equal((await s.searchText("common rare", 3))[0].id, "zz#0");
+  });
+
   test("store: dense search equals a brute-force cosine ranking", async () => {
     const s = await fresh();
     const rng = new Rng(7);
