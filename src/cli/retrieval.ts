@@ -1,7 +1,7 @@
-// `refrag index build`, `refrag retrieve` and `refrag eval retrieval`: the BM25 passage index of the RAG
-// pipeline, built from `refrag datasets build` output (or any JSONL of {id, doc_id, title, text}).
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+// `refrag index build|vectors|add|examples`, `refrag retrieve` and `refrag eval retrieval`: the passage store
+// of the RAG pipeline (a LanceDB folder or postgres://…), built from `refrag datasets build` output (or any
+// JSONL of {id, doc_id, title, text}), with the chunk vectors and dense embeddings stored beside the passages.
+import { readFileSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { readLines } from "../data/derived/build.js";
 import type { Passage } from "../data/derived/passages.js";
