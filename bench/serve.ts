@@ -14,7 +14,7 @@ import { Rng } from "../src/engine/random.js";
 import { RefragPipeline } from "../src/infer/pipeline.js";
 import { preset, refragConfigFor } from "../src/models/presets.js";
 import { RefragModel } from "../src/models/refrag.js";
-import { buildChunkVectors, vectorCacheFor } from "../src/rag/vectors.js";
+import { chunkEncoderFor, storeDerived, vectorCacheFor } from "../src/rag/vectors.js";
 import { PassageIndex } from "../src/retrieval/index.js";
 import { buildServer } from "../src/server/app.js";
 import { Tokenizer } from "../src/tokenizer/index.js";
@@ -212,7 +212,7 @@ let vectors: { stored: number; perRequest: number; ratio: number } | null = null
 try {
   const docs = paragraphs.map((text, i) => ({ id: `p${i}`, doc_id: `d${i}`, title: "", text }));
   const index = await PassageIndex.build(join(dir, "index"), docs);
-  await buildChunkVectors(index.dir, docs, model, tokenizer);
+  await storeDerived(index.store, docs, { encoder: chunkEncoderFor(model, tokenizer) });
   const timeTtft = async (p: RefragPipeline): Promise<number> => {
     const server = buildServer({ pipeline: p, index, modelName: "bench" });
     const u = await server.listen({ host: "127.0.0.1", port: 0 });
@@ -232,7 +232,7 @@ try {
     return pct(ttfts, 50);
   };
   if (ttftRepeats > 0) {
-    const stored = await timeTtft(new RefragPipeline(model, tokenizer, vectorCacheFor(model, index.dir)));
+    const stored = await timeTtft(new RefragPipeline(model, tokenizer, vectorCacheFor(model, index.store)));
     const perRequest = await timeTtft(new RefragPipeline(model, tokenizer, null));
     vectors = { stored, perRequest, ratio: perRequest / stored };
   }

@@ -48,7 +48,7 @@ export {
   type PassageInput,
 } from "./rag/service.js";
 export { retrievalQuery } from "./rag/query.js";
-export { buildChunkVectors, vectorCacheFor, IndexedVectorCache } from "./rag/vectors.js";
+export { chunkEncoderFor, storeDerived, vectorCacheFor, StoredVectorCache } from "./rag/vectors.js";
 export { trainLoop, type LoopConfig, type StageIO, type TrainingState } from "./train/loop.js";
 export { pretrainDecoder, pretrainEncoder } from "./train/stages/pretrain.js";
 export { initRefrag, reconstruct, continualPretrain, mixedInput } from "./train/stages/refrag.js";

@@ -17,3 +17,27 @@ export function tinyRefrag(k: number, window: number, seed: number, decoderLayer
   };
   return new RefragModel(refragConfigFor(shape, k, window), new Rng(seed));
 }
+
+/** Saves tinyRefrag(k, window, seed) as a checkpoint folder with the shipped tokenizer (for `refrag serve`). */
+export async function saveTinyRefrag(
+  dir: string,
+  k: number,
+  window: number,
+  seed: number,
+): Promise<RefragModel> {
+  const { readFileSync } = await import("node:fs");
+  const { saveCheckpoint } = await import("../src/io/checkpoint.js");
+  const model = tinyRefrag(k, window, seed);
+  const tensors = new Map(
+    [...model.namedParameters()].map(([n, p]) => [
+      n,
+      { dtype: "F32" as const, shape: [...p.shape], data: p.data.slice() },
+    ]),
+  );
+  await saveCheckpoint(dir, {
+    config: model.config,
+    tensors,
+    tokenizerJson: readFileSync(defaultTokenizerPath(), "utf8"),
+  });
+  return model;
+}

@@ -91,7 +91,7 @@ export function registerGenerateCommands(program: Command): void {
           ? null
           : await (await import("../retrieval/index.js")).PassageIndex.open(o.index);
       const rag = new RagService(
-        new RefragPipeline(model, tokenizer, vectorCacheFor(model, o.index ?? null)),
+        new RefragPipeline(model, tokenizer, vectorCacheFor(model, index?.store ?? null)),
         index,
       );
       const given = [...o.passage.map((text) => ({ text })), ...(o.passages ? readPassages(o.passages) : [])];

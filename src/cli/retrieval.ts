@@ -1,7 +1,7 @@
-// `refrag index build`, `refrag retrieve` and `refrag eval retrieval`: the BM25 passage index of the RAG
-// pipeline, built from `refrag datasets build` output (or any JSONL of {id, doc_id, title, text}).
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+// `refrag index build|vectors|add|examples`, `refrag retrieve` and `refrag eval retrieval`: the passage store
+// of the RAG pipeline (a LanceDB folder or postgres://…), built from `refrag datasets build` output (or any
+// JSONL of {id, doc_id, title, text}), with the chunk vectors and dense embeddings stored beside the passages.
+import { readFileSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { readLines } from "../data/derived/build.js";
 import type { Passage } from "../data/derived/passages.js";
@@ -11,13 +11,12 @@ import { DEFAULT_TITLE_WEIGHT, PassageIndex } from "../retrieval/index.js";
 import { buildConversationExamples, buildRagExamples, summaryExamples } from "../retrieval/rag_examples.js";
 import type { SummaryPair } from "../data/derived/summaries.js";
 import type { Conversation } from "../data/derived/conversations.js";
-import { noGrad } from "../engine/tensor.js";
-import { weightsId } from "../infer/vector_cache.js";
-import { chunkTokens } from "../models/refrag.js";
+import { chunkEncoderFor, storeDerived } from "../rag/vectors.js";
 import {
-  EncoderEmbedder,
-  loadEncoder,
+  encoderTokenizerPath,
+  loadEmbedder,
   RETRIEVAL_MODES,
+  type EncoderEmbedder,
   retriever,
   type RetrievalMode,
 } from "../retrieval/dense.js";
@@ -25,7 +24,7 @@ import { isPostgresUrl, openStore, type PassageStore, type VectorDtype } from ".
 import { ingest, type ChunkEncoder } from "../store/ingest.js";
 import { Tokenizer } from "../tokenizer/index.js";
 import { defaultTokenizerPath } from "../tokenizer/pipeline.js";
-import { nonNegInt, positiveInt } from "./args.js";
+import { nonNegInt, nonNegNumber, positiveInt } from "./args.js";
 import { progressBar } from "./progress.js";
 
 export function registerRetrievalCommands(program: Command): void {
@@ -38,10 +37,8 @@ export function registerRetrievalCommands(program: Command): void {
     .option("--store <spec>", "instead of --out: a postgres://user:pass@host/db[?schema=name] store")
     .option("--overwrite", "replace an existing index (folder, or the store's schema)", false)
     .option("--title-weight <n>", "times the title counts in full-text ranking", String(DEFAULT_TITLE_WEIGHT))
-    .option(
-      "--model <dir>",
-      "also store every passage's chunk vectors from this REFRAG checkpoint's encoder (with --out)",
-    )
+    .option("--model <dir>", "also store every passage's chunk vectors from this REFRAG checkpoint's encoder")
+    .option("--embedder <dir>", "also store every passage's dense embedding from this encoder (dense stage)")
     .option("--vectors-dtype <t>", "stored vector precision: f32 or bf16", "f32")
     .action(
       async (o: {
@@ -51,22 +48,20 @@ export function registerRetrievalCommands(program: Command): void {
         overwrite: boolean;
         titleWeight: string;
         model?: string;
+        embedder?: string;
         vectorsDtype: string;
       }) => {
-        if (o.vectorsDtype !== "f32" && o.vectorsDtype !== "bf16")
-          throw new Error(`--vectors-dtype must be f32 or bf16, got "${o.vectorsDtype}"`);
+        const dtype = parseDtype(o.vectorsDtype);
         const t0 = performance.now();
         const passages = readLines<Passage>(o.passages);
         const titleWeight = positiveInt("--title-weight", o.titleWeight);
-        const bar = progressBar("index");
-        const onProgress = (done: number, total: number) => bar.update(done, total, "passages");
         const target = o.store ?? o.out;
         if (target === undefined || (o.store !== undefined && o.out !== undefined))
           throw new Error("give one of --out <dir> or --store <spec>");
-        if (o.model !== undefined && isPostgresUrl(target))
-          throw new Error(
-            "--model stores chunk vectors in an index folder (--out); for a Postgres store use `refrag index add --model`",
-          );
+        // Models load before anything is written (a wrong path should not cost a build).
+        const derived = await loadDerived(o);
+        const bar = progressBar("index");
+        const onProgress = (done: number, total: number) => bar.update(done, total, "passages");
         let idx: PassageIndex;
         if (isPostgresUrl(target)) {
           const store = await buildPostgres(target, passages, {
@@ -85,10 +80,43 @@ export function registerRetrievalCommands(program: Command): void {
         console.log(
           `indexed ${await idx.count()} passages in ${idx.dir} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
         );
-        await idx.close();
-        if (o.model !== undefined) {
-          const { storeIndexVectors } = await import("./vectors.js");
-          await storeIndexVectors(target, passages, o.model, o.vectorsDtype === "bf16" ? "BF16" : "F32");
+        try {
+          if (derived !== null) await attachDerived(idx.store, passages, derived, dtype);
+        } finally {
+          await idx.close();
+        }
+      },
+    );
+
+  index
+    .command("vectors")
+    .description(
+      "compute and store chunk vectors (--model) and/or dense embeddings (--embedder) of passages a store already holds",
+    )
+    .requiredOption("--store <spec>", "LanceDB folder or postgres:// URL")
+    .requiredOption(
+      "--passages <file>",
+      "the passages (JSONL of {id, title, text}); changed or missing ones are skipped",
+    )
+    .option("--model <dir>", "REFRAG checkpoint: store each passage's chunk vectors")
+    .option("--embedder <dir>", "encoder checkpoint (dense stage): store dense embeddings")
+    .option("--vectors-dtype <t>", "stored vector precision: f32 or bf16", "f32")
+    .action(
+      async (o: {
+        store: string;
+        passages: string;
+        model?: string;
+        embedder?: string;
+        vectorsDtype: string;
+      }) => {
+        const dtype = parseDtype(o.vectorsDtype);
+        const derived = await loadDerived(o);
+        if (derived === null) throw new Error("give --model <dir> and/or --embedder <dir>");
+        const store = await openStore(o.store, { migrate: true });
+        try {
+          await attachDerived(store, readLines<Passage>(o.passages), derived, dtype);
+        } finally {
+          await store.close();
         }
       },
     );
@@ -238,18 +266,31 @@ export function registerRetrievalCommands(program: Command): void {
     .option("--store <spec>", "same as --index")
     .option("--mode <m>", `retrieval: ${RETRIEVAL_MODES.join(", ")}`, "bm25")
     .option("--embedder <dir>", "encoder checkpoint for dense and hybrid retrieval")
+    .option("--dense-weight <w>", "hybrid: weight of the dense list in rank fusion (full text: 1)", "1")
     .option("-k <n>", "passages to return", "5")
     .option("--json", "print JSON lines instead of text", false)
     .action(
       async (
         question: string,
-        o: { index?: string; store?: string; mode: string; embedder?: string; k: string; json: boolean },
+        o: {
+          index?: string;
+          store?: string;
+          mode: string;
+          embedder?: string;
+          denseWeight: string;
+          k: string;
+          json: boolean;
+        },
       ) => {
         const mode = parseMode(o.mode);
+        const denseWeight = nonNegNumber("--dense-weight", o.denseWeight);
         const embedder = o.embedder === undefined ? null : await loadEmbedder(o.embedder);
         const store = await openStore(storeSpec(o));
         try {
-          const hits = await retriever(store, mode, embedder)(question, positiveInt("-k", o.k));
+          const hits = await retriever(store, mode, embedder, { denseWeight })(
+            question,
+            positiveInt("-k", o.k),
+          );
           for (const [i, h] of hits.entries())
             console.log(
               o.json
@@ -276,28 +317,52 @@ function parseMode(m: string): RetrievalMode {
   return m as RetrievalMode;
 }
 
-function tokenizerFor(dir: string): Tokenizer {
-  const own = join(dir, "tokenizer.json");
-  return Tokenizer.fromFile(existsSync(own) ? own : defaultTokenizerPath());
-}
-
-async function loadEmbedder(dir: string): Promise<EncoderEmbedder> {
-  return new EncoderEmbedder(await loadEncoder(dir), tokenizerFor(dir));
+function parseDtype(t: string): VectorDtype {
+  if (t !== "f32" && t !== "bf16") throw new Error(`--vectors-dtype must be f32 or bf16, got "${t}"`);
+  return t === "bf16" ? "BF16" : "F32";
 }
 
 async function loadChunkEncoder(dir: string): Promise<ChunkEncoder> {
   const { loadRefrag } = await import("../models/load.js");
-  const model = await loadRefrag(dir);
-  const tok = tokenizerFor(dir);
+  return chunkEncoderFor(await loadRefrag(dir), Tokenizer.fromFile(encoderTokenizerPath(dir)));
+}
+
+interface Derived {
+  encoder: ChunkEncoder | null;
+  embedder: EncoderEmbedder | null;
+}
+
+async function loadDerived(o: { model?: string; embedder?: string }): Promise<Derived | null> {
+  if (o.model === undefined && o.embedder === undefined) return null;
   return {
-    id: weightsId(model.encoder),
-    k: model.chunkSize,
-    encode: (text) => {
-      const chunks = chunkTokens(tok.encode(text, { allowSpecial: false }), model.chunkSize);
-      const v = noGrad(() => model.encodeChunks(chunks));
-      return { rows: v.rows, cols: v.cols, data: v.data.slice() };
-    },
+    encoder: o.model === undefined ? null : await loadChunkEncoder(o.model),
+    embedder: o.embedder === undefined ? null : await loadEmbedder(o.embedder),
   };
+}
+
+/** Computes and stores chunk vectors and/or embeddings of stored passages (one transaction per batch). */
+async function attachDerived(
+  store: PassageStore,
+  passages: readonly Passage[],
+  d: Derived,
+  dtype: VectorDtype,
+): Promise<void> {
+  const t0 = performance.now();
+  const what = [
+    d.encoder ? `chunk vectors (${dtype}, k = ${d.encoder.k}, encoder ${d.encoder.id})` : null,
+    d.embedder ? `embeddings (${d.embedder.id})` : null,
+  ].filter((x) => x !== null);
+  const bar = progressBar("vectors");
+  const r = await storeDerived(store, passages, {
+    encoder: d.encoder,
+    embedder: d.embedder,
+    dtype,
+    onProgress: (done, total) => bar.update(done, total, "passages"),
+  });
+  bar.stop();
+  console.log(
+    `stored ${what.join(" and ")} for ${r.attached} of ${r.passages} passages${d.encoder ? ` (${r.chunks} chunks)` : ""} in ${store.location} (${((performance.now() - t0) / 1000).toFixed(1)} s)${r.skipped > 0 ? `; ${r.skipped} skipped (not stored, or changed)` : ""}`,
+  );
 }
 
 /** Builds a Postgres store from passages: one transaction (replacing the schema with --overwrite). */
@@ -342,6 +407,11 @@ export function registerRetrievalEval(ev: Command): void {
     )
     .option("--embedder <dir>", "encoder checkpoint (dense stage) whose embeddings the store holds")
     .option("--modes <list>", "retrieval modes", RETRIEVAL_MODES.join(","))
+    .option(
+      "--dense-weight <list>",
+      "hybrid: weight of the dense list in reciprocal rank fusion (full text: 1); a list gives a row each (tune on validation)",
+      "1",
+    )
     .option("--k <list>", "cut-offs", "1,5,10")
     .option("--out <file>", "also write the report as JSON")
     .action(
@@ -352,10 +422,12 @@ export function registerRetrievalEval(ev: Command): void {
         split?: string;
         embedder?: string;
         modes: string;
+        denseWeight: string;
         k: string;
         out?: string;
       }) => {
         const ks = o.k.split(",").map((x) => positiveInt("--k", x.trim()));
+        const denseWeights = o.denseWeight.split(",").map((x) => nonNegNumber("--dense-weight", x.trim()));
         const modes = o.modes.split(",").map((m) => parseMode(m.trim()));
         const all = readLines<QaItem>(o.qa);
         const splits = o.split === undefined ? [undefined] : o.split.split(",").map((x) => x.trim());
@@ -377,23 +449,29 @@ export function registerRetrievalEval(ev: Command): void {
             const items = split === undefined ? all : all.filter((q) => q.meta?.split === split);
             if (items.length === 0)
               throw new Error(`no QA items${split ? ` in split ${split}` : ""} in ${o.qa}`);
-            for (const mode of modes) {
+            // One row per mode; hybrid once per dense weight.
+            const runs = modes.flatMap((mode): { mode: RetrievalMode; w: number | null }[] =>
+              mode === "hybrid" ? denseWeights.map((w) => ({ mode, w })) : [{ mode, w: null }],
+            );
+            for (const { mode, w } of runs) {
+              const label =
+                w === null || (denseWeights.length === 1 && w === 1) ? mode : `${mode} (dense ×${w})`;
               if (mode !== "bm25" && embedder === null) {
                 console.log(
-                  `| ${split ?? "all"} | ${mode} | — | no embedder (train one with the dense stage, then pass --embedder) |`,
+                  `| ${split ?? "all"} | ${label} | — | no embedder (train one with the dense stage, then pass --embedder) |`,
                 );
                 continue;
               }
-              const search = retriever(store, mode, embedder);
-              const bar = progressBar(`eval ${mode}`);
+              const search = retriever(store, mode, embedder, { denseWeight: w ?? undefined });
+              const bar = progressBar(`eval ${label}`);
               const report = await evalRetrieval({ search }, items, ks, (d, t) =>
                 bar.update(d, t, "questions"),
               );
               bar.stop();
               console.log(
-                `| ${split ?? "all"} | ${mode} | ${report.questions} | ${report.rows.map((r) => r.recall.toFixed(3)).join(" | ")} | ${report.mrr.toFixed(3)} |`,
+                `| ${split ?? "all"} | ${label} | ${report.questions} | ${report.rows.map((r) => r.recall.toFixed(3)).join(" | ")} | ${report.mrr.toFixed(3)} |`,
               );
-              rows.push({ split: split ?? "all", mode, ...report });
+              rows.push({ split: split ?? "all", mode, denseWeight: w, ...report });
             }
           }
         } finally {

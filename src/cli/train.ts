@@ -7,6 +7,7 @@ import { SHAPES } from "../models/presets.js";
 import { loadLlama } from "../models/load.js";
 import type { RagExample } from "../retrieval/rag_examples.js";
 import { positiveInt, positiveNumber, unitInterval } from "./args.js";
+import { registerDenseCommand } from "./train_dense.js";
 import { SPECIAL_TOKENS, Tokenizer } from "../tokenizer/index.js";
 import { defaultTokenizerPath } from "../tokenizer/pipeline.js";
 import { CURRICULUM_KINDS, type CurriculumKind } from "../train/curriculum.js";
@@ -59,6 +60,7 @@ export function registerTrainCommands(program: Command): void {
   registerRefragStageCommands(train);
   registerPolicyCommand(train);
   registerFinetuneCommand(train);
+  registerDenseCommand(train);
 
   train
     .command("tokens")

@@ -1,5 +1,5 @@
 // "Retrieve, then generate" in one place: passages from the request or from the index (one multi-turn
-// query rule), chunk vectors from the store, chunk selection, generation on the shared batch engine, and
+// query rule), chunk vectors from the store (src/rag/vectors.ts), chunk selection, generation on the shared batch engine, and
 // the figures that say what REFRAG did (which chunks were read compressed, positions saved). The server's
 // routes and `refrag generate` call this; nothing else strings the steps together.
 import { BatchEngine, type EngineStats, type TokenStream } from "../infer/batch.js";
@@ -14,6 +14,7 @@ import type { Passage } from "../infer/prompt.js";
 import type { SamplingOptions } from "../infer/sampling.js";
 import type { SelectionOptions } from "../infer/selection.js";
 import { retrievalQuery } from "./query.js";
+import { StoredVectorCache } from "./vectors.js";
 
 /** A passage as callers give it: the prompt's passage (src/infer/prompt.ts owns the layout). */
 export type PassageInput = Passage;
@@ -135,6 +136,10 @@ export class RagService {
       req.passages === undefined || req.passages === null
         ? await this.retrieve(req.question, history, req.k ?? 5)
         : req.passages.map((p, i) => this.passage(i, p, null));
+    // Stored chunk vectors of these passages (by id, made from the same text) go to the pipeline's cache,
+    // so the encoder does not run for them.
+    const cache = this.pipeline.vectorCache;
+    if (cache instanceof StoredVectorCache) await cache.load(passages, this.pipeline.tokenizer);
     const prompt = await this.pipeline.prepare({
       question: req.question,
       history,

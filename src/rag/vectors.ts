@@ -1,98 +1,175 @@
-// Chunk vectors stored with the passage index: `refrag index build --model DIR` encodes every passage once
-// and writes its vectors into INDEX/chunk_vectors/ (one safetensors file per passage, F32 or BF16, keyed by
-// the encoder's weights, the passage's token ids and k: see infer/vector_cache.ts). A server over that
-// index reads them instead of running the encoder; passages a request brings are encoded and kept in
-// memory only, so requests never write into the index.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { noGrad } from "../engine/tensor.js";
+// Chunk vectors stored in the passage store (src/store): `refrag index build --model DIR`, `index vectors`,
+// `index add --model` and the server's ingestion route compute every passage's vectors once and the store
+// keeps them beside the passage, keyed by the encoder's weights id and k. A RAG request looks up the
+// vectors of the passages it reads by passage id (one query), checks that they were made from the very
+// text it reads, and the encoder never runs for those passages. Passages a request brings (or the store
+// has no vectors for) are encoded and kept in memory only, so requests never write into the store.
+import { existsSync } from "node:fs";
+import { basename, join } from "node:path";
+import { noGrad, Tensor } from "../engine/tensor.js";
 import type { PipelineTokenizer } from "../infer/pipeline.js";
-import { ChunkVectorCache, weightsId, type VectorDtype } from "../infer/vector_cache.js";
+import { ChunkVectorCache, weightsId } from "../infer/vector_cache.js";
 import { chunkTokens, type RefragModel } from "../models/refrag.js";
+import type { ChunkEncoder } from "../store/ingest.js";
+import {
+  passageText,
+  type AttachRecord,
+  type PassageStore,
+  type StoredChunkVectors,
+  type VectorDtype,
+} from "../store/types.js";
 
-export const VECTORS_DIR = "chunk_vectors";
-const MANIFEST = "manifest.json";
-
-export interface VectorsManifest {
-  encoder: string;
-  k: number;
-  dtype: VectorDtype;
-  passages: number;
-  chunks: number;
+/** What the cache needs of a store (a PassageStore fits). */
+export interface VectorSource {
+  getChunkVectors(
+    ids: readonly string[],
+    encoderId: string,
+    k: number,
+  ): Promise<Map<string, StoredChunkVectors>>;
 }
 
-export function vectorsDir(indexDir: string): string {
-  return join(indexDir, VECTORS_DIR);
-}
-
-/** The manifest of an index's stored vectors, or null when it has none. */
-export function readVectorsManifest(indexDir: string): VectorsManifest | null {
-  const path = join(vectorsDir(indexDir), MANIFEST);
-  if (!existsSync(path)) return null;
-  return JSON.parse(readFileSync(path, "utf8")) as VectorsManifest;
+/** How the REFRAG encoder turns a passage text into chunk vectors: its tokens cut into chunks of k. */
+export function chunkEncoderFor(model: RefragModel, tokenizer: PipelineTokenizer): ChunkEncoder {
+  return {
+    id: weightsId(model.encoder),
+    k: model.chunkSize,
+    encode: (text) => {
+      const ids = tokenizer.encode(text, { allowSpecial: false });
+      if (ids.length === 0)
+        return { rows: 0, cols: model.config.encoder.hidden_size, data: new Float32Array(0) };
+      const v = noGrad(() => model.encodeChunks(chunkTokens(Int32Array.from(ids), model.chunkSize)));
+      return { rows: v.shape[0], cols: v.shape[1], data: v.data.slice() };
+    },
+  };
 }
 
 /**
- * Memory cache in front of an index's stored vectors (read-only). `encoded` counts passages whose vectors
- * were not found anywhere, i.e. the encoder ran for them.
+ * The pipeline's vector cache in front of a store. `load` fetches the stored vectors of the passages a
+ * request reads into memory (keyed by token ids, as the pipeline asks); `encoded` counts passages whose
+ * vectors were found nowhere, i.e. the encoder ran for them; `fromStore` counts passages read from the store.
  */
-export class IndexedVectorCache extends ChunkVectorCache {
+export class StoredVectorCache extends ChunkVectorCache {
   encoded = 0;
+  fromStore = 0;
+
   constructor(
-    private readonly stored: ChunkVectorCache | null,
+    readonly store: VectorSource | null,
     encoderId: string,
     k: number,
+    private readonly cols: number,
     maxMemoryEntries = 10_000,
   ) {
     super(null, encoderId, k, "F32", maxMemoryEntries);
   }
 
-  override async get(passageIds: ArrayLike<number>): Promise<import("../engine/tensor.js").Tensor | null> {
-    const hit =
-      (await super.get(passageIds)) ?? (this.stored === null ? null : await this.stored.get(passageIds));
+  /**
+   * Puts the stored vectors of `passages` (those with an id) in memory, when the store holds vectors of
+   * this encoder and k made from exactly this text. Returns how many were found.
+   */
+  async load(
+    passages: readonly { id?: string; text: string }[],
+    tokenizer: Pick<PipelineTokenizer, "encode">,
+  ): Promise<number> {
+    if (this.store === null) return 0;
+    const ids = [...new Set(passages.flatMap((p) => (p.id === undefined ? [] : [p.id])))];
+    if (ids.length === 0) return 0;
+    const stored = await this.store.getChunkVectors(ids, this.encoderId, this.k);
+    let found = 0;
+    for (const p of passages) {
+      const v = p.id === undefined ? undefined : stored.get(p.id);
+      if (v === undefined || v.text !== p.text) continue;
+      const tokens = tokenizer.encode(p.text, { allowSpecial: false });
+      // Vectors of another tokenizer or a damaged row are not used (the encoder runs instead).
+      if (v.rows !== Math.ceil(tokens.length / this.k) || v.cols !== this.cols || v.rows === 0) continue;
+      if (!v.data.every(Number.isFinite)) continue;
+      if ((await super.get(tokens)) === null) await this.put(tokens, new Tensor(v.data, [v.rows, v.cols]));
+      found++;
+    }
+    this.fromStore += found;
+    return found;
+  }
+
+  override async get(passageIds: ArrayLike<number>): Promise<Tensor | null> {
+    const hit = await super.get(passageIds);
     if (hit === null) this.encoded++;
     return hit;
   }
 }
 
-/** The cache a server over `indexDir` (or none) should use for this model. */
-export function vectorCacheFor(model: RefragModel, indexDir: string | null): IndexedVectorCache {
-  const encoder = weightsId(model.encoder);
-  const manifest = indexDir === null ? null : readVectorsManifest(indexDir);
-  const usable = manifest !== null && manifest.encoder === encoder && manifest.k === model.chunkSize;
-  const stored = usable
-    ? new ChunkVectorCache(vectorsDir(indexDir!), encoder, model.chunkSize, manifest.dtype, 1024)
-    : null;
-  return new IndexedVectorCache(stored, encoder, model.chunkSize);
+/** The cache a server or `refrag generate` over `store` (or none) should use for this model. */
+export function vectorCacheFor(model: RefragModel, store: VectorSource | null): StoredVectorCache {
+  return new StoredVectorCache(
+    store,
+    weightsId(model.encoder),
+    model.chunkSize,
+    model.config.encoder.hidden_size,
+  );
 }
 
-/** Encodes every passage once and stores its chunk vectors in the index folder. */
-export async function buildChunkVectors(
-  indexDir: string,
-  passages: Iterable<{ text: string }>,
-  model: RefragModel,
-  tokenizer: PipelineTokenizer,
-  o: { dtype?: VectorDtype; onProgress?: (done: number) => void } = {},
-): Promise<VectorsManifest> {
+/** Refuses an old `INDEX/chunk_vectors/` folder given as an index, and says what to do instead. */
+export function checkNotVectorFolder(spec: string): void {
+  if (basename(spec.replace(/\/+$/, "")) === "chunk_vectors" && existsSync(join(spec, "manifest.json")))
+    throw new Error(
+      `${spec} is a chunk-vector folder of an older refrag, not an index: give the index folder (--index ${join(spec, "..")}); chunk vectors now live in the store (store them with \`refrag index vectors --store … --passages … --model …\`)`,
+    );
+}
+
+/** A note when an index folder still holds the `chunk_vectors/` folder older versions wrote (no longer read). */
+export function legacyVectorsNote(indexDir: string): string | null {
+  return existsSync(join(indexDir, "chunk_vectors", "manifest.json"))
+    ? `${indexDir}/chunk_vectors/ was written by an older refrag and is not read any more: chunk vectors live in the store now (store them once with \`refrag index vectors --store ${indexDir} --passages … --model …\`; the folder can then be removed)`
+    : null;
+}
+
+export interface StoreDerivedOptions {
+  /** Stored precision of chunk vectors (default F32). */
+  dtype?: VectorDtype;
+  /** Passages per transaction (default 256). */
+  batch?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface StoreDerivedReport {
+  passages: number;
+  attached: number;
+  skipped: number;
+  chunks: number;
+}
+
+/**
+ * Computes chunk vectors (`encoder`) and/or dense embeddings (`embedder`) of passages the store already
+ * holds and attaches them, one transaction per batch (a passage changed meanwhile is skipped).
+ */
+export async function storeDerived(
+  store: Pick<PassageStore, "attach">,
+  passages: readonly { id: string; title: string; text: string }[],
+  o: StoreDerivedOptions & {
+    encoder?: ChunkEncoder | null;
+    embedder?: { readonly id: string; embed(texts: readonly string[]): Float32Array[] } | null;
+  },
+): Promise<StoreDerivedReport> {
+  const batch = o.batch ?? 256;
   const dtype = o.dtype ?? "F32";
-  const encoder = weightsId(model.encoder);
-  const cache = new ChunkVectorCache(vectorsDir(indexDir), encoder, model.chunkSize, dtype, 1);
-  let n = 0;
-  let chunks = 0;
-  for (const p of passages) {
-    const ids = Int32Array.from(tokenizer.encode(p.text, { allowSpecial: false }));
-    if (ids.length > 0) {
-      const pc = chunkTokens(ids, model.chunkSize);
-      await cache.put(
-        ids,
-        noGrad(() => model.encodeChunks(pc)),
-      );
-      chunks += pc.length;
-    }
-    n++; // not inside the optional call: `o.onProgress?.(++n)` skips the increment without a callback
-    o.onProgress?.(n);
+  const report: StoreDerivedReport = { passages: passages.length, attached: 0, skipped: 0, chunks: 0 };
+  for (let i = 0; i < passages.length; i += batch) {
+    const part = passages.slice(i, i + batch);
+    const emb = o.embedder ? o.embedder.embed(part.map(passageText)) : null;
+    const records: AttachRecord[] = part.map((p, j) => {
+      const r: AttachRecord = { id: p.id, title: p.title, text: p.text };
+      if (o.encoder) {
+        const v = o.encoder.encode(p.text);
+        if (v.rows > 0) {
+          r.chunkVectors = [{ encoderId: o.encoder.id, k: o.encoder.k, dtype, ...v }];
+          report.chunks += v.rows;
+        }
+      }
+      if (emb !== null && o.embedder) r.embeddings = { [o.embedder.id]: emb[j] };
+      return r;
+    });
+    const a = await store.attach(records);
+    report.attached += a.attached;
+    report.skipped += a.skipped.length;
+    o.onProgress?.(Math.min(i + batch, passages.length), passages.length);
   }
-  const manifest: VectorsManifest = { encoder, k: model.chunkSize, dtype, passages: n, chunks };
-  writeFileSync(join(vectorsDir(indexDir), MANIFEST), JSON.stringify(manifest, null, 2) + "\n");
-  return manifest;
+  return report;
 }

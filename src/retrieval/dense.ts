@@ -2,6 +2,8 @@
 // hidden states are mean-pooled and scaled to unit length, and passages are ranked by cosine similarity
 // (one shared encoder for questions and passages). The contrastive stage (src/train/stages/dense.ts)
 // trains the encoder for this; the same functions embed at training, indexing and query time.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { rmsnorm } from "../engine/ops.js";
 import { noGrad, Tensor } from "../engine/tensor.js";
 import { loadCheckpoint } from "../io/checkpoint.js";
@@ -9,8 +11,10 @@ import type { RobertaConfig } from "../io/config.js";
 import { weightsId } from "../infer/vector_cache.js";
 import { padBatch, RobertaModel } from "../models/roberta.js";
 import { Rng } from "../engine/random.js";
-import { searchHybrid } from "../store/batch.js";
+import { searchHybrid, type HybridOptions } from "../store/batch.js";
 import type { PassageStore, SearchHit } from "../store/types.js";
+import { Tokenizer } from "../tokenizer/index.js";
+import { defaultTokenizerPath } from "../tokenizer/pipeline.js";
 
 export interface TextTokenizer {
   encode(text: string, opts?: { allowSpecial?: boolean }): number[];
@@ -24,8 +28,7 @@ export interface Embedder {
   embed(texts: readonly string[]): Float32Array[];
 }
 
-/** What a passage is embedded from: its title, then its text. */
-export const passageText = (p: { title: string; text: string }): string => `${p.title}\n${p.text}`;
+export { passageText } from "../store/types.js";
 
 /** Token sequences the encoder reads: [bos] + at most maxTokens - 1 tokens of each text. */
 export function retrievalSequences(
@@ -90,6 +93,17 @@ export class EncoderEmbedder implements Embedder {
   }
 }
 
+/** The tokenizer of an encoder folder (its own tokenizer.json), else the shipped one. */
+export function encoderTokenizerPath(dir: string): string {
+  const own = join(dir, "tokenizer.json");
+  return existsSync(own) ? own : defaultTokenizerPath();
+}
+
+/** A dense embedder from an encoder checkpoint folder (the dense stage's output) and its tokenizer. */
+export async function loadEmbedder(dir: string): Promise<EncoderEmbedder> {
+  return new EncoderEmbedder(await loadEncoder(dir), Tokenizer.fromFile(encoderTokenizerPath(dir)));
+}
+
 /** An encoder from a checkpoint: a RobertaModel, a RobertaForMaskedLM ("roberta." names) or a REFRAG
  * checkpoint ("encoder." names). */
 export async function loadEncoder(dir: string): Promise<RobertaModel> {
@@ -123,9 +137,11 @@ export function retriever(
   store: PassageStore,
   mode: RetrievalMode,
   embedder: Embedder | null,
+  hybrid: HybridOptions = {},
 ): (question: string, k: number) => Promise<SearchHit[]> {
   if (mode === "bm25") return (q, k) => store.searchText(q, k);
   if (embedder === null) throw new Error(`${mode} retrieval needs an embedder (--embedder <dir>)`);
   if (mode === "dense") return (q, k) => store.searchDense(embedder.id, embedder.embed([q])[0], k);
-  return (q, k) => searchHybrid(store, q, { embedderId: embedder.id, vector: embedder.embed([q])[0] }, k);
+  return (q, k) =>
+    searchHybrid(store, q, { embedderId: embedder.id, vector: embedder.embed([q])[0] }, k, hybrid);
 }

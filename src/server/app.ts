@@ -4,6 +4,7 @@
 //   GET  /metrics       Prometheus metrics (metrics.ts)
 //   /v1/models, /v1/chat/completions, /v1/completions: OpenAI-compatible (openai.ts)
 //   POST /v1/retrieve   {question, k?} -> {passages: [...]}
+//   POST /v1/documents  live ingestion behind a bearer token (ingest.ts; only when a token is configured)
 //   POST /v1/answer     {question, history?, passages? (strings or {id?, title?, text}) | k?, selection?,
 //                        max_tokens?, temperature?, top_p?,
 //                        stop?, seed?}
@@ -17,6 +18,7 @@ import { RagService, type Retriever } from "../rag/service.js";
 import { HttpError, messageOf, RETRY_AFTER_S, statusOf } from "./errors.js";
 import { ServerMetrics } from "./metrics.js";
 import { refragExtension, registerOpenAiRoutes } from "./openai.js";
+import { registerIngestRoute, type IngestRouteOptions } from "./ingest.js";
 import { demoPage } from "./page.js";
 
 export { HttpError } from "./errors.js";
@@ -64,6 +66,8 @@ export interface ServerOptions {
   rag?: RagService;
   /** Passage vectors computed on the request path so far (for /metrics). */
   encodedPassages?: () => number;
+  /** POST /v1/documents (live ingestion behind a token); absent: the route does not exist. */
+  ingest?: IngestRouteOptions | null;
 }
 
 interface AnswerRequest {
@@ -242,6 +246,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     chunk_size: model.chunkSize,
     context_window: model.decoder.config.max_position_embeddings,
     index: index === null ? null : index.dir,
+    ingestion: (opts.ingest ?? null) !== null,
     limits,
   };
 
@@ -259,6 +264,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     metrics,
     created: Math.floor(Date.now() / 1000),
   });
+  if (opts.ingest) registerIngestRoute(app, opts.ingest);
 
   app.get("/", async (_req, reply) =>
     reply.type("text/html; charset=utf-8").send(demoPage(facts.model, index !== null)),

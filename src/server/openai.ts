@@ -40,6 +40,7 @@ type Body = Record<string, unknown>;
 
 const ERROR_TYPES: Record<number, [string, string | null]> = {
   400: ["invalid_request_error", null],
+  401: ["invalid_request_error", "invalid_api_key"],
   404: ["invalid_request_error", "not_found"],
   413: ["invalid_request_error", "request_too_large"],
   429: ["rate_limit_error", "rate_limit_exceeded"],

@@ -3,8 +3,10 @@
 import { bf16ToF32, f32ToBf16 } from "../io/half.js";
 import {
   checkId,
+  type AttachRecord,
   type ChunkVectors,
   type DocumentRecord,
+  type PassageRecord,
   type PassageStore,
   type SearchHit,
   type VectorDtype,
@@ -41,22 +43,52 @@ export function checkBatch(docs: readonly DocumentRecord[]): Map<string, number>
         throw new Error(`${at}: text contains a NUL character`);
       if (p.meta !== undefined && (typeof p.meta !== "object" || p.meta === null || Array.isArray(p.meta)))
         throw new Error(`${at}: meta must be an object`);
-      for (const [j, cv] of (rec.chunkVectors ?? []).entries())
-        checkChunkVectors(cv, `${at}, chunk vectors ${j}`);
-      for (const [id, v] of Object.entries(rec.embeddings ?? {})) {
-        checkId(`${at}: embedder`, id);
-        if (!(v instanceof Float32Array) || v.length === 0 || v.length > MAX_EMBEDDING_DIM)
-          throw new Error(`${at}: embedding ${id} must be a Float32Array of 1-${MAX_EMBEDDING_DIM} values`);
-        if (!v.every(Number.isFinite)) throw new Error(`${at}: embedding ${id} has a non-finite value`);
-        if (v.every((x) => x === 0)) throw new Error(`${at}: embedding ${id} is all zeros (no direction)`);
-        const dim = dims.get(id);
-        if (dim !== undefined && dim !== v.length)
-          throw new Error(`${at}: embedding ${id} has ${v.length} values, others in the batch ${dim}`);
-        dims.set(id, v.length);
-      }
+      checkDerived(rec, at, dims);
     }
   }
   return dims;
+}
+
+/** Checks attach records (ids distinct, vectors and embeddings well-formed); returns the embedders' dims. */
+export function checkAttach(records: readonly AttachRecord[]): Map<string, number> {
+  const seen = new Set<string>();
+  const dims = new Map<string, number>();
+  for (const [i, r] of records.entries()) {
+    const at = `record ${i} (${JSON.stringify(r?.id)})`;
+    for (const key of ["id", "title", "text"] as const)
+      if (typeof r?.[key] !== "string") throw new Error(`${at}: "${key}" must be a string`);
+    if (seen.has(r.id)) throw new Error(`${at}: passage ${r.id} appears twice`);
+    seen.add(r.id);
+    checkDerived(r, at, dims);
+  }
+  return dims;
+}
+
+/** Chunk vectors and embeddings of one passage; `dims` collects each embedder's dimension. */
+function checkDerived(
+  rec: Pick<PassageRecord, "chunkVectors" | "embeddings">,
+  at: string,
+  dims: Map<string, number>,
+): void {
+  const keys = new Set<string>();
+  for (const [j, cv] of (rec.chunkVectors ?? []).entries()) {
+    checkChunkVectors(cv, `${at}, chunk vectors ${j}`);
+    const key = `${cv.encoderId}/${cv.k}`;
+    if (keys.has(key))
+      throw new Error(`${at}: two sets of chunk vectors for encoder ${cv.encoderId}, k ${cv.k}`);
+    keys.add(key);
+  }
+  for (const [id, v] of Object.entries(rec.embeddings ?? {})) {
+    checkId(`${at}: embedder`, id);
+    if (!(v instanceof Float32Array) || v.length === 0 || v.length > MAX_EMBEDDING_DIM)
+      throw new Error(`${at}: embedding ${id} must be a Float32Array of 1-${MAX_EMBEDDING_DIM} values`);
+    if (!v.every(Number.isFinite)) throw new Error(`${at}: embedding ${id} has a non-finite value`);
+    if (v.every((x) => x === 0)) throw new Error(`${at}: embedding ${id} is all zeros (no direction)`);
+    const dim = dims.get(id);
+    if (dim !== undefined && dim !== v.length)
+      throw new Error(`${at}: embedding ${id} has ${v.length} values, others in the batch ${dim}`);
+    dims.set(id, v.length);
+  }
 }
 
 function checkChunkVectors(cv: ChunkVectors, at: string): void {
@@ -89,22 +121,27 @@ export function vectorsFromBytes(bytes: Uint8Array, dtype: VectorDtype, what: st
 export const DEFAULT_RRF_K = 60;
 
 /**
- * Reciprocal rank fusion (Cormack et al. 2009): score(d) = Σ over lists of 1 / (rrfK + rank), rank from 1.
- * Ties keep the order of first appearance (earlier lists first). Returns the k best.
+ * Reciprocal rank fusion (Cormack et al. 2009): score(d) = Σ over lists of weight / (rrfK + rank), rank
+ * from 1, weight 1 per list unless given (weighted RRF: a list known to be weaker counts less). Ties keep
+ * the order of first appearance (earlier lists first). Returns the k best.
  */
 export function rrfFuse(
   lists: readonly (readonly SearchHit[])[],
   k: number,
   rrfK = DEFAULT_RRF_K,
+  weights: readonly number[] = lists.map(() => 1),
 ): SearchHit[] {
+  if (weights.length !== lists.length || !weights.every((w) => Number.isFinite(w) && w >= 0))
+    throw new Error(`rrfFuse: one finite weight >= 0 per list, got ${JSON.stringify(weights)}`);
   const fused = new Map<string, SearchHit>();
-  for (const list of lists)
+  lists.forEach((list, l) =>
     list.forEach((h, r) => {
-      const add = 1 / (rrfK + r + 1);
+      const add = weights[l] / (rrfK + r + 1);
       const cur = fused.get(h.id);
       if (cur === undefined) fused.set(h.id, { ...h, score: add });
       else cur.score += add;
-    });
+    }),
+  );
   return [...fused.values()].sort((a, b) => b.score - a.score).slice(0, k);
 }
 
@@ -112,9 +149,12 @@ export interface HybridOptions {
   /** Candidates taken from each list before fusion (default max(k, 50)). */
   depth?: number;
   rrfK?: number;
+  /** Weight of the dense list against the full-text list's 1 (default 1: plain RRF). Choose it on
+   * validation questions: a weak dense retriever should count less (0 gives the full-text order). */
+  denseWeight?: number;
 }
 
-/** Hybrid retrieval: full-text and dense candidate lists fused by reciprocal rank. */
+/** Hybrid retrieval: full-text and dense candidate lists fused by (weighted) reciprocal rank. */
 export async function searchHybrid(
   store: PassageStore,
   question: string,
@@ -127,7 +167,7 @@ export async function searchHybrid(
     store.searchText(question, depth),
     store.searchDense(dense.embedderId, dense.vector, depth),
   ]);
-  return rrfFuse([text, vec], k, opts.rrfK);
+  return rrfFuse([text, vec], k, opts.rrfK, [1, opts.denseWeight ?? 1]);
 }
 
 export function checkK(what: string, k: number): void {

@@ -13,15 +13,17 @@ import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSyn
 import { basename, dirname, join } from "node:path";
 import * as lancedb from "@lancedb/lancedb";
 import { Binary, Field, FixedSizeList, Float32, Int32, Schema, Utf8 } from "apache-arrow";
-import { checkBatch, checkK, vectorBytes, vectorsFromBytes } from "./batch.js";
+import { checkAttach, checkBatch, checkK, vectorBytes, vectorsFromBytes } from "./batch.js";
 import {
   DEFAULT_TITLE_WEIGHT,
   toQuery,
-  type ChunkVectors,
+  type AttachRecord,
+  type AttachReport,
   type DocumentRecord,
   type EmbedderInfo,
   type PassageStore,
   type SearchHit,
+  type StoredChunkVectors,
   type StoredPassage,
   type StoreInfo,
   type VectorDtype,
@@ -118,6 +120,14 @@ export class LanceStore implements PassageStore {
 
   get titleWeight(): number {
     return this.settings.titleWeight;
+  }
+
+  /** Writes of this process take turns (a batch's recovery step would otherwise undo a batch in flight). */
+  private writing: Promise<unknown> = Promise.resolve();
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.writing.then(fn, fn);
+    this.writing = run.catch(() => {});
+    return run;
   }
 
   /** A new store folder, written beside `dir` and renamed into place, holding `passages` (one revision). */
@@ -325,7 +335,7 @@ export class LanceStore implements PassageStore {
     ids: readonly string[],
     encoderId: string,
     k: number,
-  ): Promise<Map<string, ChunkVectors>> {
+  ): Promise<Map<string, StoredChunkVectors>> {
     if (this.legacy || ids.length === 0) return new Map();
     const live = await this.rowsById(ids);
     const table = await this.db.openTable(CHUNK_VECTORS);
@@ -334,10 +344,11 @@ export class LanceStore implements PassageStore {
         .query()
         .where(`passage_id IN (${inList(new Set(ids))}) AND encoder_id = ${sqlStr(encoderId)} AND k = ${k}`)
         .toArray();
-      const out = new Map<string, ChunkVectors>();
+      const out = new Map<string, StoredChunkVectors>();
       for (const r of rows as Row[]) {
         const id = String(r.passage_id);
-        if (live.get(id)?.rev !== r.rev) continue;
+        const p = live.get(id);
+        if (p === undefined || p.rev !== r.rev) continue;
         const dtype = String(r.dtype) as VectorDtype;
         out.set(id, {
           encoderId,
@@ -346,6 +357,8 @@ export class LanceStore implements PassageStore {
           rows: Number(r.rows),
           cols: Number(r.cols),
           data: vectorsFromBytes(r.data as Uint8Array, dtype, `chunk vectors of ${id}`),
+          // The row's revision is its passage's: the vectors were made from this text.
+          text: String(p.text),
         });
       }
       return out;
@@ -354,7 +367,11 @@ export class LanceStore implements PassageStore {
     }
   }
 
-  async upsertDocuments(docs: readonly DocumentRecord[], opts: WriteOptions = {}): Promise<WriteReport> {
+  upsertDocuments(docs: readonly DocumentRecord[], opts: WriteOptions = {}): Promise<WriteReport> {
+    return this.exclusive(() => this.upsertNow(docs, opts));
+  }
+
+  private async upsertNow(docs: readonly DocumentRecord[], opts: WriteOptions): Promise<WriteReport> {
     const dims = checkBatch(docs);
     for (const [id, dim] of dims) {
       const known = this.settings.embedders.find((x) => x.id === id);
@@ -438,6 +455,67 @@ export class LanceStore implements PassageStore {
     await this.passages.optimize();
     const removed = oldRows.filter((r: Row) => !fresh.has(String(r.id))).length;
     return { documents: docs.length, passages: records.length, removed };
+  }
+
+  attach(records: readonly AttachRecord[]): Promise<AttachReport> {
+    return this.exclusive(() => this.attachNow(records));
+  }
+
+  private async attachNow(records: readonly AttachRecord[]): Promise<AttachReport> {
+    const dims = checkAttach(records);
+    for (const [id, dim] of dims) {
+      const known = this.settings.embedders.find((x) => x.id === id);
+      if (known !== undefined && known.dim !== dim)
+        throw new Error(`embedder ${id} stores ${known.dim}-dimensional embeddings; the records have ${dim}`);
+    }
+    if (records.length === 0) return { attached: 0, skipped: [] };
+    await this.upgrade();
+    const live = await this.rowsById(records.map((r) => r.id));
+    const match = records.filter((r) => {
+      const p = live.get(r.id);
+      return p !== undefined && p.title === r.title && p.text === r.text;
+    });
+    // Rows carry their passage's revision (so they are visible); one merge per table replaces rows of the
+    // same key, so attaching twice leaves one row.
+    const rev = (id: string): string => String(live.get(id)!.rev);
+    const cv = match.flatMap((r) =>
+      (r.chunkVectors ?? []).map((c) => ({
+        passage_id: r.id,
+        rev: rev(r.id),
+        encoder_id: c.encoderId,
+        k: c.k,
+        dtype: c.dtype,
+        rows: c.rows,
+        cols: c.cols,
+        data: Buffer.from(vectorBytes(c.data, c.dtype)),
+      })),
+    );
+    if (cv.length > 0) {
+      const t = await this.db.openTable(CHUNK_VECTORS);
+      try {
+        await t
+          .mergeInsert(["passage_id", "encoder_id", "k", "rev"])
+          .whenMatchedUpdateAll()
+          .whenNotMatchedInsertAll()
+          .execute(cv);
+      } finally {
+        t.close();
+      }
+    }
+    for (const [id, dim] of dims) {
+      await this.ensureEmbedder(id, dim);
+      const rows = match.flatMap((r) =>
+        r.embeddings?.[id] === undefined
+          ? []
+          : [{ passage_id: r.id, rev: rev(r.id), vector: Array.from(r.embeddings[id]) }],
+      );
+      if (rows.length > 0)
+        await this.withEmbedderTable(id, (t) =>
+          t.mergeInsert(["passage_id", "rev"]).whenMatchedUpdateAll().whenNotMatchedInsertAll().execute(rows),
+        );
+    }
+    const ok = new Set(match.map((r) => r.id));
+    return { attached: match.length, skipped: records.filter((r) => !ok.has(r.id)).map((r) => r.id) };
   }
 
   private async withEmbedderTable<T>(id: string, fn: (t: lancedb.Table) => Promise<T>): Promise<T> {

@@ -4,18 +4,20 @@
 // transaction, so every replica sees all of it or none of it. Tables live in one schema (default
 // "refrag"; `?schema=name` in the URL picks another), created and upgraded by migrate.ts.
 import { createHash } from "node:crypto";
-import { checkBatch, checkK, vectorBytes, vectorsFromBytes } from "./batch.js";
+import { checkAttach, checkBatch, checkK, vectorBytes, vectorsFromBytes } from "./batch.js";
 import { ident, migrate, schemaVersion, loadMigrations } from "./migrate.js";
 import { pgClient, type PgClientOptions, type SqlClient, type SqlRunner } from "./sql.js";
 import {
   checkId,
   DEFAULT_TITLE_WEIGHT,
   toQuery,
-  type ChunkVectors,
+  type AttachRecord,
+  type AttachReport,
   type DocumentRecord,
   type EmbedderInfo,
   type PassageStore,
   type SearchHit,
+  type StoredChunkVectors,
   type StoredPassage,
   type StoreInfo,
   type VectorDtype,
@@ -24,8 +26,20 @@ import {
 } from "./types.js";
 
 export const DEFAULT_SCHEMA = "refrag";
-/** ts_rank_cd normalisation flags (0: none; see measurements in docs/NOTES.md). */
-export const TEXT_RANK_NORMALIZATION = 0;
+
+/**
+ * How full-text hits are ranked. "idf" (the default): BM25's shape in SQL — every query lexeme's
+ * ts_rank (a saturating function of its weighted occurrences: title A, text D) weighted by its inverse
+ * document frequency ln(1 + (N − n + 0.5) / (n + 0.5)), counted live over the store, and summed. "cd":
+ * ts_rank_cd of the OR of all lexemes (no IDF: a common word weighs as much as a rare one). `normalization`
+ * is Postgres' rank normalisation bit mask (0 none, 1 log length, 2 length, 8 unique words, 32 r/(r+1)).
+ * Chosen on the validation questions (docs/NOTES.md).
+ */
+export interface TextRanking {
+  method: "idf" | "cd";
+  normalization: number;
+}
+export const DEFAULT_TEXT_RANKING: TextRanking = { method: "idf", normalization: 0 };
 const DOC_LOCK_BUCKETS = 32;
 
 /** FNV-1a of a document id, modulo DOC_LOCK_BUCKETS (the same in every process). */
@@ -45,6 +59,8 @@ export interface PostgresStoreOptions {
   titleWeight?: number;
   /** Create or upgrade the schema (default true); false refuses a database without a current store. */
   migrate?: boolean;
+  /** Full-text ranking (default DEFAULT_TEXT_RANKING). */
+  textRanking?: TextRanking;
 }
 
 interface PassageRow {
@@ -96,6 +112,7 @@ export class PostgresStore implements PassageStore {
     readonly schema: string,
     readonly titleWeight: number,
     private readonly ownsClient: boolean,
+    readonly textRanking: TextRanking,
   ) {
     this.s = ident(schema);
   }
@@ -134,7 +151,12 @@ export class PostgresStore implements PassageStore {
     const rows = await db.query<{ value: string }>(
       `SELECT value FROM ${s}.settings WHERE key = 'title_weight'`,
     );
-    return new PostgresStore(db, schema, Number(rows[0].value), ownsClient);
+    const ranking = opts.textRanking ?? DEFAULT_TEXT_RANKING;
+    if (!["idf", "cd"].includes(ranking.method) || !Number.isInteger(ranking.normalization))
+      throw new Error(
+        `textRanking: method idf or cd and an integer normalization, got ${JSON.stringify(ranking)}`,
+      );
+    return new PostgresStore(db, schema, Number(rows[0].value), ownsClient, ranking);
   }
 
   /** Connects to a server (postgres://user:pass@host:port/db?schema=name). */
@@ -281,13 +303,27 @@ export class PostgresStore implements PassageStore {
         );
       throw e;
     }
-    const cv = part.flatMap((r) => (r.chunkVectors ?? []).map((c) => ({ id: r.passage.id, c })));
+    await this.insertDerived(
+      tx,
+      part.map((r) => ({ id: r.passage.id, ...r })),
+      false,
+    );
+  }
+
+  /** Chunk vectors and embeddings of passages (replacing what is stored for the same keys when `replace`). */
+  private async insertDerived(
+    tx: SqlRunner,
+    recs: readonly Pick<AttachRecord, "id" | "chunkVectors" | "embeddings">[],
+    replace: boolean,
+  ): Promise<void> {
+    const cv = recs.flatMap((r) => (r.chunkVectors ?? []).map((c) => ({ id: r.id, c })));
     if (cv.length > 0)
       await tx.query(
         `INSERT INTO ${this.t("chunk_vectors")} (passage_id, encoder_id, k, dtype, rows, cols, data)
          SELECT a, b, c, d, e, f, decode(g, 'hex')
          FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::int[], $7::text[])
-           AS t(a, b, c, d, e, f, g)`,
+           AS t(a, b, c, d, e, f, g)
+         ${replace ? "ON CONFLICT (passage_id, encoder_id, k) DO UPDATE SET dtype = EXCLUDED.dtype, rows = EXCLUDED.rows, cols = EXCLUDED.cols, data = EXCLUDED.data" : ""}`,
         [
           cv.map((x) => x.id),
           cv.map((x) => x.c.encoderId),
@@ -298,15 +334,41 @@ export class PostgresStore implements PassageStore {
           cv.map((x) => hex(vectorBytes(x.c.data, x.c.dtype))),
         ],
       );
-    const emb = part.flatMap((r) =>
-      Object.entries(r.embeddings ?? {}).map(([e, v]) => ({ id: r.passage.id, e, v: vectorLiteral(v) })),
+    const emb = recs.flatMap((r) =>
+      Object.entries(r.embeddings ?? {}).map(([e, v]) => ({ id: r.id, e, v: vectorLiteral(v) })),
     );
     if (emb.length > 0)
       await tx.query(
         `INSERT INTO ${this.t("embeddings")} (passage_id, embedder_id, embedding)
-         SELECT a, b, c::vector FROM unnest($1::text[], $2::text[], $3::text[]) AS t(a, b, c)`,
+         SELECT a, b, c::vector FROM unnest($1::text[], $2::text[], $3::text[]) AS t(a, b, c)
+         ${replace ? "ON CONFLICT (passage_id, embedder_id) DO UPDATE SET embedding = EXCLUDED.embedding" : ""}`,
         [emb.map((x) => x.id), emb.map((x) => x.e), emb.map((x) => x.v)],
       );
+  }
+
+  async attach(records: readonly AttachRecord[]): Promise<AttachReport> {
+    const dims = checkAttach(records);
+    if (records.length === 0) return { attached: 0, skipped: [] };
+    const report = await this.db.transaction(async (tx) => {
+      for (const [id, dim] of [...dims].sort()) await this.ensureEmbedder(tx, id, dim);
+      // FOR SHARE: a batch replacing one of these passages waits for this transaction, so the passages
+      // compared here are the ones the vectors are attached to.
+      const rows = await tx.query<{ id: string; title: string; text: string }>(
+        `SELECT id, title, text FROM ${this.t("passages")} WHERE id = ANY($1::text[]) FOR SHARE`,
+        [records.map((r) => r.id)],
+      );
+      const live = new Map(rows.map((r) => [r.id, r]));
+      const match = records.filter((r) => {
+        const p = live.get(r.id);
+        return p !== undefined && p.title === r.title && p.text === r.text;
+      });
+      for (let i = 0; i < match.length; i += WRITE_CHUNK)
+        await this.insertDerived(tx, match.slice(i, i + WRITE_CHUNK), true);
+      const ok = new Set(match.map((r) => r.id));
+      return { attached: match.length, skipped: records.filter((r) => !ok.has(r.id)).map((r) => r.id) };
+    });
+    for (const [id, dim] of dims) this.dims.set(id, dim);
+    return report;
   }
 
   async searchText(question: string, k: number): Promise<SearchHit[]> {
@@ -316,18 +378,40 @@ export class PostgresStore implements PassageStore {
     // Any word matches (OR of the question's lexemes, as BM25 does); the title (A) counts titleWeight
     // times the text (D). Weights are {D, C, B, A}.
     const weights = `{${1 / this.titleWeight},0,0,1}`;
-    const rows = await this.db.query<PassageRow & { score: number }>(
-      `WITH q AS (
-         SELECT (SELECT string_agg(quote_literal(l), ' | ')
-                 FROM unnest(tsvector_to_array(to_tsvector('english'::regconfig, $1))) AS l)::tsquery AS q
-       )
-       SELECT p.id, p.doc_id, p.title, p.text, p.meta, ts_rank_cd($3::float4[], p.tsv, q.q, $4) AS score
-       FROM ${this.t("passages")} p, q
-       WHERE q.q IS NOT NULL AND p.tsv @@ q.q
-       ORDER BY score DESC, p.id
-       LIMIT $2`,
-      [query, k, weights, TEXT_RANK_NORMALIZATION],
-    );
+    const { method, normalization } = this.textRanking;
+    const passages = this.t("passages");
+    const sql =
+      method === "cd"
+        ? `WITH q AS (
+             SELECT (SELECT string_agg(quote_literal(l), ' | ')
+                     FROM unnest(tsvector_to_array(to_tsvector('english'::regconfig, $1))) AS l)::tsquery AS q
+           )
+           SELECT p.id, p.doc_id, p.title, p.text, p.meta, ts_rank_cd($3::float4[], p.tsv, q.q, $4) AS score
+           FROM ${passages} p, q
+           WHERE q.q IS NOT NULL AND p.tsv @@ q.q
+           ORDER BY score DESC, p.id
+           LIMIT $2`
+        : // Document frequencies come from the GIN index (one count per query lexeme), so they are exact
+          // and live: a batch another replica commits changes them at once.
+          `WITH terms AS (
+             SELECT quote_literal(l)::tsquery AS tq
+             FROM unnest(tsvector_to_array(to_tsvector('english'::regconfig, $1))) AS l
+           ),
+           n AS (SELECT count(*)::float8 AS total FROM ${passages}),
+           w AS (
+             SELECT t.tq, ln(1 + (n.total - df.c + 0.5) / (df.c + 0.5)) AS idf
+             FROM terms t CROSS JOIN n
+             CROSS JOIN LATERAL (SELECT count(*)::float8 AS c FROM ${passages} p WHERE p.tsv @@ t.tq) df
+             WHERE df.c > 0
+           ),
+           q AS (SELECT (SELECT string_agg(tq::text, ' | ') FROM w)::tsquery AS q)
+           SELECT p.id, p.doc_id, p.title, p.text, p.meta,
+                  (SELECT sum(w.idf * ts_rank($3::float4[], p.tsv, w.tq, $4)) FROM w) AS score
+           FROM ${passages} p, q
+           WHERE q.q IS NOT NULL AND p.tsv @@ q.q
+           ORDER BY score DESC, p.id
+           LIMIT $2`;
+    const rows = await this.db.query<PassageRow & { score: number }>(sql, [query, k, weights, normalization]);
     return rows.map((r) => ({ ...toPassage(r), score: Number(r.score) }));
   }
 
@@ -388,16 +472,20 @@ export class PostgresStore implements PassageStore {
     ids: readonly string[],
     encoderId: string,
     k: number,
-  ): Promise<Map<string, ChunkVectors>> {
+  ): Promise<Map<string, StoredChunkVectors>> {
+    if (ids.length === 0) return new Map();
+    // One statement, one snapshot: the text returned is the one the vectors were written with.
     const rows = await this.db.query<{
       passage_id: string;
       dtype: VectorDtype;
       rows: number;
       cols: number;
       data: Uint8Array;
+      text: string;
     }>(
-      `SELECT passage_id, dtype, rows, cols, data FROM ${this.t("chunk_vectors")}
-       WHERE encoder_id = $1 AND k = $2 AND passage_id = ANY($3::text[])`,
+      `SELECT c.passage_id, c.dtype, c.rows, c.cols, c.data, p.text
+       FROM ${this.t("chunk_vectors")} c JOIN ${this.t("passages")} p ON p.id = c.passage_id
+       WHERE c.encoder_id = $1 AND c.k = $2 AND c.passage_id = ANY($3::text[])`,
       [encoderId, k, [...ids]],
     );
     return new Map(
@@ -410,6 +498,7 @@ export class PostgresStore implements PassageStore {
           rows: r.rows,
           cols: r.cols,
           data: vectorsFromBytes(r.data, r.dtype, `chunk vectors of ${r.passage_id}`),
+          text: r.text,
         },
       ]),
     );

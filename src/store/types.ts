@@ -33,6 +33,12 @@ export interface ChunkVectors {
   data: Float32Array;
 }
 
+/** Stored chunk vectors with the text of the passage they were computed from (a reader compares it with
+ * the text it is about to read, so vectors of another version of a passage are never used). */
+export interface StoredChunkVectors extends ChunkVectors {
+  text: string;
+}
+
 /** A passage with what was computed for it, as written in a batch. */
 export interface PassageRecord {
   passage: StoredPassage;
@@ -46,6 +52,23 @@ export interface PassageRecord {
 export interface DocumentRecord {
   docId: string;
   passages: PassageRecord[];
+}
+
+/** Vectors and embeddings computed for a passage already stored, from this title and text. */
+export interface AttachRecord {
+  id: string;
+  title: string;
+  text: string;
+  chunkVectors?: ChunkVectors[];
+  /** Dense embeddings by embedder id. */
+  embeddings?: Record<string, Float32Array>;
+}
+
+export interface AttachReport {
+  /** Passages whose vectors and embeddings were written. */
+  attached: number;
+  /** Ids not written: the passage is gone, or its title or text changed since they were computed. */
+  skipped: string[];
 }
 
 export interface WriteOptions {
@@ -96,7 +119,16 @@ export interface PassageStore {
   /** Stored embeddings of passages for one embedder (passages without one are left out). */
   getEmbeddings(ids: readonly string[], embedderId: string): Promise<Map<string, Float32Array>>;
   /** Stored chunk vectors for (encoder weights id, k); passages without them are left out. */
-  getChunkVectors(ids: readonly string[], encoderId: string, k: number): Promise<Map<string, ChunkVectors>>;
+  getChunkVectors(
+    ids: readonly string[],
+    encoderId: string,
+    k: number,
+  ): Promise<Map<string, StoredChunkVectors>>;
+  /**
+   * Adds (or replaces) chunk vectors and embeddings of passages already stored, in one transaction, for
+   * each passage only while it still has the title and text they were computed from (else it is skipped).
+   */
+  attach(records: readonly AttachRecord[]): Promise<AttachReport>;
 
   close(): Promise<void>;
 }
@@ -123,6 +155,9 @@ export function checkId(what: string, id: string): void {
   if (typeof id !== "string" || !ID_PATTERN.test(id))
     throw new Error(`${what} ${JSON.stringify(id)}: use 1-128 letters, digits or . _ : -`);
 }
+
+/** What a passage is embedded from for dense retrieval: its title, then its text. */
+export const passageText = (p: { title: string; text: string }): string => `${p.title}\n${p.text}`;
 
 /** The words of a free-text question as a full-text query: punctuation and query syntax (quotes,
  * colons, brackets, + and -) become spaces, so any user text is a valid query. */

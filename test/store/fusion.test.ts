@@ -27,3 +27,23 @@ test("rrf: scores are sums of 1 / (rrfK + rank) over the lists", () => {
     ],
   );
 });
+
+test("rrf: weights scale each list's share; weight 0 keeps the first list's order", () => {
+  // text: a b c; dense: c a d; rrfK = 1, dense weight 0.5:
+  //   a = 1/2 + 0.5/3 = 0.6667, c = 1/4 + 0.5/2 = 0.5, b = 1/3, d = 0.5/4
+  const lists = [["a", "b", "c"].map(hit), ["c", "a", "d"].map(hit)];
+  const fused = rrfFuse(lists, 4, 1, [1, 0.5]);
+  assert.deepEqual(
+    fused.map((h) => h.id),
+    ["a", "c", "b", "d"],
+  );
+  assert.ok(Math.abs(fused[0].score - 2 / 3) < 1e-12);
+  assert.ok(Math.abs(fused[1].score - 0.5) < 1e-12);
+  assert.ok(Math.abs(fused[3].score - 0.125) < 1e-12);
+  assert.deepEqual(
+    rrfFuse(lists, 3, 60, [1, 0]).map((h) => h.id),
+    ["a", "b", "c"],
+  );
+  assert.throws(() => rrfFuse(lists, 3, 60, [1]), /one finite weight >= 0 per list/);
+  assert.throws(() => rrfFuse(lists, 3, 60, [1, -1]), /one finite weight/);
+});

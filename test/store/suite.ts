@@ -171,6 +171,21 @@ export function storeSuite(make: () => Promise<Backend>): void {
     await assert.rejects(s.searchText("lamp", 0), /k must be a positive integer/);
   });
 
+  test("store: full-text ranking weighs a rare word of the question above a common one (IDF)", async () => {
+    const s = await fresh();
+    const note = (id: string, text: string): DocumentRecord => ({
+      docId: id,
+      passages: [P(id, 0, `Note ${id}`, text)],
+    });
+    // Ten passages share "common"; one (sorting last by id) has "rare". Without IDF both words weigh the
+    // same and the tie would go to the first id.
+    await s.upsertDocuments([
+      ...Array.from({ length: 10 }, (_, i) => note(`c${i}`, "a common word is here")),
+      note("zz", "a rare word is here"),
+    ]);
+    assert.equal((await s.searchText("common rare", 3))[0].id, "zz#0");
+  });
+
   test("store: dense search equals a brute-force cosine ranking", async () => {
     const s = await fresh();
     const rng = new Rng(7);
@@ -244,7 +259,15 @@ export function storeSuite(make: () => Promise<Backend>): void {
     await s.upsertDocuments([{ docId: "cv", passages: [rec("cv#0"), rec("cv#1")] }]);
     const f32 = await s.getChunkVectors(["cv#0", "cv#1", "zz"], "enc-a", 16);
     assert.deepEqual([...f32.keys()].sort(), ["cv#0", "cv#1"]);
-    assert.deepEqual(f32.get("cv#0"), { encoderId: "enc-a", k: 16, dtype: "F32", rows: 3, cols: 5, data });
+    assert.deepEqual(f32.get("cv#0"), {
+      encoderId: "enc-a",
+      k: 16,
+      dtype: "F32",
+      rows: 3,
+      cols: 5,
+      data,
+      text: "passage cv#0",
+    });
     const bf = (await s.getChunkVectors(["cv#1"], "enc-a", 8)).get("cv#1")!;
     assert.equal(bf.dtype, "BF16");
     assert.deepEqual(bf.data, bf16ToF32(f32ToBf16(data)));
@@ -253,6 +276,56 @@ export function storeSuite(make: () => Promise<Backend>): void {
     // Replacing the document without vectors drops them.
     await s.upsertDocuments([{ docId: "cv", passages: [P("cv", 0, "Vectors", "no vectors now")] }]);
     assert.equal((await s.getChunkVectors(["cv#0"], "enc-a", 16)).size, 0);
+  });
+
+  test("store: attach adds vectors and embeddings to stored passages whose text is unchanged", async () => {
+    const s = await fresh();
+    await s.upsertDocuments(CORPUS);
+    const rng = new Rng(12);
+    const cv = (fill: number) => ({
+      encoderId: "enc",
+      k: 4,
+      dtype: "F32" as const,
+      rows: 2,
+      cols: 3,
+      data: new Float32Array(6).fill(fill),
+    });
+    const stored = (id: string) =>
+      CORPUS.flatMap((d) => d.passages).find((p) => p.passage.id === id)!.passage;
+    const rec = (id: string, fill: number, text = stored(id).text) => ({
+      id,
+      title: stored(id).title,
+      text,
+      chunkVectors: [cv(fill)],
+      embeddings: { e1: unit(rng, 4) },
+    });
+    const r = await s.attach([
+      rec("lighthouse#0", 1),
+      rec("volcano#0", 2),
+      rec("bees#0", 3, "text that is not stored"),
+      { id: "missing#0", title: "x", text: "y", chunkVectors: [cv(4)] },
+    ]);
+    assert.deepEqual(r, { attached: 2, skipped: ["bees#0", "missing#0"] });
+    const got = await s.getChunkVectors(["lighthouse#0", "volcano#0", "bees#0"], "enc", 4);
+    assert.deepEqual([...got.keys()].sort(), ["lighthouse#0", "volcano#0"]);
+    assert.equal(got.get("volcano#0")!.data[0], 2);
+    assert.equal(got.get("volcano#0")!.text, stored("volcano#0").text);
+    assert.deepEqual(
+      (await s.embedders()).map((e) => e.id),
+      ["e1"],
+    );
+    assert.equal((await s.searchDense("e1", unit(rng, 4), 10)).length, 2);
+    // Attaching again replaces (one set of vectors per passage, encoder and k).
+    await s.attach([rec("volcano#0", 5)]);
+    const again = await s.getChunkVectors(["volcano#0"], "enc", 4);
+    assert.equal(again.size, 1);
+    assert.equal(again.get("volcano#0")!.data[0], 5);
+    assert.equal((await s.searchDense("e1", unit(rng, 4), 10)).length, 2);
+    // A replaced passage loses what was attached to its old text.
+    await s.upsertDocuments([{ docId: "volcano", passages: [P("volcano", 0, "Volcanoes", "new text")] }]);
+    assert.equal((await s.getChunkVectors(["volcano#0"], "enc", 4)).size, 0);
+    assert.deepEqual(ids(await s.searchDense("e1", unit(rng, 4), 10)), ["lighthouse#0"]);
+    await assert.rejects(s.attach([rec("lighthouse#0", 1), rec("lighthouse#0", 2)]), /appears twice/);
   });
 
   test("store: a batch that fails half-way leaves nothing behind", async () => {

@@ -12,6 +12,7 @@ import {
   embedSequences,
   loadEncoder,
   maxRetrievalTokens,
+  passageText,
   retrievalSequences,
   type TextTokenizer,
 } from "../../retrieval/dense.js";
@@ -148,7 +149,7 @@ export function densePairs(
   return items.flatMap((q) =>
     q.gold_passage_ids.flatMap((id) => {
       const p = passages.get(id);
-      return p === undefined ? [] : [{ question: q.question, passage: `${p.title}\n${p.text}` }];
+      return p === undefined ? [] : [{ question: q.question, passage: passageText(p) }];
     }),
   );
 }
