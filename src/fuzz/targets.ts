@@ -324,6 +324,8 @@ const KERNEL_TEMPLATES: Record<KernelName, ArgKind[]> = {
   gemm: ["b", "b", "n", "n", "n", "x", "f", "f", "x", "f"],
   gemmBatched: ["b", "b", "n", "n", "n", "n", "x", "f", "n", "f", "n", "x", "f", "n"],
   gemmBf16: ["b", "n", "n", "n", "x", "f", "h", "x", "f"],
+  gemvRows: ["n", "n", "n", "x", "f", "f", "x", "f"],
+  gemvRowsBf16: ["n", "n", "n", "x", "f", "h", "x", "f"],
   f32ToBf16: ["f", "h"],
   bf16ToF32: ["h", "f"],
   attentionForward: ["n", "n", "n", "n", "n", "n", "n", "b", "x", "f", "f", "f", "k", "f", "f"],

@@ -89,6 +89,25 @@ function gemmShape(op: string, sizes: [string, number][]): string {
   return sizes.map(([n, v]) => `${n}=${v}`).join(" ");
 }
 
+function gemvRowsCheck(
+  op: string,
+  R: number,
+  N: number,
+  K: number,
+  X: ArrayLike<number>,
+  W: ArrayLike<number>,
+  Y: ArrayLike<number>,
+): void {
+  const s = gemmShape(op, [
+    ["R", R],
+    ["N", N],
+    ["K", K],
+  ]);
+  atLeast(op, "X", X, product(op, "X", R, K), s);
+  atLeast(op, "W", W, product(op, "W", N, K), s);
+  atLeast(op, "Y", Y, product(op, "Y", R, N), s);
+}
+
 function attention(
   op: string,
   B: number,
@@ -170,6 +189,12 @@ export const KERNEL_CHECKS: CheckTable = {
     atLeast("gemmBf16", "A", A, product("gemmBf16", "A", M, K), s);
     atLeast("gemmBf16", "B", B, product("gemmBf16", "B", K, N), s);
     atLeast("gemmBf16", "C", C, product("gemmBf16", "C", M, N), s);
+  },
+  gemvRows(R, N, K, _alpha, X, W, _beta, Y) {
+    gemvRowsCheck("gemvRows", R, N, K, X, W, Y);
+  },
+  gemvRowsBf16(R, N, K, _alpha, X, W, _beta, Y) {
+    gemvRowsCheck("gemvRowsBf16", R, N, K, X, W, Y);
   },
   f32ToBf16(src, dst) {
     atLeast("f32ToBf16", "src", src, 0);
