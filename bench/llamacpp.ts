@@ -14,6 +14,7 @@ import { argmax } from "../src/infer/sampling.js";
 import { loadCheckpoint } from "../src/io/checkpoint.js";
 import type { LlamaConfig } from "../src/io/config.js";
 import { KVCache, LlamaForCausalLM } from "../src/models/llama.js";
+import { LlamaDecodeStep } from "../src/models/llama_decode.js";
 import { SHAPES } from "../src/models/presets.js";
 import { writeJson } from "./common.js";
 
@@ -24,7 +25,7 @@ interface Timing {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** Our decoder: prefill of n random tokens through the KV cache, then greedy decode steps. */
+/** Our decoder: prefill of n random tokens through the KV cache, then greedy decode steps (as generate()). */
 function timeOurs(model: LlamaForCausalLM, n: number, decode: number, repeats: number): Timing {
   const rng = new Rng(1);
   const ids = Int32Array.from({ length: n }, () => rng.int(model.config.vocab_size));
@@ -37,9 +38,12 @@ function timeOurs(model: LlamaForCausalLM, n: number, decode: number, repeats: n
       const h = model.model.forward(model.model.embed([{ ids }]), { cache });
       let tok = argmax(model.logits(sliceRows(h, h.rows - 1, h.rows)).data);
       const t1 = performance.now();
+      // Decode as generate() does: the allocation-free step on the same cache.
+      const decoder = new LlamaDecodeStep(model);
+      const token = new Int32Array(1);
       for (let i = 0; i < decode; i++) {
-        const hi = model.model.forward(model.model.embed([{ ids: Int32Array.of(tok) }]), { cache });
-        tok = argmax(model.logits(hi).data);
+        token[0] = tok;
+        tok = argmax(decoder.step(token, [cache]));
       }
       const t2 = performance.now();
       prefill.push(t1 - t0);
