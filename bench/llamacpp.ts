@@ -1,7 +1,7 @@
 // Side-by-side with llama.cpp on the same decoder weights: prefill tokens/s at 1k and 4k prompt tokens and
 // decode tokens/s, at the same thread count, f32 weights (and our bf16-weight decode). llama.cpp runs from
-// the prebuilt CPU binary of the npm package node-llama-cpp, installed only for this benchmark:
-//   (cd tools/llamacpp && npm install) && npm run bench:llamacpp [-- --shape shipped --threads 1,2]
+// the prebuilt CPU binary of the npm package node-llama-cpp, installed into tools/llamacpp on the first run:
+//   npm run bench:llamacpp [-- --shape shipped --threads 1,2 --prompts 1024,4096]
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -89,10 +89,17 @@ const { values } = parseArgs({
   },
 });
 const root = packageRoot();
-if (!existsSync(join(root, "tools", "llamacpp", "node_modules", "node-llama-cpp")))
-  throw new Error(
-    "llama.cpp is not installed: run `cd tools/llamacpp && npm install` first (npm registry only)",
-  );
+// A fresh machine: install the harness's own package (pinned versions; llama.cpp's prebuilt CPU binary
+// comes from the npm registry, nothing is compiled). `npm install`, not `npm ci`: the lock lists only the
+// linux-x64 binary, which newer npm versions refuse under `ci`.
+const harness = join(root, "tools", "llamacpp");
+if (!existsSync(join(harness, "node_modules", "node-llama-cpp"))) {
+  console.error("installing tools/llamacpp (node-llama-cpp, once)…");
+  execFileSync(process.platform === "win32" ? "npm.cmd" : "npm", ["install", "--no-audit", "--no-fund"], {
+    cwd: harness,
+    stdio: "inherit",
+  });
+}
 const shape = SHAPES[values.shape];
 if (shape === undefined) throw new Error(`unknown shape ${values.shape}`);
 const prompts = values.prompts.split(",").map(Number);
