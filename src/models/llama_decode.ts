@@ -28,9 +28,8 @@ interface Buffers {
   up: Float32Array; // [R, I]
   logits: Float32Array; // [R, V]
   rstd: Float32Array; // [R]
-  positions: Int32Array; // [R]
-  qRow: Float32Array[]; // per row: [H·D] views of q
-  attRow: Float32Array[]; // per row: [H·D] views of att
+  positions: Int32Array; // [R] the new token's position in each sequence
+  lengths: Int32Array; // [R] keys each row attends to (positions + 1)
 }
 
 /** y [R, N] = x [R, K] · Wᵀ (bf16 copy when present) + beta · y; a bias is added after. */
@@ -49,7 +48,6 @@ function linearRows(R: number, x: Float32Array, l: Linear, beta: 0 | 1, y: Float
  */
 export class LlamaDecodeStep {
   private readonly views = new Map<number, Buffers>();
-  private readonly lse: Float32Array;
 
   constructor(
     readonly decoder: LlamaForCausalLM,
@@ -57,7 +55,6 @@ export class LlamaDecodeStep {
   ) {
     if (!Number.isInteger(maxRows) || maxRows < 1)
       throw new Error(`LlamaDecodeStep: maxRows must be a positive integer, got ${maxRows}`);
-    this.lse = new Float32Array(decoder.config.num_attention_heads);
   }
 
   /**
@@ -84,7 +81,10 @@ export class LlamaDecodeStep {
     const eps = c.rms_norm_eps;
     const scale = 1 / Math.sqrt(D);
     const b = this.buffers(R);
-    for (let r = 0; r < R; r++) b.positions[r] = caches[r].length;
+    for (let r = 0; r < R; r++) {
+      b.positions[r] = caches[r].length;
+      b.lengths[r] = caches[r].length + 1;
+    }
 
     K.pointwise.embeddingForward(tokens, C, d.model.embed_tokens.weight.data, b.x);
     d.model.layers.forEach((layer, l) => {
@@ -97,29 +97,13 @@ export class LlamaDecodeStep {
       K.pointwise.rope(R, H, D, c.rope_theta, b.positions, b.q, false);
       K.pointwise.rope(R, Hkv, D, c.rope_theta, b.positions, b.k, false);
       for (let r = 0; r < R; r++) {
-        const cache = caches[r];
-        const pos = b.positions[r];
-        cache.keys[l].set(b.k.subarray(r * kvDim, (r + 1) * kvDim), pos * kvDim);
-        cache.values[l].set(b.v.subarray(r * kvDim, (r + 1) * kvDim), pos * kvDim);
-        // The whole cache array is passed: the kernel reads keys [0, pos] (Tk = pos + 1).
-        K.attention.attentionForward(
-          1,
-          1,
-          pos + 1,
-          H,
-          Hkv,
-          D,
-          pos,
-          true,
-          scale,
-          b.qRow[r],
-          cache.keys[l],
-          cache.values[l],
-          null,
-          b.attRow[r],
-          this.lse,
-        );
+        const slot = b.positions[r] * kvDim;
+        caches[r].keys[l].set(b.k.subarray(r * kvDim, (r + 1) * kvDim), slot);
+        caches[r].values[l].set(b.v.subarray(r * kvDim, (r + 1) * kvDim), slot);
       }
+      const keys = caches.map((cache) => cache.keys[l]);
+      const values = caches.map((cache) => cache.values[l]);
+      K.attention.attentionDecodeRows(R, H, Hkv, D, scale, b.q, keys, values, b.lengths, b.att);
       residualLinear(R, b.att, at.o_proj, b.x, b.xb);
       // MLP: x += down_proj(silu(gate_proj(xn)) · up_proj(xn)).
       const m = layer.mlp;
@@ -163,8 +147,7 @@ export class LlamaDecodeStep {
       logits: cut(full.logits, c.vocab_size),
       rstd: cut(full.rstd, 1),
       positions: cut(full.positions, 1),
-      qRow: full.qRow,
-      attRow: full.attRow,
+      lengths: cut(full.lengths, 1),
     };
     this.views.set(R, b);
     return b;
@@ -174,23 +157,19 @@ export class LlamaDecodeStep {
     const c = this.decoder.config;
     const HD = c.num_attention_heads * headDim(c);
     const kvDim = c.num_key_value_heads * headDim(c);
-    const q = new Float32Array(R * HD);
-    const att = new Float32Array(R * HD);
-    const rowsOf = (a: Float32Array) => Array.from({ length: R }, (_, r) => a.subarray(r * HD, (r + 1) * HD));
     return {
       x: new Float32Array(R * c.hidden_size),
       xb: new Float32Array(R * c.hidden_size),
-      q,
+      q: new Float32Array(R * HD),
       k: new Float32Array(R * kvDim),
       v: new Float32Array(R * kvDim),
-      att,
+      att: new Float32Array(R * HD),
       gate: new Float32Array(R * c.intermediate_size),
       up: new Float32Array(R * c.intermediate_size),
       logits: new Float32Array(R * c.vocab_size),
       rstd: new Float32Array(R),
       positions: new Int32Array(R),
-      qRow: rowsOf(q),
-      attRow: rowsOf(att),
+      lengths: new Int32Array(R),
     };
   }
 }

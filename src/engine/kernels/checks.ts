@@ -252,6 +252,35 @@ export const KERNEL_CHECKS: CheckTable = {
     ] as const)
       atLeast(op, name, a, n, z.dims);
   },
+  attentionDecodeRows(R, Hq, Hkv, D, scale, q, keys, values, lengths, out) {
+    const op = "attentionDecodeRows";
+    dim(op, "R", R);
+    dim(op, "Hq", Hq, 1);
+    dim(op, "Hkv", Hkv, 1);
+    dim(op, "D", D, 1);
+    finite(op, "scale", scale);
+    if (Hq % Hkv !== 0) fail(op, `Hq (${Hq}) must be a multiple of Hkv (${Hkv})`);
+    if (!Array.isArray(keys) || !Array.isArray(values))
+      fail(op, "keys and values must be arrays of Float32Array");
+    if (keys.length < R || values.length < R)
+      fail(op, `keys and values need R = ${R} arrays, got ${keys.length} and ${values.length}`);
+    if (!(lengths instanceof Int32Array)) fail(op, "lengths must be an Int32Array");
+    atLeast(op, "lengths", lengths, R);
+    const nq = product(op, "q", R, Hq, D);
+    atLeast(op, "q", q, nq);
+    atLeast(op, "out", out, nq);
+    for (let r = 0; r < R; r++) {
+      if (lengths[r] < 1) fail(op, `lengths[${r}] = ${lengths[r]} must be >= 1`);
+      const need = product(op, "a cache", lengths[r], Hkv, D);
+      for (const [name, a] of [
+        ["keys", keys[r]],
+        ["values", values[r]],
+      ] as const) {
+        if (!(a instanceof Float32Array)) fail(op, `${name}[${r}] must be a Float32Array`);
+        atLeast(op, `${name}[${r}]`, a, need);
+      }
+    }
+  },
   rmsnormForward(r, d, _eps, x, w, y, rstd) {
     const n = rows("rmsnormForward", r, d);
     for (const [name, a, len] of [

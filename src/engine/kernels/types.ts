@@ -109,6 +109,24 @@ export interface AttentionKernels {
     out: Float32Array,
     lse: Float32Array,
   ): void;
+  /**
+   * Decode attention for R sequences, one query row each, every sequence over its own KV cache:
+   * q, out: [R, Hq, D]; keys[r], values[r]: [≥ lengths[r], Hkv, D] token-major; row r's query sits at
+   * position lengths[r] - 1 and sees keys [0, lengths[r]). Row r gets exactly the bits of attentionForward
+   * with B = 1, Tq = 1, Tk = lengths[r], qOffset = lengths[r] - 1, causal (one call instead of R).
+   */
+  attentionDecodeRows(
+    R: number,
+    Hq: number,
+    Hkv: number,
+    D: number,
+    scale: number,
+    q: Float32Array,
+    keys: readonly Float32Array[],
+    values: readonly Float32Array[],
+    lengths: Int32Array,
+    out: Float32Array,
+  ): void;
   /** Overwrites dq, dk, dv. */
   attentionBackward(
     B: number,
