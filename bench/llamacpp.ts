@@ -1,7 +1,7 @@
 // Side-by-side with llama.cpp on the same decoder weights: prefill tokens/s at 1k and 4k prompt tokens and
 // decode tokens/s, at the same thread count, f32 weights (and our bf16-weight decode). llama.cpp runs from
-// the prebuilt CPU binary of the npm package node-llama-cpp, installed only for this benchmark:
-//   (cd tools/llamacpp && npm install) && npm run bench:llamacpp [-- --shape shipped --threads 1,2]
+// the prebuilt CPU binary of the npm package node-llama-cpp, installed into tools/llamacpp on the first run:
+//   npm run bench:llamacpp [-- --shape shipped --threads 1,2 --prompts 1024,4096]
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -14,6 +14,7 @@ import { argmax } from "../src/infer/sampling.js";
 import { loadCheckpoint } from "../src/io/checkpoint.js";
 import type { LlamaConfig } from "../src/io/config.js";
 import { KVCache, LlamaForCausalLM } from "../src/models/llama.js";
+import { LlamaDecodeStep } from "../src/models/llama_decode.js";
 import { SHAPES } from "../src/models/presets.js";
 import { writeJson } from "./common.js";
 
@@ -24,7 +25,7 @@ interface Timing {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** Our decoder: prefill of n random tokens through the KV cache, then greedy decode steps. */
+/** Our decoder: prefill of n random tokens through the KV cache, then greedy decode steps (as generate()). */
 function timeOurs(model: LlamaForCausalLM, n: number, decode: number, repeats: number): Timing {
   const rng = new Rng(1);
   const ids = Int32Array.from({ length: n }, () => rng.int(model.config.vocab_size));
@@ -37,9 +38,12 @@ function timeOurs(model: LlamaForCausalLM, n: number, decode: number, repeats: n
       const h = model.model.forward(model.model.embed([{ ids }]), { cache });
       let tok = argmax(model.logits(sliceRows(h, h.rows - 1, h.rows)).data);
       const t1 = performance.now();
+      // Decode as generate() does: the allocation-free step on the same cache.
+      const decoder = new LlamaDecodeStep(model);
+      const token = new Int32Array(1);
       for (let i = 0; i < decode; i++) {
-        const hi = model.model.forward(model.model.embed([{ ids: Int32Array.of(tok) }]), { cache });
-        tok = argmax(model.logits(hi).data);
+        token[0] = tok;
+        tok = argmax(decoder.step(token, [cache]));
       }
       const t2 = performance.now();
       prefill.push(t1 - t0);
@@ -85,10 +89,17 @@ const { values } = parseArgs({
   },
 });
 const root = packageRoot();
-if (!existsSync(join(root, "tools", "llamacpp", "node_modules", "node-llama-cpp")))
-  throw new Error(
-    "llama.cpp is not installed: run `cd tools/llamacpp && npm install` first (npm registry only)",
-  );
+// A fresh machine: install the harness's own package (pinned versions; llama.cpp's prebuilt CPU binary
+// comes from the npm registry, nothing is compiled). `npm install`, not `npm ci`: the lock lists only the
+// linux-x64 binary, which newer npm versions refuse under `ci`.
+const harness = join(root, "tools", "llamacpp");
+if (!existsSync(join(harness, "node_modules", "node-llama-cpp"))) {
+  console.error("installing tools/llamacpp (node-llama-cpp, once)…");
+  execFileSync(process.platform === "win32" ? "npm.cmd" : "npm", ["install", "--no-audit", "--no-fund"], {
+    cwd: harness,
+    stdio: "inherit",
+  });
+}
 const shape = SHAPES[values.shape];
 if (shape === undefined) throw new Error(`unknown shape ${values.shape}`);
 const prompts = values.prompts.split(",").map(Number);

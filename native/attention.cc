@@ -678,6 +678,54 @@ Napi::Value js_attention_forward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Element r of a JS array argument as a Float32Array of at least `need` elements.
+const float* row_array(const Args& a, size_t i, const Napi::Array& arr, int64_t r, int64_t need, const char* name) {
+  const Napi::Value e = arr.Get(static_cast<uint32_t>(r));
+  if (!e.IsTypedArray() || e.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    fail(a.env(), a.op, std::string(name) + "[" + std::to_string(r) + "] (argument " + std::to_string(i) + ") must be a Float32Array");
+  const auto t = e.As<Napi::TypedArray>();
+  if (static_cast<int64_t>(t.ElementLength()) < need)
+    fail(a.env(), a.op, std::string(name) + "[" + std::to_string(r) + "] has " + std::to_string(t.ElementLength()) +
+                            " elements, needs " + std::to_string(need));
+  return reinterpret_cast<const float*>(static_cast<const uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset());
+}
+
+// attentionDecodeRows(R, Hq, Hkv, D, scale, q, keys, values, lengths, out): R sequences with one query row
+// each, at position lengths[r] - 1, over their own caches keys[r], values[r] ([≥ lengths[r], Hkv, D]).
+// Row r gets exactly the bits of attentionForward(B = 1, Tq = 1, Tk = lengths[r], qOffset = lengths[r] - 1,
+// causal): the same forward_direct, whose key split depends only on Tk and the thread count (not on
+// whether it runs inside a pool task), so rows can run on different threads.
+Napi::Value js_attention_decode_rows(const Napi::CallbackInfo& info) {
+  Args a(info, "attentionDecodeRows", 10);
+  const int64_t R = dim_arg(a, 0, "R"), Hq = dim_arg(a, 1, "Hq", 1), Hkv = dim_arg(a, 2, "Hkv", 1);
+  const int64_t D = dim_arg(a, 3, "D", 1);
+  const float scale = static_cast<float>(finite_arg(a, 4, "scale"));
+  a.require(Hq % Hkv == 0, "Hq (" + std::to_string(Hq) + ") must be a multiple of Hkv (" + std::to_string(Hkv) + ")");
+  const int64_t qrow = checked_product(a, {Hq, D}, "a query row"), kvrow = checked_product(a, {Hkv, D}, "a key row");
+  const int64_t nq = checked_product(a, {R, qrow}, "q");
+  a.require(info[6].IsArray() && info[7].IsArray(), "keys and values (arguments 6, 7) must be arrays of Float32Array");
+  const auto ks = info[6].As<Napi::Array>(), vs = info[7].As<Napi::Array>();
+  a.require(ks.Length() >= R && vs.Length() >= R,
+            "keys and values need R = " + std::to_string(R) + " arrays, got " + std::to_string(ks.Length()) + " and " +
+                std::to_string(vs.Length()));
+  const float* q = a.f32(5, nq);
+  const int32_t* len = a.i32(8, R);
+  float* out = a.f32(9, nq);
+  std::vector<const float*> kp(R), vp(R);
+  for (int64_t r = 0; r < R; r++) {
+    a.require(len[r] >= 1, "lengths[" + std::to_string(r) + "] = " + std::to_string(len[r]) + " must be >= 1");
+    const int64_t need = checked_product(a, {len[r], kvrow}, "a cache");
+    kp[r] = row_array(a, 6, ks, r, need, "keys");
+    vp[r] = row_array(a, 7, vs, r, need, "values");
+  }
+  std::vector<float> lse(R * Hq);
+  parallel_tasks(R, [&](int64_t r) {
+    const Shape sh{1, 1, len[r], Hq, Hkv, D, len[r] - 1, true, scale, nullptr};
+    forward_direct(sh, FwdIo{q + r * qrow, kp[r], vp[r], out + r * qrow, lse.data() + r * Hq});
+  });
+  return info.Env().Undefined();
+}
+
 Napi::Value js_attention_backward(const Napi::CallbackInfo& info) {
   Args a(info, "attentionBackward", 19);
   const Sizes z = parse_shape(a, true);
@@ -691,5 +739,6 @@ Napi::Value js_attention_backward(const Napi::CallbackInfo& info) {
 
 REFRAG_EXPORT("attentionForward", js_attention_forward);
 REFRAG_EXPORT("attentionBackward", js_attention_backward);
+REFRAG_EXPORT("attentionDecodeRows", js_attention_decode_rows);
 
 }  // namespace refrag

@@ -22,6 +22,14 @@ void sgemv(bool transW, int64_t N, int64_t K, float alpha, const float* x, const
 void sgemv_bf16(bool transW, int64_t N, int64_t K, float alpha, const float* x, const uint16_t* W,
                 int64_t ldw, float beta, float* y, int threads = 0);
 
+// Y[R×N] = alpha · X[R×K] · Wᵀ + beta · Y with W stored N×K (contiguous rows): every row with exactly the
+// arithmetic of sgemv(transW = true) on that row alone (batch invariance), each weight tile loaded once
+// for several rows (gemv_rows.cc). Addon only (reads isa()).
+void sgemv_rows(int64_t R, int64_t N, int64_t K, float alpha, const float* X, const float* W, float beta,
+                float* Y, int threads = 0);
+void sgemv_rows_bf16(int64_t R, int64_t N, int64_t K, float alpha, const float* X, const uint16_t* W,
+                     float beta, float* Y, int threads = 0);
+
 // Round-to-nearest-even f32 -> bf16 (NaN stays NaN, sign kept), and the exact widening.
 void f32_to_bf16(const float* src, uint16_t* dst, int64_t n);
 void bf16_to_f32(const uint16_t* src, float* dst, int64_t n);

@@ -9,18 +9,13 @@
 #include <cstring>
 
 #include "gemm.h"
+#include "gemv_dot.h"
 #include "pool.h"
 #include "weights_simd.h"
 
 namespace refrag {
 namespace {
 
-__attribute__((target("avx2,fma"))) inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 inline float finish(float acc, float alpha, float beta, float old) {
   return beta == 0.0f ? alpha * acc : alpha * acc + beta * old;
 }
@@ -34,6 +29,7 @@ template <typename T>
 constexpr int64_t kAhead = REFRAG_GEMV_AHEAD / sizeof(T);
 
 // y[n] = alpha · dot(x, W[n, :]) + beta · y[n] for n in [n0, n1); 4 rows at a time share each x load.
+// The per-output arithmetic is gemv_dot.h's (gemv_rows.cc repeats it for several rows of x at once).
 template <typename T>
 __attribute__((target("avx2,fma"))) void dot_rows(int64_t n0, int64_t n1, int64_t K, float alpha,
                                                   const float* x, const T* W, int64_t ldw, float beta,
@@ -75,28 +71,12 @@ __attribute__((target("avx2,fma"))) void dot_rows(int64_t n0, int64_t n1, int64_
       a2 = _mm256_fmadd_ps(load8(r2 + k), x0, a2);
       a3 = _mm256_fmadd_ps(load8(r3 + k), x0, a3);
     }
-    float s0 = hsum(_mm256_add_ps(a0, b0)), s1 = hsum(_mm256_add_ps(a1, b1));
-    float s2 = hsum(_mm256_add_ps(a2, b2)), s3 = hsum(_mm256_add_ps(a3, b3));
-    for (; k < K; k++) {
-      s0 += to_f32(r0[k]) * x[k];
-      s1 += to_f32(r1[k]) * x[k];
-      s2 += to_f32(r2[k]) * x[k];
-      s3 += to_f32(r3[k]) * x[k];
-    }
-    y[n] = finish(s0, alpha, beta, y[n]);
-    y[n + 1] = finish(s1, alpha, beta, y[n + 1]);
-    y[n + 2] = finish(s2, alpha, beta, y[n + 2]);
-    y[n + 3] = finish(s3, alpha, beta, y[n + 3]);
+    y[n] = gemv_finish(gemv_tail(gemv_hsum(_mm256_add_ps(a0, b0)), k, K, r0, x), alpha, beta, y[n]);
+    y[n + 1] = gemv_finish(gemv_tail(gemv_hsum(_mm256_add_ps(a1, b1)), k, K, r1, x), alpha, beta, y[n + 1]);
+    y[n + 2] = gemv_finish(gemv_tail(gemv_hsum(_mm256_add_ps(a2, b2)), k, K, r2, x), alpha, beta, y[n + 2]);
+    y[n + 3] = gemv_finish(gemv_tail(gemv_hsum(_mm256_add_ps(a3, b3)), k, K, r3, x), alpha, beta, y[n + 3]);
   }
-  for (; n < n1; n++) {
-    const T* r = W + n * ldw;
-    __m256 a = _mm256_setzero_ps();
-    int64_t k = 0;
-    for (; k + 8 <= K; k += 8) a = _mm256_fmadd_ps(load8(r + k), _mm256_loadu_ps(x + k), a);
-    float s = hsum(a);
-    for (; k < K; k++) s += to_f32(r[k]) * x[k];
-    y[n] = finish(s, alpha, beta, y[n]);
-  }
+  for (; n < n1; n++) y[n] = gemv_finish(gemv_dot_one(K, x, W + n * ldw), alpha, beta, y[n]);
 }
 
 // y[n0..n1) = alpha · Σ_k x[k] · W[k, n0..n1) + beta · y. Column blocks of CB keep the running sums

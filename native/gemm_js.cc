@@ -99,6 +99,25 @@ Napi::Value js_gemm_batched(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// gemvRows(R, N, K, alpha, X, W, beta, Y) and gemvRowsBf16(...): Y[R×N] = alpha · X · Wᵀ + beta · Y.
+template <bool kBf16>
+Napi::Value js_gemv_rows(const Napi::CallbackInfo& info) {
+  Args a(info, kBf16 ? "gemvRowsBf16" : "gemvRows", 8);
+  const int64_t R = dim(a, 0, "R"), N = dim(a, 1, "N"), K = dim(a, 2, "K");
+  const float alpha = static_cast<float>(a.f64(3)), beta = static_cast<float>(a.f64(6));
+  const std::string s = "R=" + std::to_string(R) + " N=" + std::to_string(N) + " K=" + std::to_string(K);
+  const float* X = f32(a, 4, "X", R * K, s);
+  float* Y = f32(a, 7, "Y", R * N, s);
+  if (kBf16)
+    sgemv_rows_bf16(R, N, K, alpha, X, bf16(a, 5, "W", N * K, s), beta, Y);
+  else
+    sgemv_rows(R, N, K, alpha, X, f32(a, 5, "W", N * K, s), beta, Y);
+  return info.Env().Undefined();
+}
+
+Napi::Value js_gemv_rows_f32(const Napi::CallbackInfo& info) { return js_gemv_rows<false>(info); }
+Napi::Value js_gemv_rows_bf16(const Napi::CallbackInfo& info) { return js_gemv_rows<true>(info); }
+
 // f32ToBf16(src, dst), bf16ToF32(src, dst): equal lengths.
 Napi::Value js_f32_to_bf16(const Napi::CallbackInfo& info) {
   Args a(info, "f32ToBf16", 2);
@@ -127,6 +146,8 @@ Napi::Value js_bf16_to_f32(const Napi::CallbackInfo& info) {
 REFRAG_EXPORT("gemm", js_gemm);
 REFRAG_EXPORT("gemmBf16", js_gemm_bf16);
 REFRAG_EXPORT("gemmBatched", js_gemm_batched);
+REFRAG_EXPORT("gemvRows", js_gemv_rows_f32);
+REFRAG_EXPORT("gemvRowsBf16", js_gemv_rows_bf16);
 REFRAG_EXPORT("f32ToBf16", js_f32_to_bf16);
 REFRAG_EXPORT("bf16ToF32", js_bf16_to_f32);
 

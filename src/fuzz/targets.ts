@@ -312,6 +312,8 @@ function kernelArgs(name: KernelName, rng: Rng, arity: number): unknown[] {
         return rng.int(10) === 0 ? new Float32Array(len()) : new Uint16Array(len());
       case "k":
         return rng.int(2) === 0 ? null : ints();
+      case "F":
+        return rng.int(10) === 0 ? floats() : Array.from({ length: rng.int(4) }, floats);
     }
   });
   // Sometimes a wrong argument count.
@@ -319,11 +321,13 @@ function kernelArgs(name: KernelName, rng: Rng, arity: number): unknown[] {
   return args;
 }
 
-type ArgKind = "n" | "x" | "b" | "f" | "i" | "h" | "k";
+type ArgKind = "n" | "x" | "b" | "f" | "i" | "h" | "k" | "F";
 const KERNEL_TEMPLATES: Record<KernelName, ArgKind[]> = {
   gemm: ["b", "b", "n", "n", "n", "x", "f", "f", "x", "f"],
   gemmBatched: ["b", "b", "n", "n", "n", "n", "x", "f", "n", "f", "n", "x", "f", "n"],
   gemmBf16: ["b", "n", "n", "n", "x", "f", "h", "x", "f"],
+  gemvRows: ["n", "n", "n", "x", "f", "f", "x", "f"],
+  gemvRowsBf16: ["n", "n", "n", "x", "f", "h", "x", "f"],
   f32ToBf16: ["f", "h"],
   bf16ToF32: ["h", "f"],
   attentionForward: ["n", "n", "n", "n", "n", "n", "n", "b", "x", "f", "f", "f", "k", "f", "f"],
@@ -348,6 +352,7 @@ const KERNEL_TEMPLATES: Record<KernelName, ArgKind[]> = {
     "f",
     "f",
   ],
+  attentionDecodeRows: ["n", "n", "n", "n", "x", "f", "F", "F", "i", "f"],
   rmsnormForward: ["n", "n", "x", "f", "f", "f", "f"],
   rmsnormBackward: ["n", "n", "f", "f", "f", "f", "f", "f"],
   layernormForward: ["n", "n", "x", "f", "f", "f", "f", "f", "f"],

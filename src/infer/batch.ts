@@ -1,23 +1,19 @@
 // Continuous batching: concurrent requests share the decoder. Requests join and leave between decode
 // steps; each keeps its own KV cache; one step feeds every active row's last token through the decoder
-// together (R rows: one native call per weight matrix for all rows, the weights read once into cache).
+// together (LlamaDecodeStep: one native call per weight matrix for all rows, each weight tile loaded once
+// for several rows).
 //
 // Batch invariance: a row's numbers must not depend on how many rows share the step, so a greedy answer is
-// the same alone or in a crowd. The native GEMM takes a GEMV path for one row (dot products over k, 8-wide
-// partial sums) and a packed micro-kernel for several (sequential k per output): different reduction
-// orders, different bits. So every weight product here runs row by row through the one-row path — a
-// strided batched GEMM whose items are single rows sharing one weight (gemmBatched, strideB = 0), the very
-// kernel an unbatched decode step uses — and every other op (RMSNorm, RoPE, SwiGLU, add) is row-wise.
-// Attention reads each row's own cache. Prefill runs per request, exactly as generate() does.
-//
-// Shapes: R active rows, C hidden size, H / Hkv heads, D head dim, V vocab.
-import { kernels } from "../engine/kernels/index.js";
-import { add, addBias, attention, concatRows, rope, sliceRows, swiglu } from "../engine/ops.js";
+// the same alone or in a crowd. The weight products go through gemvRows, whose every row is bit-identical
+// to the one-row GEMV (the packed GEMM that several rows would otherwise take sums in another order), and
+// every other op (RMSNorm, RoPE, SwiGLU, residual adds, attention over the row's own cache) is row-wise.
+// Prefill runs per request, exactly as generate() does.
+import { sliceRows } from "../engine/ops.js";
 import { Rng } from "../engine/random.js";
-import { noGrad, Tensor } from "../engine/tensor.js";
+import { noGrad } from "../engine/tensor.js";
 import { KVCache, type LlamaForCausalLM, type Segment } from "../models/llama.js";
+import { LlamaDecodeStep } from "../models/llama_decode.js";
 import { segmentLength } from "../models/refrag.js";
-import type { Linear } from "../nn/layers.js";
 import {
   checkContext,
   type GeneratedToken,
@@ -49,68 +45,6 @@ export interface BatchEngineOptions {
   /** Requests waiting for a row before new ones are refused (default 64). */
   maxQueue?: number;
   tokenizer?: TextDecoder | null;
-}
-
-/** Bytes of a weight block kept in L2 while every row reads it (64–128 KiB measured best for the LM head). */
-const BLOCK_BYTES = 96 << 10;
-
-/**
- * x [R, K] · wᵀ (+ bias), w [N, K], row by row through the one-row kernel (see the header). With several
- * rows the weight is cut into blocks of output rows (a multiple of 4, the GEMV's row group, so every output
- * keeps its reduction order) and all rows read one block before the next, so a weight larger than the
- * cache (the LM head) is read from memory once per step, not once per row.
- */
-export function rowLinear(x: Tensor, w: Tensor, bias?: Tensor): Tensor {
-  const [N, K] = w.shape;
-  const R = x.rows;
-  if (x.cols !== K) throw new Error(`rowLinear: input ${x.shape.join("x")} does not match weight ${N}x${K}`);
-  const out = Tensor.zeros([R, N]);
-  const bf16 = w.bf16;
-  const elem = bf16 === null ? 4 : 2;
-  const block = R === 1 ? N : Math.max(4, Math.floor(BLOCK_BYTES / (K * elem) / 4) * 4);
-  for (let n0 = 0; n0 < N; n0 += block) {
-    const bn = Math.min(block, N - n0);
-    if (bf16 !== null) {
-      const wb = bf16.subarray(n0 * K, (n0 + bn) * K);
-      for (let r = 0; r < R; r++)
-        kernels.gemm.gemmBf16(
-          true,
-          1,
-          bn,
-          K,
-          1,
-          x.data.subarray(r * K, (r + 1) * K),
-          wb,
-          0,
-          out.data.subarray(r * N + n0, r * N + n0 + bn),
-        );
-    } else
-      kernels.gemm.gemmBatched(
-        false,
-        true,
-        R,
-        1,
-        bn,
-        K,
-        1,
-        x.data,
-        K,
-        w.data.subarray(n0 * K, (n0 + bn) * K),
-        0,
-        0,
-        out.data.subarray(n0),
-        N,
-      );
-  }
-  return bias === undefined ? out : addBias(out, bias);
-}
-
-const rowLayer = (x: Tensor, l: Linear): Tensor => rowLinear(x, l.weight, l.bias);
-
-/** Logits for hidden rows with the decoder's head (tied or not), row by row. */
-function rowLogits(decoder: LlamaForCausalLM, h: Tensor): Tensor {
-  if (decoder.lm_head !== undefined) return rowLayer(h, decoder.lm_head);
-  return rowLinear(h, decoder.model.embed_tokens.weight);
 }
 
 /** A pushed sequence of tokens read as an async iterator. */
@@ -189,6 +123,7 @@ export class BatchEngine {
   private readonly active: Row[] = [];
   private running = false;
   private closed = false;
+  private readonly decodeStep: LlamaDecodeStep;
   /** Called after every decode step with the rows it ran (metrics). */
   onStep: ((rows: number, ms: number) => void) | null = null;
 
@@ -203,6 +138,7 @@ export class BatchEngine {
       throw new Error(`BatchEngine: maxActive must be a positive integer, got ${this.maxActive}`);
     if (!Number.isInteger(this.maxQueue) || this.maxQueue < 0)
       throw new Error(`BatchEngine: maxQueue must be a non-negative integer, got ${this.maxQueue}`);
+    this.decodeStep = new LlamaDecodeStep(decoder, this.maxActive);
   }
 
   /** Requests waiting for a row. */
@@ -282,7 +218,7 @@ export class BatchEngine {
         if (this.active.length > 0) {
           const rows = [...this.active];
           const t = performance.now();
-          let logits: Tensor;
+          let logits: Float32Array;
           try {
             logits = this.step(rows);
           } catch (e) {
@@ -291,9 +227,9 @@ export class BatchEngine {
             continue;
           }
           this.onStep?.(rows.length, performance.now() - t);
-          const V = logits.cols;
+          const V = this.decoder.config.vocab_size;
           rows.forEach((r, i) => {
-            const keep = this.emit(r, logits.data.subarray(i * V, (i + 1) * V), r.answer.ids.length);
+            const keep = this.emit(r, logits.subarray(i * V, (i + 1) * V), r.answer.ids.length);
             if (!keep) this.active.splice(this.active.indexOf(r), 1);
           });
         }
@@ -362,49 +298,11 @@ export class BatchEngine {
   }
 
   /** One decode step for rows: each feeds its last token at its own position. Logits [R, V]. */
-  private step(rows: Row[]): Tensor {
-    const d = this.decoder;
-    const c = d.config;
-    const H = c.num_attention_heads;
-    const Hkv = c.num_key_value_heads;
-    const R = rows.length;
-    const caches = rows.map((r) => r.cache!);
-    const positions = Int32Array.from(caches, (k) => k.length);
-    return noGrad(() => {
-      let h = d.model.embed_tokens.forward(Int32Array.from(rows, (r) => r.last)); // [R, C]
-      d.model.layers.forEach((layer, li) => {
-        const at = layer.self_attn;
-        const x = layer.input_layernorm.forward(h);
-        const q = rope(rowLayer(x, at.q_proj), H, positions, c.rope_theta);
-        const k = rope(rowLayer(x, at.k_proj), Hkv, positions, c.rope_theta);
-        const v = rowLayer(x, at.v_proj);
-        const kvDim = k.cols;
-        const outs: Tensor[] = [];
-        for (let r = 0; r < R; r++) {
-          const cache = caches[r];
-          const past = cache.length;
-          cache.keys[li].set(k.data.subarray(r * kvDim, (r + 1) * kvDim), past * kvDim);
-          cache.values[li].set(v.data.subarray(r * kvDim, (r + 1) * kvDim), past * kvDim);
-          const total = past + 1;
-          const kr = new Tensor(cache.keys[li].subarray(0, total * kvDim), [total, kvDim]);
-          const vr = new Tensor(cache.values[li].subarray(0, total * kvDim), [total, kvDim]);
-          outs.push(
-            attention(sliceRows(q, r, r + 1), kr, vr, {
-              heads: H,
-              kvHeads: Hkv,
-              causal: true,
-              qOffset: past,
-            }),
-          );
-        }
-        const a = R === 1 ? outs[0] : concatRows(outs);
-        h = add(h, rowLayer(a, at.o_proj));
-        const y = layer.post_attention_layernorm.forward(h);
-        const m = layer.mlp;
-        h = add(h, rowLayer(swiglu(rowLayer(y, m.gate_proj), rowLayer(y, m.up_proj)), m.down_proj));
-      });
-      for (const cache of caches) cache.length += 1;
-      return rowLogits(d, d.model.norm.forward(h));
-    });
+  private step(rows: Row[]): Float32Array {
+    const tokens = Int32Array.from(rows, (r) => r.last);
+    return this.decodeStep.step(
+      tokens,
+      rows.map((r) => r.cache!),
+    );
   }
 }

@@ -6,6 +6,7 @@ import { sliceRows } from "../engine/ops.js";
 import { Rng } from "../engine/random.js";
 import { noGrad } from "../engine/tensor.js";
 import { KVCache, type LlamaForCausalLM, type Segment } from "../models/llama.js";
+import { LlamaDecodeStep } from "../models/llama_decode.js";
 import { segmentLength } from "../models/refrag.js";
 import { sampleToken, validateSampling, type SamplingOptions } from "./sampling.js";
 import { AnswerText, type TextDecoder } from "./text_stream.js";
@@ -86,11 +87,15 @@ export async function* generate(
   s.generated = 0;
   s.finishReason = "length";
 
-  const nextLogits = (segments: Segment[]): Float32Array =>
+  // Prefill: the prompt's forward pass (GEMM over all positions); decode: one token at a time through
+  // the allocation-free step (the same kernels, so the same bits, as the batch engine's rows).
+  const prefill = (segments: Segment[]): Float32Array =>
     noGrad(() => {
       const hidden = decoder.model.forward(decoder.model.embed(segments), { cache });
       return decoder.logits(sliceRows(hidden, hidden.rows - 1, hidden.rows)).data;
     });
+  const decode = new LlamaDecodeStep(decoder);
+  const token = new Int32Array(1);
 
   const answer = new AnswerText(tokenizer, o.stop ?? []);
   try {
@@ -98,7 +103,7 @@ export async function* generate(
       s.finishReason = "aborted";
       return;
     }
-    let logits = nextLogits(prompt);
+    let logits = prefill(prompt);
     for (let i = 0; i < maxNew; i++) {
       const id = sampleToken(logits, o, rng);
       if (i === 0) s.ttftMs = performance.now() - t0;
@@ -120,7 +125,8 @@ export async function* generate(
         s.finishReason = "aborted";
         break;
       }
-      logits = nextLogits([{ ids: Int32Array.of(id) }]);
+      token[0] = id;
+      logits = decode.step(token, [cache]);
     }
     if (s.finishReason !== "aborted") {
       const rest = answer.flush();

@@ -9,6 +9,7 @@ import { noGrad, Tensor } from "../../src/engine/tensor.js";
 import { generate, type GenerationStats } from "../../src/infer/generate.js";
 import { argmax, sampleToken, validateSampling } from "../../src/infer/sampling.js";
 import { LlamaForCausalLM, llamaConfig, type Segment } from "../../src/models/llama.js";
+import { LlamaDecodeStep } from "../../src/models/llama_decode.js";
 
 function tinyModel(seed: number): LlamaForCausalLM {
   const cfg = llamaConfig({
@@ -58,14 +59,23 @@ test("greedy generation with the KV cache equals generation without it", async (
   assert.ok(varied, `seeds ${seed}..${seed + 2}: every test model repeated one token`);
 });
 
-test("a stream cancelled by the caller stops computing at once", async () => {
+test("a stream cancelled by the caller stops computing at once", async (t) => {
   const model = tinyModel(3);
+  // Forward passes: the prefill (the module forward) and each decode step (LlamaDecodeStep).
   let forwards = 0;
   const original = model.model.forward.bind(model.model);
   model.model.forward = (...args: Parameters<typeof original>) => {
     forwards++;
     return original(...args);
   };
+  const step = LlamaDecodeStep.prototype.step;
+  LlamaDecodeStep.prototype.step = function (this: LlamaDecodeStep, ...args: Parameters<typeof step>) {
+    forwards++;
+    return step.apply(this, args);
+  };
+  t.after(() => {
+    LlamaDecodeStep.prototype.step = step;
+  });
   const stats: Partial<GenerationStats> = {};
   let n = 0;
   for await (const _ of generate(

@@ -164,14 +164,55 @@ export function attentionBackwardRef(
   }
 }
 
+/** Reference decode attention for R sequences: the reference forward on each row and its own cache. */
+export const attentionDecodeRowsRef: AttentionKernels["attentionDecodeRows"] = (
+  R,
+  Hq,
+  Hkv,
+  D,
+  scale,
+  q,
+  keys,
+  values,
+  lengths,
+  out,
+) => {
+  KERNEL_CHECKS.attentionDecodeRows(R, Hq, Hkv, D, scale, q, keys, values, lengths, out);
+  const row = Hq * D;
+  const lse = new Float32Array(Hq);
+  for (let r = 0; r < R; r++) {
+    const n = lengths[r];
+    const rows = (a: Float32Array) => a.subarray(r * row, (r + 1) * row);
+    attentionForwardRef(
+      1,
+      1,
+      n,
+      Hq,
+      Hkv,
+      D,
+      n - 1,
+      true,
+      scale,
+      rows(q),
+      keys[r],
+      values[r],
+      null,
+      rows(out),
+      lse,
+    );
+  }
+};
+
 export const refAttention: AttentionKernels = {
   attentionForward: attentionForwardRef,
   attentionBackward: attentionBackwardRef,
+  attentionDecodeRows: attentionDecodeRowsRef,
 };
 
 interface AttentionAddon {
   attentionForward: AttentionKernels["attentionForward"];
   attentionBackward: AttentionKernels["attentionBackward"];
+  attentionDecodeRows: AttentionKernels["attentionDecodeRows"];
 }
 
 function loadNative(): AttentionKernels | null {
@@ -179,12 +220,17 @@ function loadNative(): AttentionKernels | null {
   if (
     addon === null ||
     typeof addon.attentionForward !== "function" ||
-    typeof addon.attentionBackward !== "function"
+    typeof addon.attentionBackward !== "function" ||
+    typeof addon.attentionDecodeRows !== "function"
   )
     return null;
   const fns = addon as unknown as AttentionAddon;
   // Checked here first (src/engine/kernels/checks.ts); the addon checks again and throws too.
-  return withChecks({ attentionForward: fns.attentionForward, attentionBackward: fns.attentionBackward });
+  return withChecks({
+    attentionForward: fns.attentionForward,
+    attentionBackward: fns.attentionBackward,
+    attentionDecodeRows: fns.attentionDecodeRows,
+  });
 }
 
 /** The C++ kernels, or null when the addon is not built. */

@@ -89,6 +89,25 @@ function gemmShape(op: string, sizes: [string, number][]): string {
   return sizes.map(([n, v]) => `${n}=${v}`).join(" ");
 }
 
+function gemvRowsCheck(
+  op: string,
+  R: number,
+  N: number,
+  K: number,
+  X: ArrayLike<number>,
+  W: ArrayLike<number>,
+  Y: ArrayLike<number>,
+): void {
+  const s = gemmShape(op, [
+    ["R", R],
+    ["N", N],
+    ["K", K],
+  ]);
+  atLeast(op, "X", X, product(op, "X", R, K), s);
+  atLeast(op, "W", W, product(op, "W", N, K), s);
+  atLeast(op, "Y", Y, product(op, "Y", R, N), s);
+}
+
 function attention(
   op: string,
   B: number,
@@ -171,6 +190,12 @@ export const KERNEL_CHECKS: CheckTable = {
     atLeast("gemmBf16", "B", B, product("gemmBf16", "B", K, N), s);
     atLeast("gemmBf16", "C", C, product("gemmBf16", "C", M, N), s);
   },
+  gemvRows(R, N, K, _alpha, X, W, _beta, Y) {
+    gemvRowsCheck("gemvRows", R, N, K, X, W, Y);
+  },
+  gemvRowsBf16(R, N, K, _alpha, X, W, _beta, Y) {
+    gemvRowsCheck("gemvRowsBf16", R, N, K, X, W, Y);
+  },
   f32ToBf16(src, dst) {
     atLeast("f32ToBf16", "src", src, 0);
     atLeast("f32ToBf16", "dst", dst, src.length, `n=${src.length}`);
@@ -226,6 +251,35 @@ export const KERNEL_CHECKS: CheckTable = {
       ["dv", dv, z.nk],
     ] as const)
       atLeast(op, name, a, n, z.dims);
+  },
+  attentionDecodeRows(R, Hq, Hkv, D, scale, q, keys, values, lengths, out) {
+    const op = "attentionDecodeRows";
+    dim(op, "R", R);
+    dim(op, "Hq", Hq, 1);
+    dim(op, "Hkv", Hkv, 1);
+    dim(op, "D", D, 1);
+    finite(op, "scale", scale);
+    if (Hq % Hkv !== 0) fail(op, `Hq (${Hq}) must be a multiple of Hkv (${Hkv})`);
+    if (!Array.isArray(keys) || !Array.isArray(values))
+      fail(op, "keys and values must be arrays of Float32Array");
+    if (keys.length < R || values.length < R)
+      fail(op, `keys and values need R = ${R} arrays, got ${keys.length} and ${values.length}`);
+    if (!(lengths instanceof Int32Array)) fail(op, "lengths must be an Int32Array");
+    atLeast(op, "lengths", lengths, R);
+    const nq = product(op, "q", R, Hq, D);
+    atLeast(op, "q", q, nq);
+    atLeast(op, "out", out, nq);
+    for (let r = 0; r < R; r++) {
+      if (lengths[r] < 1) fail(op, `lengths[${r}] = ${lengths[r]} must be >= 1`);
+      const need = product(op, "a cache", lengths[r], Hkv, D);
+      for (const [name, a] of [
+        ["keys", keys[r]],
+        ["values", values[r]],
+      ] as const) {
+        if (!(a instanceof Float32Array)) fail(op, `${name}[${r}] must be a Float32Array`);
+        atLeast(op, `${name}[${r}]`, a, need);
+      }
+    }
   },
   rmsnormForward(r, d, _eps, x, w, y, rstd) {
     const n = rows("rmsnormForward", r, d);

@@ -92,6 +92,18 @@ export const refGemm: GemmKernels = {
     refProduct(false, transB, M, N, K, alpha, A, 0, Bf, 0, beta, C, 0);
   },
 
+  gemvRows(R, N, K, alpha, X, W, beta, Y) {
+    KERNEL_CHECKS.gemvRows(R, N, K, alpha, X, W, beta, Y);
+    refProduct(false, true, R, N, K, alpha, X, 0, W, 0, beta, Y, 0);
+  },
+
+  gemvRowsBf16(R, N, K, alpha, X, W, beta, Y) {
+    KERNEL_CHECKS.gemvRowsBf16(R, N, K, alpha, X, W, beta, Y);
+    const Wf = new Float32Array(N * K);
+    refGemm.bf16ToF32(W.subarray(0, N * K), Wf);
+    refProduct(false, true, R, N, K, alpha, X, 0, Wf, 0, beta, Y, 0);
+  },
+
   f32ToBf16(src, dst) {
     KERNEL_CHECKS.f32ToBf16(src, dst);
     for (let i = 0; i < src.length; i++) dst[i] = bf16Round(src[i]);
@@ -107,6 +119,8 @@ interface GemmAddon {
   gemm: GemmKernels["gemm"];
   gemmBatched: GemmKernels["gemmBatched"];
   gemmBf16: GemmKernels["gemmBf16"];
+  gemvRows: GemmKernels["gemvRows"];
+  gemvRowsBf16: GemmKernels["gemvRowsBf16"];
   f32ToBf16: GemmKernels["f32ToBf16"];
   bf16ToF32: GemmKernels["bf16ToF32"];
   peakGflops(threads: number, seconds: number): number;
@@ -128,6 +142,8 @@ export const nativeGemm: GemmKernels | null =
         gemm: addon.gemm,
         gemmBatched: addon.gemmBatched,
         gemmBf16: addon.gemmBf16,
+        gemvRows: addon.gemvRows,
+        gemvRowsBf16: addon.gemvRowsBf16,
         f32ToBf16: addon.f32ToBf16,
         bf16ToF32: addon.bf16ToF32,
       });

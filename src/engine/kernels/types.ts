@@ -49,6 +49,33 @@ export interface GemmKernels {
     beta: number,
     C: Float32Array,
   ): void;
+  /**
+   * Y [R, N] = alpha · X [R, K] · Wᵀ + beta · Y, W stored [N, K] (a Linear weight): R rows of activations
+   * against one weight (a batched decode step). Each row gets exactly the bits of the one-row product
+   * (gemm with M = 1, transB) on that row alone, whatever R is; the native kernel loads each weight tile
+   * once for several rows.
+   */
+  gemvRows(
+    R: number,
+    N: number,
+    K: number,
+    alpha: number,
+    X: Float32Array,
+    W: Float32Array,
+    beta: number,
+    Y: Float32Array,
+  ): void;
+  /** gemvRows with W stored as bf16 bits (the same bits as gemmBf16 with M = 1 on each row). */
+  gemvRowsBf16(
+    R: number,
+    N: number,
+    K: number,
+    alpha: number,
+    X: Float32Array,
+    W: Uint16Array,
+    beta: number,
+    Y: Float32Array,
+  ): void;
   /** f32 → bf16 with round-to-nearest-even (NaN stays NaN). */
   f32ToBf16(src: Float32Array, dst: Uint16Array): void;
   /** bf16 → f32 (exact). */
@@ -81,6 +108,24 @@ export interface AttentionKernels {
     kvLen: Int32Array | null,
     out: Float32Array,
     lse: Float32Array,
+  ): void;
+  /**
+   * Decode attention for R sequences, one query row each, every sequence over its own KV cache:
+   * q, out: [R, Hq, D]; keys[r], values[r]: [≥ lengths[r], Hkv, D] token-major; row r's query sits at
+   * position lengths[r] - 1 and sees keys [0, lengths[r]). Row r gets exactly the bits of attentionForward
+   * with B = 1, Tq = 1, Tk = lengths[r], qOffset = lengths[r] - 1, causal (one call instead of R).
+   */
+  attentionDecodeRows(
+    R: number,
+    Hq: number,
+    Hkv: number,
+    D: number,
+    scale: number,
+    q: Float32Array,
+    keys: readonly Float32Array[],
+    values: readonly Float32Array[],
+    lengths: Int32Array,
+    out: Float32Array,
   ): void;
   /** Overwrites dq, dk, dv. */
   attentionBackward(

@@ -1,0 +1,213 @@
+// Multi-row GEMV: Y[r, n] = alpha · dot(X[r, :], W[n, :]) + beta · Y[r, n] for R rows of activations at
+// once (a batched decode step: every active request's row against the same weight), with exactly the
+// one-row GEMV's arithmetic per output (gemv_dot.h), so a row's bits do not depend on R. What changes is
+// the traffic: each weight tile is loaded once into registers and applied to several rows of X before the
+// next tile, so W streams from memory once per call and from L1 for the other rows, and the FMAs no
+// longer wait on weight loads.
+// Shapes: X R×K, W N×K (f32 or bf16 bits), Y R×N, all row-major and contiguous.
+//
+// AVX-512 (isa() == avx512): one zmm per (output, row) holds both 8-lane chains of gemv_dot.h, a in
+// lanes 0-7 and b in lanes 8-15: a 16-wide FMA is exactly the two 8-wide ones, the "8 more" step is a
+// masked FMA on lanes 0-7, and a + b is low half + high half. Tile: 4 outputs × up to 4 rows (16 zmm).
+// AVX2: 16 ymm registers cannot hold a and b for 4 outputs × 2 rows, so each chain is its own pass over
+// the tile (a first, then b, reading the tile's other half-lines from L1): 4 outputs × 2 rows (8 ymm).
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "common.h"
+#include "gemm.h"
+#include "gemv_dot.h"
+#include "pool.h"
+
+// GCC 12's avx512fintrin.h builds results from self-initialised undefined vectors, which
+// -W(maybe-)uninitialized reports in every caller (a known false positive).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#define REFRAG_AVX2 __attribute__((target("avx2,fma")))
+#define REFRAG_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
+
+namespace refrag {
+namespace {
+
+// Prefetch distance along each weight row, in elements (512 bytes ahead, as the one-row GEMV).
+template <typename T>
+constexpr int64_t kAheadRows = 512 / sizeof(T);
+
+// Offset to prefetch for position k of a row: ahead in the same row, or (near its end) the start of the
+// next group of 4 rows.
+inline int64_t ahead(int64_t k, int64_t K, int64_t ldw, int64_t ahead_elems) {
+  const int64_t o = k + ahead_elems;
+  return o < K ? o : o - K + 4 * ldw;
+}
+
+// ---- AVX2 -------------------------------------------------------------------------------------------
+
+// One chain (half 0: a, half 1: b) of 4 weight rows w[0..4) against NX rows x[0..NX): acc[o][r] sums
+// W_o·x_r over that chain's 8-lane k-steps.
+template <typename T, int NX>
+REFRAG_AVX2 void chain_avx2(int64_t K, int64_t ldw, const T* const* w, const float* const* x, int half,
+                            bool prefetch, __m256 (*acc)[4]) {
+  __m256 c[4][NX];
+  for (int o = 0; o < 4; o++)
+    for (int r = 0; r < NX; r++) c[o][r] = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 16 <= K; k += 16) {
+    if (prefetch) {
+      const int64_t d = ahead(k, K, ldw, kAheadRows<T>);
+      for (int o = 0; o < 4; o++) _mm_prefetch(reinterpret_cast<const char*>(w[o] + d), _MM_HINT_T0);
+    }
+    const int64_t kk = k + 8 * half;
+    __m256 wv[4];
+    for (int o = 0; o < 4; o++) wv[o] = load8(w[o] + kk);
+    for (int r = 0; r < NX; r++) {
+      const __m256 xv = _mm256_loadu_ps(x[r] + kk);
+      for (int o = 0; o < 4; o++) c[o][r] = _mm256_fmadd_ps(wv[o], xv, c[o][r]);
+    }
+  }
+  if (half == 0 && k + 8 <= K)
+    for (int r = 0; r < NX; r++) {
+      const __m256 xv = _mm256_loadu_ps(x[r] + k);
+      for (int o = 0; o < 4; o++) c[o][r] = _mm256_fmadd_ps(load8(w[o] + k), xv, c[o][r]);
+    }
+  for (int o = 0; o < 4; o++)
+    for (int r = 0; r < NX; r++) acc[r][o] = c[o][r];
+}
+
+// s[r][o] = hsum(a + b) for 4 weight rows × NX rows of x (the scalar tail is the caller's).
+template <typename T, int NX>
+REFRAG_AVX2 void tile_avx2(int64_t K, int64_t ldw, const T* const* w, const float* const* x, bool prefetch,
+                           float (*s)[4]) {
+  __m256 a[NX][4], b[NX][4];
+  chain_avx2<T, NX>(K, ldw, w, x, 0, prefetch, a);
+  chain_avx2<T, NX>(K, ldw, w, x, 1, false, b);
+  for (int r = 0; r < NX; r++)
+    for (int o = 0; o < 4; o++) s[r][o] = gemv_hsum(_mm256_add_ps(a[r][o], b[r][o]));
+}
+
+// ---- AVX-512 ----------------------------------------------------------------------------------------
+
+REFRAG_AVX512 inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+REFRAG_AVX512 inline __m512 load16(const uint16_t* p) {
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+// 8 values in lanes 0-7, zeros above (the lanes above are masked off by the caller anyway).
+REFRAG_AVX512 inline __m512 load8_low(const float* p) { return _mm512_maskz_loadu_ps(0x00FF, p); }
+REFRAG_AVX512 inline __m512 load8_low(const uint16_t* p) {
+  const __m256i h = _mm256_maskz_loadu_epi16(0x00FF, p);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+template <typename T, int NX>
+REFRAG_AVX512 void tile_avx512(int64_t K, int64_t ldw, const T* const* w, const float* const* x,
+                               bool prefetch, float (*s)[4]) {
+  __m512 c[4][NX];
+  for (int o = 0; o < 4; o++)
+    for (int r = 0; r < NX; r++) c[o][r] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 16 <= K; k += 16) {
+    if (prefetch) {
+      const int64_t d = ahead(k, K, ldw, kAheadRows<T>);
+      for (int o = 0; o < 4; o++) _mm_prefetch(reinterpret_cast<const char*>(w[o] + d), _MM_HINT_T0);
+    }
+    __m512 wv[4];
+    for (int o = 0; o < 4; o++) wv[o] = load16(w[o] + k);
+    for (int r = 0; r < NX; r++) {
+      const __m512 xv = _mm512_loadu_ps(x[r] + k);
+      for (int o = 0; o < 4; o++) c[o][r] = _mm512_fmadd_ps(wv[o], xv, c[o][r]);
+    }
+  }
+  if (k + 8 <= K)
+    for (int r = 0; r < NX; r++) {
+      const __m512 xv = load8_low(x[r] + k);
+      for (int o = 0; o < 4; o++) c[o][r] = _mm512_mask3_fmadd_ps(load8_low(w[o] + k), xv, c[o][r], 0x00FF);
+    }
+  for (int o = 0; o < 4; o++)
+    for (int r = 0; r < NX; r++) {
+      const __m256 a = _mm512_castps512_ps256(c[o][r]), b = _mm512_extractf32x8_ps(c[o][r], 1);
+      s[r][o] = gemv_hsum(_mm256_add_ps(a, b));
+    }
+}
+
+// ---- driver -----------------------------------------------------------------------------------------
+
+// Outputs [n0, n1) for every row: groups of 4 outputs (n0 and, unless n1 == N, n1 are multiples of 4),
+// each group's tile applied to the rows in runs of `nx` (the tile's height), then the lone outputs.
+template <typename T>
+void rows_range(bool wide, int64_t n0, int64_t n1, int64_t R, int64_t K, float alpha, const float* X,
+                const T* W, float beta, float* Y, int64_t N) {
+  const int nx_max = wide ? 4 : 2;
+  const int64_t kt = K & ~int64_t(7);  // where the scalar tail starts
+  int64_t n = n0;
+  for (; n + 4 <= n1; n += 4) {
+    const T* w[4] = {W + n * K, W + (n + 1) * K, W + (n + 2) * K, W + (n + 3) * K};
+    for (int64_t r0 = 0; r0 < R; r0 += nx_max) {
+      const int nx = static_cast<int>(std::min<int64_t>(nx_max, R - r0));
+      const float* x[4];
+      for (int r = 0; r < nx; r++) x[r] = X + (r0 + r) * K;
+      float s[4][4];
+      const bool pf = r0 == 0;  // the first run streams the tile in; the others read it from L1
+      if (wide) {
+        switch (nx) {
+          case 1: tile_avx512<T, 1>(K, K, w, x, pf, s); break;
+          case 2: tile_avx512<T, 2>(K, K, w, x, pf, s); break;
+          case 3: tile_avx512<T, 3>(K, K, w, x, pf, s); break;
+          default: tile_avx512<T, 4>(K, K, w, x, pf, s); break;
+        }
+      } else if (nx == 1) {
+        tile_avx2<T, 1>(K, K, w, x, pf, s);
+      } else {
+        tile_avx2<T, 2>(K, K, w, x, pf, s);
+      }
+      for (int r = 0; r < nx; r++) {
+        float* y = Y + (r0 + r) * N + n;
+        for (int o = 0; o < 4; o++) y[o] = gemv_finish(gemv_tail(s[r][o], kt, K, w[o], x[r]), alpha, beta, y[o]);
+      }
+    }
+  }
+  for (; n < n1; n++)
+    for (int64_t r = 0; r < R; r++) {
+      float* y = Y + r * N + n;
+      *y = gemv_finish(gemv_dot_one(K, X + r * K, W + n * K), alpha, beta, *y);
+    }
+}
+
+template <typename T>
+void gemv_rows_any(int64_t R, int64_t N, int64_t K, float alpha, const float* X, const T* W, float beta,
+                   float* Y, int threads) {
+  if (R <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) {
+    for (int64_t i = 0; i < R * N; i++) Y[i] = beta == 0.0f ? 0.0f : beta * Y[i];
+    return;
+  }
+  const bool wide = isa() == Isa::avx512;
+  if (threads <= 0) threads = num_threads();
+  // Threads split the outputs in whole groups of 4 (so the lone outputs stay the last N mod 4), each
+  // thread reading its share of W once. Below ~64K multiply-adds a pool wake-up costs more than the work.
+  const int64_t units = (N + 3) / 4;
+  const double work = static_cast<double>(R) * static_cast<double>(N) * static_cast<double>(K);
+  const int64_t parts = work < 65536.0 ? 1 : std::min<int64_t>(threads, units);
+  auto run = [&](int64_t t) {
+    const int64_t b = units * t / parts * 4, e = std::min(N, units * (t + 1) / parts * 4);
+    if (b < e) rows_range(wide, b, e, R, K, alpha, X, W, beta, Y, N);
+  };
+  if (parts == 1)
+    run(0);
+  else
+    parallel_tasks(parts, run);
+}
+
+}  // namespace
+
+void sgemv_rows(int64_t R, int64_t N, int64_t K, float alpha, const float* X, const float* W, float beta,
+                float* Y, int threads) {
+  gemv_rows_any(R, N, K, alpha, X, W, beta, Y, threads);
+}
+
+void sgemv_rows_bf16(int64_t R, int64_t N, int64_t K, float alpha, const float* X, const uint16_t* W,
+                     float beta, float* Y, int threads) {
+  gemv_rows_any(R, N, K, alpha, X, W, beta, Y, threads);
+}
+
+}  // namespace refrag

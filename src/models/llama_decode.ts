@@ -1,0 +1,186 @@
+// The LLaMA decode step, llama2.c style: R sequences, one new token each, through the decoder in one
+// forward read top to bottom — straight kernel calls into buffers allocated once and reused, no Tensor,
+// no tape. Each sequence appends to and attends over its own KV cache. This is the inference hot path
+// (generate() with R = 1, the batch engine with every active request); LlamaModel.forward stays the path
+// for prefill and training.
+//
+// Batch invariance: every op is row-wise (embedding, RMSNorm, RoPE with per-row positions, SwiGLU,
+// attention on the row's own cache) or a gemvRows product, whose rows are bit-identical to the one-row
+// GEMV, so a sequence's logits do not depend on which other sequences share the step.
+//
+// Shapes: R rows (sequences), C hidden size, H / Hkv heads, D head dim, I intermediate size, V vocab.
+import { kernels } from "../engine/kernels/index.js";
+import type { Tensor } from "../engine/tensor.js";
+import type { Linear } from "../nn/layers.js";
+import { headDim, type KVCache, type LlamaForCausalLM } from "./llama.js";
+
+const K = kernels;
+
+/** The step's scratch for R rows: exact-length views (kernels check lengths) into buffers for maxRows. */
+interface Buffers {
+  x: Float32Array; // [R, C] residual stream
+  xb: Float32Array; // [R, C] normed input of a block
+  q: Float32Array; // [R, H·D]
+  k: Float32Array; // [R, Hkv·D]
+  v: Float32Array; // [R, Hkv·D]
+  att: Float32Array; // [R, H·D] attention output
+  gate: Float32Array; // [R, I] (then silu(gate)·up)
+  up: Float32Array; // [R, I]
+  logits: Float32Array; // [R, V]
+  rstd: Float32Array; // [R]
+  positions: Int32Array; // [R] the new token's position in each sequence
+  lengths: Int32Array; // [R] keys each row attends to (positions + 1)
+}
+
+/** y [R, N] = x [R, K] · Wᵀ (bf16 copy when present) + beta · y; a bias is added after. */
+function linearRows(R: number, x: Float32Array, l: Linear, beta: 0 | 1, y: Float32Array): void {
+  const w: Tensor = l.weight;
+  const [N, Kd] = w.shape;
+  if (w.bf16 !== null) K.gemm.gemvRowsBf16(R, N, Kd, 1, x, w.bf16, beta, y);
+  else K.gemm.gemvRows(R, N, Kd, 1, x, w.data, beta, y);
+  if (l.bias !== undefined)
+    for (let r = 0; r < R; r++) K.pointwise.axpy(1, l.bias.data, y.subarray(r * N, (r + 1) * N));
+}
+
+/**
+ * Decode steps for up to maxRows sequences of one decoder. Not re-entrant: the logits returned by step()
+ * are overwritten by the next call.
+ */
+export class LlamaDecodeStep {
+  private readonly views = new Map<number, Buffers>();
+
+  constructor(
+    readonly decoder: LlamaForCausalLM,
+    readonly maxRows = 1,
+  ) {
+    if (!Number.isInteger(maxRows) || maxRows < 1)
+      throw new Error(`LlamaDecodeStep: maxRows must be a positive integer, got ${maxRows}`);
+  }
+
+  /**
+   * Feeds tokens[r] at position caches[r].length of sequence r (appending its key and value), and returns
+   * the next-token logits [R, V], row r for sequence r (a view, valid until the next step).
+   */
+  step(tokens: Int32Array, caches: readonly KVCache[]): Float32Array {
+    const d = this.decoder;
+    const c = d.config;
+    const R = tokens.length;
+    if (R !== caches.length || R < 1 || R > this.maxRows)
+      throw new Error(
+        `LlamaDecodeStep.step: ${R} tokens for ${caches.length} caches (1 to ${this.maxRows} rows)`,
+      );
+    for (const cache of caches)
+      if (cache.length >= cache.capacity)
+        throw new Error(`LlamaDecodeStep.step: the KV cache is full (${cache.capacity} positions)`);
+    const C = c.hidden_size;
+    const H = c.num_attention_heads;
+    const Hkv = c.num_key_value_heads;
+    const D = headDim(c);
+    const kvDim = Hkv * D;
+    const V = c.vocab_size;
+    const eps = c.rms_norm_eps;
+    const scale = 1 / Math.sqrt(D);
+    const b = this.buffers(R);
+    for (let r = 0; r < R; r++) {
+      b.positions[r] = caches[r].length;
+      b.lengths[r] = caches[r].length + 1;
+    }
+
+    K.pointwise.embeddingForward(tokens, C, d.model.embed_tokens.weight.data, b.x);
+    d.model.layers.forEach((layer, l) => {
+      const at = layer.self_attn;
+      // Attention: x += o_proj(attention(rope(q), rope(k), v)) over each row's cache.
+      K.pointwise.rmsnormForward(R, C, eps, b.x, layer.input_layernorm.weight.data, b.xb, b.rstd);
+      linearRows(R, b.xb, at.q_proj, 0, b.q);
+      linearRows(R, b.xb, at.k_proj, 0, b.k);
+      linearRows(R, b.xb, at.v_proj, 0, b.v);
+      K.pointwise.rope(R, H, D, c.rope_theta, b.positions, b.q, false);
+      K.pointwise.rope(R, Hkv, D, c.rope_theta, b.positions, b.k, false);
+      for (let r = 0; r < R; r++) {
+        const slot = b.positions[r] * kvDim;
+        caches[r].keys[l].set(b.k.subarray(r * kvDim, (r + 1) * kvDim), slot);
+        caches[r].values[l].set(b.v.subarray(r * kvDim, (r + 1) * kvDim), slot);
+      }
+      const keys = caches.map((cache) => cache.keys[l]);
+      const values = caches.map((cache) => cache.values[l]);
+      K.attention.attentionDecodeRows(R, H, Hkv, D, scale, b.q, keys, values, b.lengths, b.att);
+      residualLinear(R, b.att, at.o_proj, b.x, b.xb);
+      // MLP: x += down_proj(silu(gate_proj(xn)) · up_proj(xn)).
+      const m = layer.mlp;
+      K.pointwise.rmsnormForward(R, C, eps, b.x, layer.post_attention_layernorm.weight.data, b.xb, b.rstd);
+      linearRows(R, b.xb, m.gate_proj, 0, b.gate);
+      linearRows(R, b.xb, m.up_proj, 0, b.up);
+      K.pointwise.swigluForward(b.gate, b.up, b.gate);
+      residualLinear(R, b.gate, m.down_proj, b.x, b.xb);
+    });
+    for (const cache of caches) cache.length += 1;
+    K.pointwise.rmsnormForward(R, C, eps, b.x, d.model.norm.weight.data, b.xb, b.rstd);
+    const head = d.lm_head;
+    if (head !== undefined) linearRows(R, b.xb, head, 0, b.logits);
+    else {
+      const w = d.model.embed_tokens.weight;
+      if (w.bf16 !== null) K.gemm.gemvRowsBf16(R, V, C, 1, b.xb, w.bf16, 0, b.logits);
+      else K.gemm.gemvRows(R, V, C, 1, b.xb, w.data, 0, b.logits);
+    }
+    return b.logits;
+  }
+
+  private buffers(R: number): Buffers {
+    let b = this.views.get(R);
+    if (b !== undefined) return b;
+    const c = this.decoder.config;
+    const full = this.views.get(this.maxRows) ?? this.allocate(this.maxRows);
+    this.views.set(this.maxRows, full);
+    if (R === this.maxRows) return full;
+    const cut = <T extends Float32Array | Int32Array>(a: T, width: number): T =>
+      a.subarray(0, R * width) as T;
+    const HD = c.num_attention_heads * headDim(c);
+    b = {
+      x: cut(full.x, c.hidden_size),
+      xb: cut(full.xb, c.hidden_size),
+      q: cut(full.q, HD),
+      k: cut(full.k, c.num_key_value_heads * headDim(c)),
+      v: cut(full.v, c.num_key_value_heads * headDim(c)),
+      att: cut(full.att, HD),
+      gate: cut(full.gate, c.intermediate_size),
+      up: cut(full.up, c.intermediate_size),
+      logits: cut(full.logits, c.vocab_size),
+      rstd: cut(full.rstd, 1),
+      positions: cut(full.positions, 1),
+      lengths: cut(full.lengths, 1),
+    };
+    this.views.set(R, b);
+    return b;
+  }
+
+  private allocate(R: number): Buffers {
+    const c = this.decoder.config;
+    const HD = c.num_attention_heads * headDim(c);
+    const kvDim = c.num_key_value_heads * headDim(c);
+    return {
+      x: new Float32Array(R * c.hidden_size),
+      xb: new Float32Array(R * c.hidden_size),
+      q: new Float32Array(R * HD),
+      k: new Float32Array(R * kvDim),
+      v: new Float32Array(R * kvDim),
+      att: new Float32Array(R * HD),
+      gate: new Float32Array(R * c.intermediate_size),
+      up: new Float32Array(R * c.intermediate_size),
+      logits: new Float32Array(R * c.vocab_size),
+      rstd: new Float32Array(R),
+      positions: new Int32Array(R),
+      lengths: new Int32Array(R),
+    };
+  }
+}
+
+/**
+ * x += in · Wᵀ (+ bias). Without a bias the residual add is the product's beta = 1 (the same bits as a
+ * separate add: 1 · s + 1 · x rounds once either way); with one, the sum goes through tmp to keep the
+ * unfused order (x + (in · Wᵀ + bias)).
+ */
+function residualLinear(R: number, input: Float32Array, l: Linear, x: Float32Array, tmp: Float32Array): void {
+  if (l.bias === undefined) return linearRows(R, input, l, 1, x);
+  linearRows(R, input, l, 0, tmp);
+  K.pointwise.add(x, tmp, x);
+}

@@ -1,0 +1,94 @@
+// attentionDecodeRows (one call for a batched decode step's attention): close to the reference, and every
+// row bit-identical to attentionForward on that row and its cache alone (B = 1, Tq = 1), whatever the
+// other rows are, with 1 and 2 threads (rows then run on both threads) and caches long enough to be split
+// into key ranges.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { freshRng, assertClose } from "../helpers.js";
+import { setNumThreads } from "../../src/engine/native.js";
+import { nativeAttention, refAttention } from "../../src/engine/kernels/attention.js";
+
+const native = nativeAttention;
+const skip = native === null ? "native addon not built" : false;
+const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+// [Hq, Hkv, D]: multi-head, grouped-query, a head dim that is not a multiple of 8.
+const HEADS: [number, number, number][] = [
+  [4, 4, 64],
+  [4, 2, 16],
+  [3, 1, 12],
+];
+
+test("attentionDecodeRows: matches the reference and each row alone, bit for bit", { skip }, () => {
+  const { rng, seed } = freshRng();
+  for (const threads of [1, 2]) {
+    setNumThreads(threads);
+    try {
+      for (const [Hq, Hkv, D] of HEADS)
+        for (const R of [1, 3, 9]) {
+          const lengths = Int32Array.from({ length: R }, (_, r) =>
+            r === 0 ? 1 : 1 + rng.int(r === 1 ? 600 : 70),
+          );
+          // Caches longer than their valid prefix (capacity beyond lengths[r]), as a KV cache is.
+          const keys = Array.from(lengths, (n) => rng.randn((n + 5) * Hkv * D));
+          const values = Array.from(lengths, (n) => rng.randn((n + 5) * Hkv * D));
+          const q = rng.randn(R * Hq * D);
+          const scale = 1 / Math.sqrt(D);
+          const got = new Float32Array(R * Hq * D);
+          native!.attentionDecodeRows(R, Hq, Hkv, D, scale, q, keys, values, lengths, got);
+          const want = new Float32Array(R * Hq * D);
+          refAttention.attentionDecodeRows(R, Hq, Hkv, D, scale, q, keys, values, lengths, want);
+          const what = `threads=${threads} R=${R} Hq=${Hq} Hkv=${Hkv} D=${D}`;
+          assertClose(got, want, 2e-5, what, seed);
+          const row = Hq * D;
+          for (let r = 0; r < R; r++) {
+            const n = lengths[r];
+            const alone = new Float32Array(row);
+            const lse = new Float32Array(Hq);
+            native!.attentionForward(
+              1,
+              1,
+              n,
+              Hq,
+              Hkv,
+              D,
+              n - 1,
+              true,
+              scale,
+              q.subarray(r * row, (r + 1) * row),
+              keys[r],
+              values[r],
+              null,
+              alone,
+              lse,
+            );
+            assert.ok(
+              bits(got.subarray(r * row, (r + 1) * row)).equals(bits(alone)),
+              `${what} row ${r} (${n} keys) differs from attentionForward alone (seed ${seed})`,
+            );
+          }
+        }
+    } finally {
+      setNumThreads(1);
+    }
+  }
+});
+
+test("attentionDecodeRows: argument errors name the op", () => {
+  for (const impl of [refAttention, ...(native ? [native] : [])]) {
+    const f = (n: number) => new Float32Array(n);
+    assert.throws(
+      () =>
+        impl.attentionDecodeRows(2, 2, 1, 4, 0.5, f(16), [f(8)], [f(8), f(8)], Int32Array.of(2, 2), f(16)),
+      /attentionDecodeRows: keys and values need R = 2 arrays/,
+    );
+    assert.throws(
+      () => impl.attentionDecodeRows(1, 2, 1, 4, 0.5, f(8), [f(7)], [f(8)], Int32Array.of(2), f(8)),
+      /attentionDecodeRows: keys\[0\] has 7 elements, needs 8/,
+    );
+    assert.throws(
+      () => impl.attentionDecodeRows(1, 2, 1, 4, 0.5, f(8), [f(8)], [f(8)], Int32Array.of(0), f(8)),
+      /attentionDecodeRows: lengths\[0\] = 0 must be >= 1/,
+    );
+  }
+});
