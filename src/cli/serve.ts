@@ -103,6 +103,7 @@ export function registerServeCommands(program: Command): void {
       "--embedder <dir>",
       "dense-stage encoder: dense/hybrid retrieval and embeddings of ingested passages",
     )
+    .option("--dense-weight <w>", "hybrid: weight of the dense list in rank fusion (full text: 1)", "1")
     .option(
       "--ingest-token <token>",
       `enable POST /v1/documents behind this bearer token (or set ${INGEST_TOKEN_ENV}; the option shows in ps)`,

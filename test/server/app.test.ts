@@ -72,6 +72,7 @@ test("server: page and health", async () => {
       chunk_size: 8,
       context_window: 256,
       index: index.dir,
+      ingestion: false,
       passages: 2,
       limits: undefined,
     },
