@@ -23,7 +23,6 @@ import {
 import { isPostgresUrl, openStore, type PassageStore, type VectorDtype } from "../store/index.js";
 import { ingest, type ChunkEncoder } from "../store/ingest.js";
 import { Tokenizer } from "../tokenizer/index.js";
-import { defaultTokenizerPath } from "../tokenizer/pipeline.js";
 import { nonNegInt, nonNegNumber, positiveInt } from "./args.js";
 import { progressBar } from "./progress.js";
 
