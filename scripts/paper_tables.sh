@@ -4,14 +4,20 @@
 # (delete it to redo), and the perplexity tables pick up their finished (row, domain) results from
 # NAME.partial.jsonl after an interruption. A table whose checkpoints are not set is skipped with a note.
 #
-#   BASELINE=weights/decoder REFRAG8=runs/refrag8 REFRAG16=runs/refrag16 REFRAG32=runs/refrag32 \
+# The run (from the repository root; model folders as scripts/train_all.sh names them; Table 3's example
+# files in runs/tables, built by the commands below when missing):
+#
+#   BASELINE=weights/decoder REFRAG8=runs/cpt8 REFRAG16=runs/cpt16 REFRAG32=runs/cpt32 POLICY16=runs/policy16 \
 #   REC_CURRICULUM=runs/rec16 REC_NONE=runs/rec16-none \
-#   QA_MODEL=runs/refrag16-sft FT_BASELINE=runs/llama-ft scripts/paper_tables.sh
+#   QA_MODEL=runs/refrag16-sft FT_BASELINE=runs/llama-ft EXAMPLES=runs/tables scripts/paper_tables.sh
+#
+# REFRAG8/16/32 are the CPT checkpoints (every context chunk compressed); POLICY16 (mixed input + the RL
+# policy, optional) is the model of Table 1's rate-8 selection rows, else REFRAG16 expands its chunks itself.
 #
 # Table 1  (table1): s = 2048, o = 128/256/512 on the 4,096-token documents of the four domains; rows: the
 #          baseline decoder with no / full / last 128 / last 256 context tokens, REFRAG8/16/32 (those set),
-#          REFRAG16 at effective rate 8 with the RL policy (when it has one) and each heuristic, and REFRAG16's
-#          own decoder reading the raw rows; gains (no − x)/(no − full).
+#          POLICY16 (else REFRAG16) at effective rate 8 with the RL policy (when it has one) and each
+#          heuristic, and REFRAG16's own decoder reading the raw rows; gains (no − x)/(no − full).
 # Table 2  (table2): s = 10240 and 20480 (4× and 8× the baseline's 2,560-token training window) on the
 #          16,384-token documents; the baseline's full context reads past its window on purpose.
 # Table 11 (table11): reconstruction at 1, 16 and 128 chunks, with vs without the curriculum.
@@ -69,8 +75,8 @@ opt() { test -n "${!1:-}" && echo "--model $2=${!1}"; true; }
 
 # shellcheck disable=SC2046
 table table1 BASELINE REFRAG16 -- eval perplexity --baseline "$BASELINE" \
-  $(opt REFRAG8 refrag8) --model "refrag16=${REFRAG16:-}" $(opt REFRAG32 refrag32) \
-  --rate 8 --expand-model refrag16 --raw-from refrag16 --last 128,256 \
+  $(opt REFRAG8 refrag8) --model "refrag16=${REFRAG16:-}" $(opt REFRAG32 refrag32) $(opt POLICY16 policy16) \
+  --rate 8 --expand-model "${POLICY16:+policy16}${POLICY16:-refrag16}" --raw-from refrag16 --last 128,256 \
   --corpus "$DATA/corpus" --domains "$DATA/derived/domains.json" --length 4096 --s 2048 --o 128,256,512 \
   --windows "${WINDOWS:-2}" --max-windows "${MAX_WINDOWS:-8}"
 
@@ -98,12 +104,12 @@ if [ -n "${QA_MODEL:-}" ] && [ -n "${FT_BASELINE:-}" ] && ! test -f "$OUT/table3
   examples qa-strong8.jsonl --index "$INDEX" --qa "$DATA/derived/qa.jsonl" --split test -k 8
   examples qa-weak8.jsonl --index "$INDEX" --qa "$DATA/derived/qa.jsonl" --split test -k 8 --weak 200 --seed 1
   examples conv-strong8.jsonl --index "$INDEX" --conversations "$DATA/derived/conversations.jsonl" --split test -k 8
-  examples summaries.jsonl --summaries "$DATA/derived/summaries.jsonl" --split test
+  examples sum-test.jsonl --summaries "$DATA/derived/summaries.jsonl" --split test
 fi
 table table3 QA_MODEL FT_BASELINE -- eval qa --model "refrag16=${QA_MODEL:-}" --model "ft=${FT_BASELINE:-}" \
   --rows "${QA_ROWS:-refrag16:none:8,ft:all:1,ft:all:8,ft:all:0}" \
   --data "strong=$EXAMPLES/qa-strong8.jsonl" --data "weak=$EXAMPLES/qa-weak8.jsonl" \
-  --data "conversations=$EXAMPLES/conv-strong8.jsonl" --data "summaries=$EXAMPLES/summaries.jsonl" \
+  --data "conversations=$EXAMPLES/conv-strong8.jsonl" --data "summaries=$EXAMPLES/sum-test.jsonl" \
   ${QA_LIMIT:+--limit "$QA_LIMIT"}
 
 say "finished: $(ls "$OUT"/*.md 2> /dev/null | tr '\n' ' ')"

@@ -8,17 +8,12 @@ import { buildCorpus, fetchSources, manifestPath, selectSources } from "../data/
 import { buildDerived, DEFAULT_BUILD_OPTIONS, readLines } from "../data/derived/build.js";
 import type { Passage } from "../data/derived/passages.js";
 import { defaultCacheDir } from "../data/fetch.js";
-import { packageRoot } from "../engine/native.js";
 import { defaultTokenizerPath } from "../tokenizer/pipeline.js";
 import { Tokenizer } from "../tokenizer/tokenizer.js";
 import { port } from "./args.js";
+import { modelDirOrShipped } from "./model_dir.js";
 import { progressBar } from "./progress.js";
 import { serveModel } from "./serve.js";
-
-/** Where the trained model that ships with the package lives. */
-export function shippedModelDir(): string {
-  return join(packageRoot(), "assets", "model");
-}
 
 export function registerDemoCommand(program: Command): void {
   program
@@ -29,13 +24,7 @@ export function registerDemoCommand(program: Command): void {
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--port <n>", "port", "8080")
     .action(async (o: { model?: string; home?: string; host: string; port: string }) => {
-      const modelDir = o.model ?? shippedModelDir();
-      if (!existsSync(join(modelDir, "config.json")))
-        throw new Error(
-          o.model === undefined
-            ? `no trained model ships in ${modelDir} yet: train one (README, "Training") and pass --model DIR`
-            : `${modelDir}: no config.json (not a REFRAG checkpoint folder)`,
-        );
+      const modelDir = modelDirOrShipped(o.model);
       const listenPort = port("--port", o.port);
       const home = o.home ?? join(defaultCacheDir(), "..");
       const cache = join(home, "data");

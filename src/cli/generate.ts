@@ -1,5 +1,6 @@
 // `refrag generate`: answer a question from passages with a REFRAG checkpoint, streaming to stdout.
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Command } from "commander";
 import { RefragPipeline } from "../infer/pipeline.js";
 import { toPassage } from "../infer/prompt.js";
@@ -9,9 +10,10 @@ import { RagService, type PassageInput } from "../rag/service.js";
 import { vectorCacheFor } from "../rag/vectors.js";
 import { Tokenizer } from "../tokenizer/index.js";
 import { nonNegInt, nonNegNumber, positiveInt, unitInterval } from "./args.js";
+import { modelDirOrShipped } from "./model_dir.js";
 
 interface GenerateFlags {
-  model: string;
+  model?: string;
   question: string;
   passage: string[];
   passages?: string;
@@ -55,7 +57,7 @@ export function registerGenerateCommands(program: Command): void {
   program
     .command("generate")
     .description("answer a question from passages with a REFRAG checkpoint (streams the answer)")
-    .requiredOption("--model <dir>", "REFRAG checkpoint folder (with tokenizer.json)")
+    .option("--model <dir>", "REFRAG checkpoint folder (default: the model shipped in assets/model)")
     .requiredOption("--question <text>", "the question")
     .option("--passage <text...>", "passages (repeatable)", [])
     .option(
@@ -83,8 +85,9 @@ export function registerGenerateCommands(program: Command): void {
       const topP = unitInterval("--top-p", o.topP, true);
       const seed = nonNegInt("--seed", o.seed);
       const topK = positiveInt("--top-k", o.topK);
-      const model = await loadRefrag(o.model);
-      const tokenizer = Tokenizer.fromFile(`${o.model}/tokenizer.json`);
+      const modelDir = modelDirOrShipped(o.model);
+      const model = await loadRefrag(modelDir);
+      const tokenizer = Tokenizer.fromFile(join(modelDir, "tokenizer.json"));
       // LanceDB loads only when an index is used; its stored chunk vectors are read, not recomputed.
       const index =
         o.index === undefined

@@ -8,6 +8,7 @@ import { chunkEncoderFor, checkNotVectorFolder, legacyVectorsNote, vectorCacheFo
 import { RETRIEVAL_MODES, type RetrievalMode } from "../retrieval/dense.js";
 import { Tokenizer } from "../tokenizer/index.js";
 import { nonNegNumber, port } from "./args.js";
+import { modelDirOrShipped } from "./model_dir.js";
 
 /** Where the ingestion token comes from when --ingest-token is not given. */
 export const INGEST_TOKEN_ENV = "REFRAG_INGEST_TOKEN";
@@ -92,7 +93,7 @@ export function registerServeCommands(program: Command): void {
     .description(
       "HTTP server: the demo page at /, OpenAI-compatible /v1/chat/completions, /v1/completions, /v1/models, POST /v1/answer (streamed), POST /v1/retrieve, POST /v1/documents (with a token), GET /metrics, GET /health",
     )
-    .requiredOption("--model <dir>", "REFRAG checkpoint folder (with tokenizer.json)")
+    .option("--model <dir>", "REFRAG checkpoint folder (default: the model shipped in assets/model)")
     .option(
       "--index <spec>",
       "passage store: an index folder from `refrag index build`, or postgres://… (else requests bring their passages)",
@@ -113,7 +114,7 @@ export function registerServeCommands(program: Command): void {
     .option("--log", "log every request", false)
     .action(
       async (o: {
-        model: string;
+        model?: string;
         index?: string;
         store?: string;
         retrieval: string;
@@ -128,8 +129,9 @@ export function registerServeCommands(program: Command): void {
         if (!(RETRIEVAL_MODES as readonly string[]).includes(o.retrieval))
           throw new Error(`--retrieval must be one of ${RETRIEVAL_MODES.join(", ")}, got "${o.retrieval}"`);
         const token = o.ingestToken ?? process.env[INGEST_TOKEN_ENV] ?? null;
+        const modelDir = modelDirOrShipped(o.model);
         const { address, passages } = await serveModel({
-          model: o.model,
+          model: modelDir,
           index: o.index ?? o.store ?? null,
           host: o.host,
           port: port("--port", o.port),
@@ -140,7 +142,7 @@ export function registerServeCommands(program: Command): void {
           ingestToken: token === "" ? null : token,
         });
         console.log(
-          `refrag: serving ${o.model}${passages > 0 ? ` with ${passages} passages` : ""} at ${address}${token ? " (ingestion at POST /v1/documents)" : ""}`,
+          `refrag: serving ${modelDir}${passages > 0 ? ` with ${passages} passages` : ""} at ${address}${token ? " (ingestion at POST /v1/documents)" : ""}`,
         );
       },
     );
