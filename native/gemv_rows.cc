@@ -11,6 +11,8 @@
 // masked FMA on lanes 0-7, and a + b is low half + high half. Tile: 4 outputs × up to 4 rows (16 zmm).
 // AVX2: 16 ymm registers cannot hold a and b for 4 outputs × 2 rows, so each chain is its own pass over
 // the tile (a first, then b, reading the tile's other half-lines from L1): 4 outputs × 2 rows (8 ymm).
+// Both end a tile inside the kernel: one transposed reduction of all its accumulators (hsum16 / hsum8,
+// the same pairs in the same operand order as gemv_hsum), then the scalar tail and finish per output.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -62,6 +64,17 @@ REFRAG_AVX2 inline void finish_tile(int nx, const float (*s)[4], int64_t K, cons
   }
 }
 
+// The same finish for one row's 4 outputs when K mod 8 == 0 (no scalar tail): gemv_finish lane by lane
+// (a vector multiply or FMA rounds each lane as the scalar one does), straight from the reduction's
+// register instead of through memory.
+REFRAG_AVX2 inline void finish4(__m128 s, float* y, const Out& out) {
+  const __m128 a = _mm_set1_ps(out.alpha);
+  if (out.beta == 0.0f)
+    _mm_storeu_ps(y, _mm_mul_ps(a, s));
+  else
+    _mm_storeu_ps(y, _mm_fmadd_ps(a, s, _mm_mul_ps(_mm_set1_ps(out.beta), _mm_loadu_ps(y))));
+}
+
 // The last N mod 4 outputs [n0, n1) of every row: dot_one, as the one-row GEMV.
 template <typename T>
 REFRAG_AVX2 void lone_outputs(int64_t n0, int64_t n1, int64_t R, int64_t K, float alpha, const float* X,
@@ -109,7 +122,8 @@ REFRAG_AVX2 void chain_avx2(int64_t K, int64_t ldw, const T* const* w, const flo
 // Per 128-bit half: [p0 + p2, p1 + p3, q0 + q2, q1 + q3].
 REFRAG_AVX2 inline __m256 add_pairs(__m256 p, __m256 q) {
   const __m256d pd = _mm256_castps_pd(p), qd = _mm256_castps_pd(q);
-  return _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(pd, qd)), _mm256_castpd_ps(_mm256_unpackhi_pd(pd, qd)));
+  return _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(pd, qd)),
+                       _mm256_castpd_ps(_mm256_unpackhi_pd(pd, qd)));
 }
 
 // gemv_hsum for 8 sums v[o][r] (o < 4, r < 2) in one transposed reduction, the same pairs in the same
@@ -128,7 +142,6 @@ REFRAG_AVX2 inline __m256 hsum8(const __m256 (*v)[2]) {
 template <typename T, int NX>
 REFRAG_AVX2 void tile_avx2(int64_t K, int64_t ldw, const T* const* w, const float* const* x, bool prefetch,
                            const Out& out) {
-  float s[4][4];
   __m256 a[NX][4], b[NX][4];
   chain_avx2<T, NX>(K, ldw, w, x, 0, prefetch, a);
   chain_avx2<T, NX>(K, ldw, w, x, 1, false, b);
@@ -137,7 +150,14 @@ REFRAG_AVX2 void tile_avx2(int64_t K, int64_t ldw, const T* const* w, const floa
     v[o][1] = _mm256_setzero_ps();
     for (int r = 0; r < NX; r++) v[o][r] = _mm256_add_ps(a[r][o], b[r][o]);
   }
-  _mm256_storeu_ps(&s[0][0], hsum8(v));
+  const __m256 sum = hsum8(v);
+  if ((K & 7) == 0) {
+    finish4(_mm256_castps256_ps128(sum), out.y, out);
+    if (NX == 2) finish4(_mm256_extractf128_ps(sum, 1), out.y + out.ldy, out);
+    return;
+  }
+  float s[4][4];
+  _mm256_storeu_ps(&s[0][0], sum);
   finish_tile(NX, s, K, w, x, out);
 }
 
@@ -158,7 +178,8 @@ REFRAG_AVX512 inline __m512 load8_low(const uint16_t* p) {
 // Per 128-bit lane: [p0 + p2, p1 + p3, q0 + q2, q1 + q3].
 REFRAG_AVX512 inline __m512 add_pairs(__m512 p, __m512 q) {
   const __m512d pd = _mm512_castps_pd(p), qd = _mm512_castps_pd(q);
-  return _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(pd, qd)), _mm512_castpd_ps(_mm512_unpackhi_pd(pd, qd)));
+  return _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(pd, qd)),
+                       _mm512_castpd_ps(_mm512_unpackhi_pd(pd, qd)));
 }
 
 // gemv_hsum(a + b) for 16 accumulators (a in lanes 0-7, b in 8-15) in one transposed reduction: each
@@ -213,8 +234,16 @@ REFRAG_AVX512 void tile_avx512(int64_t K, int64_t ldw, const T* const* w, const 
     for (int r = 0; r < 4; r++) t[o][r] = _mm512_setzero_ps();
   for (int o = 0; o < 4; o++)
     for (int r = 0; r < NX; r++) t[o][r] = c[o][r];
+  const __m512 sum = hsum16(t);
+  if ((K & 7) == 0) {
+    finish4(_mm512_castps512_ps128(sum), out.y, out);
+    if (NX > 1) finish4(_mm512_extractf32x4_ps(sum, 1), out.y + out.ldy, out);
+    if (NX > 2) finish4(_mm512_extractf32x4_ps(sum, 2), out.y + 2 * out.ldy, out);
+    if (NX > 3) finish4(_mm512_extractf32x4_ps(sum, 3), out.y + 3 * out.ldy, out);
+    return;
+  }
   float s[4][4];
-  _mm512_storeu_ps(&s[0][0], hsum16(t));
+  _mm512_storeu_ps(&s[0][0], sum);
   finish_tile(NX, s, K, w, x, out);
 }
 
