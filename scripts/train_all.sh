@@ -87,15 +87,24 @@ SFT=(--data "$RUNS/sft-train.jsonl" --valid "$RUNS/qa-valid.jsonl" --lr 1e-4 --s
 # 4. Continual pre-training (stage 2) to 128 chunks (s = 2,048) with 512 continuation tokens, beside the
 #    full-context baseline LLaMA_FT (the same decoder fine-tuned on the SFT data with every passage raw).
 CPT=(train cpt "${STREAMS[@]}" --continuation 512 --tokens 8192 --lr 3e-4)
-stage cpt16 "${CPT[@]}" --from "$REC16" --max-chunks 128 --steps 1500 &
-cpt=$!
-stage llama-ft train finetune --encoder-config "$ENCODER_CONFIG" --decoder "$DECODER" --expand 1 "${SFT[@]}" &
-ft=$!
-wait "$cpt"
-wait "$ft"
+if test -f weights/cpt16/config.json; then
+  CPT16=weights/cpt16
+  # The baseline runs beside the next stages (a third job on two cores until it ends).
+  stage llama-ft train finetune --encoder-config "$ENCODER_CONFIG" --decoder "$DECODER" --expand 1 "${SFT[@]}" &
+  ft=$!
+else
+  stage cpt16 "${CPT[@]}" --from "$REC16" --max-chunks 128 --steps 1500 &
+  cpt=$!
+  stage llama-ft train finetune --encoder-config "$ENCODER_CONFIG" --decoder "$DECODER" --expand 1 "${SFT[@]}" &
+  ft=$!
+  wait "$cpt"
+  wait "$ft"
+  ft=
+  CPT16=$RUNS/cpt16
+fi
 
 # 5. Mixed input (10% of chunks raw) beside REFRAG8 (CPT from rec16 re-chunked at k = 8, s = 2,048 = 256 chunks).
-stage mixed16 train mixed "${STREAMS[@]}" --from "$RUNS/cpt16" --expand 0.1 --max-chunks 128 --continuation 512 \
+stage mixed16 train mixed "${STREAMS[@]}" --from "$CPT16" --expand 0.1 --max-chunks 128 --continuation 512 \
   --tokens 8192 --lr 1e-4 --steps "${MIXED_STEPS:-500}" &
 mixed=$!
 stage cpt8 "${CPT[@]}" --from "$REC16" --k 8 --max-chunks 256 --steps "${CPT_SHORT_STEPS:-500}" &
@@ -115,6 +124,7 @@ wait "$cpt32"
 # 7. RAG fine-tuning (the paper's SFT) of the policy model on the same data as LLaMA_FT: the shipped model.
 stage refrag16-sft train finetune --from "$RUNS/policy16" "${SFT[@]}"
 
+test -z "${ft:-}" || wait "$ft"
 say "done. Ship: refrag convert dtype $RUNS/refrag16-sft assets/model --type bf16"
-say "tables: BASELINE=$DECODER REFRAG8=$RUNS/cpt8 REFRAG16=$RUNS/cpt16 REFRAG32=$RUNS/cpt32 POLICY16=$RUNS/policy16 \\"
+say "tables: BASELINE=$DECODER REFRAG8=$RUNS/cpt8 REFRAG16=$CPT16 REFRAG32=$RUNS/cpt32 POLICY16=$RUNS/policy16 \\"
 say "  REC_CURRICULUM=$REC16 REC_NONE=$RUNS/rec16-none QA_MODEL=$RUNS/refrag16-sft FT_BASELINE=$RUNS/llama-ft scripts/paper_tables.sh"
