@@ -1,6 +1,6 @@
 // Shared test utilities: one compute thread, fresh seeds, relative-error comparisons.
 import assert from "node:assert/strict";
-import { loadAddon, setNumThreads } from "../src/engine/native.js";
+import { cpuFeatures, loadAddon, setIsa, setNumThreads } from "../src/engine/native.js";
 import { Rng } from "../src/engine/random.js";
 
 if (loadAddon() !== null) setNumThreads(1);
@@ -43,4 +43,27 @@ export function assertClose(
     expected.length === 0 || nonzero,
     `${what}: expected values are all zero; the comparison proves nothing`,
   );
+}
+
+/** Runs body under every instruction set this CPU runs (AVX-512 first when present), then restores the detected one. */
+export function eachIsa(body: (isa: "avx512" | "avx2") => void): void {
+  const detected = cpuFeatures().isa;
+  try {
+    for (const isa of cpuFeatures().avx512 ? (["avx512", "avx2"] as const) : (["avx2"] as const)) {
+      setIsa(isa);
+      body(isa);
+    }
+  } finally {
+    setIsa(detected);
+  }
+}
+
+/** Runs body with n compute threads, then back to the tests' one. */
+export function withThreads(n: number, body: () => void): void {
+  setNumThreads(n);
+  try {
+    body();
+  } finally {
+    setNumThreads(1);
+  }
 }

@@ -1,10 +1,9 @@
 // GEMM family: native kernels against the TypeScript reference on fresh random inputs of awkward sizes.
 // Every native check runs under each instruction set the CPU has (AVX-512 12×32 tiles and AVX2 6×16 tiles
 // on a Zen 4; AVX2 only on a Zen 3), so both packed paths are tested on an AVX-512 machine.
-import { freshRng, assertClose } from "../helpers.js";
+import { assertClose, eachIsa, freshRng, withThreads } from "../helpers.js";
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { cpuFeatures, setIsa, setNumThreads } from "../../src/engine/native.js";
 import { bf16Round, nativeGemm, peakGflops, refGemm } from "../../src/engine/kernels/gemm.js";
 import type { GemmKernels } from "../../src/engine/kernels/types.js";
 import type { Rng } from "../../src/engine/random.js";
@@ -12,32 +11,6 @@ import type { Rng } from "../../src/engine/random.js";
 const TOL = 2e-5;
 const native = nativeGemm;
 const skip = native === null ? "native addon not built" : false;
-
-function isas(): ("avx512" | "avx2")[] {
-  return cpuFeatures().avx512 ? ["avx512", "avx2"] : ["avx2"];
-}
-
-/** Run body on every ISA the CPU has, restoring the detected one. */
-function eachIsa(body: (isa: string) => void): void {
-  const detected = cpuFeatures().isa;
-  try {
-    for (const isa of isas()) {
-      setIsa(isa);
-      body(isa);
-    }
-  } finally {
-    setIsa(detected);
-  }
-}
-
-function withThreads(n: number, body: () => void): void {
-  setNumThreads(n);
-  try {
-    body();
-  } finally {
-    setNumThreads(1);
-  }
-}
 
 /** Compare native and reference gemm on one random case. */
 function checkGemm(

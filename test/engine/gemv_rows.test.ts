@@ -3,35 +3,13 @@
 // number of rows, under each instruction set, f32 and bf16 weights, on shapes that hit every edge of the
 // one-row arithmetic: N mod 4 ≠ 0 (lone outputs), K mod 16 ≥ 8 (the "8 more" step), K mod 8 ≠ 0 (the
 // scalar tail).
-import { freshRng, assertClose } from "../helpers.js";
+import { assertClose, eachIsa, freshRng, withThreads } from "../helpers.js";
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { cpuFeatures, setIsa, setNumThreads } from "../../src/engine/native.js";
 import { nativeGemm, refGemm } from "../../src/engine/kernels/gemm.js";
 
 const native = nativeGemm;
 const skip = native === null ? "native addon not built" : false;
-
-function eachIsa(body: (isa: string) => void): void {
-  const detected = cpuFeatures().isa;
-  try {
-    for (const isa of cpuFeatures().avx512 ? (["avx512", "avx2"] as const) : (["avx2"] as const)) {
-      setIsa(isa);
-      body(isa);
-    }
-  } finally {
-    setIsa(detected);
-  }
-}
-
-function withThreads(n: number, body: () => void): void {
-  setNumThreads(n);
-  try {
-    body();
-  } finally {
-    setNumThreads(1);
-  }
-}
 
 const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 

@@ -3,8 +3,8 @@
 // hand-computed step, firstNonFinite, and argument errors.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { assertClose, freshRng, relErr } from "../helpers.js";
-import { cpuFeatures, loadAddon, setIsa, setNumThreads } from "../../src/engine/native.js";
+import { assertClose, eachIsa, freshRng, relErr, withThreads } from "../helpers.js";
+import { loadAddon } from "../../src/engine/native.js";
 import type { Rng } from "../../src/engine/random.js";
 import {
   erf,
@@ -25,31 +25,6 @@ const skipNative = hasAddon ? false : "native addon not built";
 const ROWS = [1, 7, 33, 257];
 const DIMS = [1, 7, 33, 257, 1000];
 const LENGTHS = [1, 7, 8, 9, 33, 257, 1000, 4099];
-
-/** Instruction sets runnable here (the pointwise kernels use AVX2 on both, but run them under each). */
-function isas(): ("avx2" | "avx512")[] {
-  return cpuFeatures().avx512 ? ["avx2", "avx512"] : ["avx2"];
-}
-function eachIsa(fn: (isa: string) => void): void {
-  const all = isas();
-  try {
-    for (const isa of all) {
-      setIsa(isa);
-      fn(isa);
-    }
-  } finally {
-    setIsa(all[all.length - 1]);
-  }
-}
-/** Run fn with 2 compute threads (the parallel split), then back to 1. */
-function withTwoThreads(fn: () => void): void {
-  setNumThreads(2);
-  try {
-    fn();
-  } finally {
-    setNumThreads(1);
-  }
-}
 
 function native(): PointwiseKernels {
   assert.deepEqual(missingNativePointwise(), [], "addon lacks pointwise kernels (stale build?)");
@@ -392,7 +367,7 @@ describe("pointwise native vs reference", { skip: skipNative }, () => {
   it("large inputs split over 2 threads match the reference", () => {
     const K = native();
     const { rng, seed } = freshRng();
-    withTwoThreads(() => {
+    withThreads(2, () => {
       compareRowOps(K, rng, seed, 129, 1000, 2e-5);
       compareElementwise(K, rng, seed, 100003, 2e-6);
       const x = rng.randn(200003);
