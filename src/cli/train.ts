@@ -491,10 +491,16 @@ interface FinetuneFlags {
   lr: string;
   batch: string;
   expand: string;
+  select: string;
   saveEvery: string;
   seed: string;
   valid?: string;
   evalEvery?: string;
+}
+
+function finetuneSelect(v: string): "random" | "query" {
+  if (v !== "random" && v !== "query") throw new Error(`--select must be random or query, got "${v}"`);
+  return v;
 }
 
 /** `refrag train finetune`: RAG fine-tuning on question + passages -> answer examples. */
@@ -519,6 +525,11 @@ export function registerFinetuneCommand(train: Command): void {
     .option("--lr <x>", "peak learning rate (the paper's SFT: 2e-5)", "2e-5")
     .option("--batch <n>", "examples per step", "8")
     .option("--expand <p>", "fraction of chunks read as raw tokens", "0.1")
+    .option(
+      "--select <rule>",
+      "which chunks are read raw: random, or query (the chunks sharing the question's words, as `--select query` reads at inference)",
+      "random",
+    )
     .option("--save-every <n>", "checkpoint interval in steps", "100")
     .option("--seed <n>", "seed", "1")
     .option(
@@ -538,6 +549,7 @@ export function registerFinetuneCommand(train: Command): void {
         lr: positiveNumber("--lr", o.lr),
         batch: positiveInt("--batch", o.batch),
         expandFraction: unitInterval("--expand", o.expand),
+        select: finetuneSelect(o.select),
         saveEvery: positiveInt("--save-every", o.saveEvery),
         evalEvery: o.evalEvery === undefined ? undefined : positiveInt("--eval-every", o.evalEvery),
         seed: positiveInt("--seed", o.seed),

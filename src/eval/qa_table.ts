@@ -53,6 +53,7 @@ const MODE_LABEL: Record<SelectionMode, string> = {
   "perplexity-desc": "perplexity-desc",
   "perplexity-asc": "perplexity-asc",
   policy: "RL policy",
+  query: "query",
 };
 
 /** The label of a row: "refrag16 · compressed · 8 passages", "llama-ft · no passages". */

@@ -11,6 +11,7 @@ import { segmentLength, type RefragModel } from "../models/refrag.js";
 import type { Segment } from "../models/llama.js";
 import { generate, type GeneratedToken, type GenerationOptions, type GenerationStats } from "./generate.js";
 import {
+  answerDecoder,
   checkHistory,
   chunkPrefixes,
   promptIds,
@@ -119,6 +120,7 @@ export class RefragPipeline {
             chunks,
             vectors: all,
             prefixes: chunkPrefixes(passages),
+            query: { question: req.question, chunkText: (j) => this.tokenizer.decode([...chunks[j]]) },
           });
     const segments = noGrad(() =>
       all === null
@@ -141,8 +143,7 @@ export class RefragPipeline {
     yield* generate(
       this.model.decoder,
       prompt.segments,
-      // Prompt-format tokens the model emits are not answer text.
-      { decode: (ids) => this.tokenizer.decode(ids, { skipSpecial: true }) },
+      answerDecoder(this.tokenizer),
       { ...req, stopTokenIds: [this.special.eos, ...(req.stopTokenIds ?? [])] },
       stats,
     );

@@ -5,6 +5,9 @@
 // RAG prompt (answering from passages):
 //   <|bos|> (<|user|> q <|assistant|> a)* <|question|> question <|context|>
 //     [1] title 1:  passage 1 chunks   [2] title 2:  passage 2 chunks   …   <|answer|>
+// An answer (the one generated, and earlier turns' answers) is read as text that follows a space, as every
+// word inside a passage does: " Algiers" is then the same tokens after <|answer|> as in "Capital - name:
+// Algiers", so the decoder can copy them; the space is not part of the answer text handed out.
 // Each passage's header (its number in the order given, and its title when it has one) is raw tokens, so
 // the decoder can tell passages apart, read a subject that only the title names ("Algeria — Geography"),
 // and cite a passage by number. Each chunk is one projected vector, or its raw tokens where the selection
@@ -119,12 +122,27 @@ export function promptIds(
   const text = (s: string) => tokenizer.encode(s, { allowSpecial: false });
   const before = Int32Array.from([
     special.bos,
-    ...history.flatMap((t) => [special.user, ...text(t.question), special.assistant, ...text(t.answer)]),
+    ...history.flatMap((t) => [
+      special.user,
+      ...text(t.question),
+      special.assistant,
+      ...answerTokens(tokenizer, t.answer),
+    ]),
     special.question,
     ...text(question),
     special.context,
   ]);
   return { before, after: Int32Array.of(special.answer) };
+}
+
+/** The tokens of an answer's text: read after a space, like a word inside a passage (see the layout above). */
+export function answerTokens(tokenizer: PipelineTokenizer, answer: string): number[] {
+  return tokenizer.encode(" " + answer.replace(/^\s+/, ""), { allowSpecial: false });
+}
+
+/** Answer text from generated ids: prompt-format tokens dropped, and the one space answers are read after. */
+export function answerDecoder(tokenizer: PipelineTokenizer): { decode(ids: readonly number[]): string } {
+  return { decode: (ids) => tokenizer.decode(ids, { skipSpecial: true }).replace(/^ /, "") };
 }
 
 /** One passage of a prompt, tokenised: its raw header, its text's ids and their chunks of k. */

@@ -1,13 +1,21 @@
 // Which chunks to expand back to raw tokens. Modes: none (all compressed), all (the full context, read
 // token by token), random (a fraction p), perplexity-desc / perplexity-asc (the paper's heuristic baselines:
 // expand the chunks the decoder finds hardest / easiest), policy (the learned RL policy: its top chunks,
-// or a sample without replacement).
+// or a sample without replacement), query (our question-aware heuristic, which the paper's policy is not:
+// the chunks that share the most, and the rarest, words with the question).
 import { crossEntropyRows } from "../engine/ops.js";
 import { Rng } from "../engine/random.js";
 import { noGrad, type Tensor } from "../engine/tensor.js";
 import type { RefragModel } from "../models/refrag.js";
 
-export type SelectionMode = "none" | "all" | "random" | "perplexity-desc" | "perplexity-asc" | "policy";
+export type SelectionMode =
+  | "none"
+  | "all"
+  | "random"
+  | "perplexity-desc"
+  | "perplexity-asc"
+  | "policy"
+  | "query";
 
 export interface SelectionOptions {
   mode: SelectionMode;
@@ -25,6 +33,7 @@ export const SELECTION_MODES: SelectionMode[] = [
   "perplexity-desc",
   "perplexity-asc",
   "policy",
+  "query",
 ];
 
 /**
@@ -147,6 +156,44 @@ export function chunkPerplexities(
   });
 }
 
+// Function words and question words: shared with almost any chunk or with none, they say nothing of where
+// the answer is.
+const QUERY_STOPWORDS = new Set(
+  (
+    "a an and are as at be by did do does for from had has have how i in is it its of on or that the their " +
+    "this to was were what when where which who whom whose why will with you your"
+  ).split(" "),
+);
+
+/** The words of a text as the query heuristic compares them: letters and digits, lower-cased (NFKC). */
+export function queryWords(text: string): string[] {
+  return (
+    text
+      .normalize("NFKC")
+      .toLowerCase()
+      .match(/[\p{L}\p{N}]+/gu) ?? []
+  ).filter((w) => !QUERY_STOPWORDS.has(w));
+}
+
+/**
+ * The query heuristic's score of each chunk: the sum, over the question's distinct words that the chunk's
+ * text holds, of ln(1 + L / df), where df is how many of the L chunks hold that word (words every passage
+ * repeats weigh little). A word cut by a chunk boundary counts in neither part. Chunks that share no word
+ * score 0.
+ */
+export function queryScores(question: string, chunkTexts: readonly string[]): Float64Array {
+  const q = new Set(queryWords(question));
+  const holds = chunkTexts.map((t) => new Set(queryWords(t).filter((w) => q.has(w))));
+  const df = new Map<string, number>();
+  for (const h of holds) for (const w of h) df.set(w, (df.get(w) ?? 0) + 1);
+  const L = chunkTexts.length;
+  return Float64Array.from(holds, (h) => {
+    let s = 0;
+    for (const w of h) s += Math.log(1 + L / df.get(w)!);
+    return s;
+  });
+}
+
 /** The expansion mask (true = raw tokens) for one context. */
 export function selectChunks(
   model: RefragModel,
@@ -157,6 +204,8 @@ export function selectChunks(
     vectors: Tensor;
     /** Raw tokens before chunk j (passage headers), read by the perplexity heuristic. */
     prefixes?: ReadonlyMap<number, Int32Array>;
+    /** The question and each chunk's text, read by the query heuristic. */
+    query?: { question: string; chunkText: (j: number) => string };
   },
 ): boolean[] {
   const L = ctx.chunks.length;
@@ -187,6 +236,18 @@ export function selectChunks(
       const policy = model.policy;
       const logits = noGrad(() => policy.forward(ctx.vectors)).data;
       picks = o.sample ? sampleWithoutReplacement(logits, n, rng).picks : topIndices(logits, n);
+      break;
+    }
+    case "query": {
+      if (ctx.query === undefined) throw new Error("selection: mode 'query' needs a question");
+      const { question, chunkText } = ctx.query;
+      picks = topIndices(
+        queryScores(
+          question,
+          Array.from({ length: L }, (_, j) => chunkText(j)),
+        ),
+        n,
+      );
       break;
     }
     default:

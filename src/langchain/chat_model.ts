@@ -18,7 +18,7 @@ export interface RefragChatCallOptions extends BaseChatModelCallOptions {
   passages?: (string | DocumentInterface)[];
   /** Passages the server retrieves (default 5). */
   k?: number;
-  /** Which chunks to expand to raw tokens: mode none | all | random | perplexity-desc | perplexity-asc | policy. */
+  /** Which chunks to expand to raw tokens: mode none | all | random | perplexity-desc | perplexity-asc | policy | query. */
   selection?: { mode: string; fraction?: number };
 }
 

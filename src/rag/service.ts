@@ -10,7 +10,7 @@ import {
   type RefragPipeline,
   type Turn,
 } from "../infer/pipeline.js";
-import type { Passage } from "../infer/prompt.js";
+import { answerDecoder, type Passage } from "../infer/prompt.js";
 import type { SamplingOptions } from "../infer/sampling.js";
 import type { SelectionOptions } from "../infer/selection.js";
 import { retrievalQuery } from "./query.js";
@@ -100,8 +100,7 @@ export class RagService {
     this.engine = new BatchEngine(pipeline.model.decoder, {
       maxActive: o.maxActive,
       maxQueue: o.maxQueue,
-      // Prompt-format tokens the model emits are not answer text.
-      tokenizer: { decode: (ids) => pipeline.tokenizer.decode(ids, { skipSpecial: true }) },
+      tokenizer: answerDecoder(pipeline.tokenizer),
     });
     this.eos = promptTokenIds(pipeline.tokenizer).eos;
     this.defaultMaxNewTokens = o.defaultMaxNewTokens ?? 256;

@@ -55,7 +55,7 @@ policy can keep some chunks as raw tokens.</p>
   <fieldset class="row" id="panel"><legend>Compression</legend>
     ${hasIndex ? '<label>passages <input id="k" type="number" min="1" max="32" value="5" style="width:4rem"></label>' : ""}
     <label>expand chunks <select id="mode">
-      <option value="none">none (all compressed)</option><option value="policy">policy</option>
+      <option value="none">none (all compressed)</option><option value="policy">policy</option><option value="query">query (question's words)</option>
       <option value="perplexity-desc">perplexity (high first)</option><option value="random">random</option>
       <option value="all">all (full context)</option></select></label>
     <label>fraction <input id="fraction" type="number" min="0" max="1" step="0.05" value="0.25" style="width:5rem"></label>

@@ -11,6 +11,8 @@ import { chunkTokens, effectiveCompression, RefragModel } from "../../src/models
 import { refragConfigFor, SHAPES } from "../../src/models/presets.js";
 import {
   expandCount,
+  queryScores,
+  queryWords,
   sampleWithoutReplacement,
   selectChunks,
   topIndices,
@@ -151,6 +153,34 @@ test("selection modes produce masks of the requested size", () => {
     () => selectChunks(model, { mode: "policy" }, { before, chunks, vectors }),
     /needs a model with a trained policy/,
   );
+  assert.throws(
+    () => selectChunks(model, { mode: "query" }, { before, chunks, vectors }),
+    /mode 'query' needs a question/,
+  );
+  // Query: the chunks sharing the question's words, best first (chunk texts given here directly).
+  const texts = chunks.map((_, j): string =>
+    j === 7 ? "the Capital - name: X" : j === 2 ? "capital city" : "other",
+  );
+  const texts2 = [...texts];
+  texts2[4] = "Algeria capital";
+  const query = (t: string[], fraction: number) =>
+    picked(
+      selectChunks(
+        model,
+        { mode: "query", fraction },
+        {
+          before,
+          chunks,
+          vectors,
+          query: { question: "What is the capital of Algeria?", chunkText: (j) => t[j] },
+        },
+      ),
+    );
+  assert.deepEqual(query(texts, 0.1), [2], "ties: the lower index");
+  assert.deepEqual(query(texts2, 0.1), [4], "two shared words beat one");
+  assert.deepEqual(query(texts2, 0.3), [2, 4, 7]);
+  // Below the rate, zero-score chunks fill the count in reading order: the rate stays p.
+  assert.deepEqual(query(texts2, 0.5), [0, 1, 2, 4, 7]);
   // Expanded chunks appear as raw tokens in place, in order.
   const segs = model.buildSegments({
     before,
@@ -162,6 +192,25 @@ test("selection modes produce masks of the requested size", () => {
   let positions = 0;
   for (const s of segs) positions += "ids" in s ? s.ids.length : s.embeds.rows;
   assert.equal(positions, 3 + 3 * 4 + 7 + 1);
+});
+
+test("query heuristic: words, stopwords, and rarer shared words weigh more", () => {
+  assert.deepEqual(queryWords("What is the Capital of ALGERIA? (2,381,741 sq km)"), [
+    "capital",
+    "algeria",
+    "2",
+    "381",
+    "741",
+    "sq",
+    "km",
+  ]);
+  const q = "Who discovered the element radium?";
+  const s = queryScores(q, ["radium element", "element", "element", "element", "who is the"]);
+  assert.ok(s[0] > s[1] && s[1] === s[2] && s[2] === s[3], `${s}`);
+  assert.equal(s[4], 0, "function and question words score nothing");
+  // idf ln(1 + L/df): "radium" (in 1 of 5 chunks) weighs ln 6, "element" (in 4) ln 2.25.
+  assertClose([s[0], s[1]], [Math.log(6) + Math.log(1 + 5 / 4), Math.log(1 + 5 / 4)], 1e-12, "scores");
+  assert.deepEqual([...queryScores(q, [])], []);
 });
 
 test("chunk-vector cache: keyed by encoder, passage and k; F32 exact, BF16 within bf16 precision; persists", async () => {

@@ -8,6 +8,7 @@ import "../helpers.js";
 import { tinyRefrag, tokenizer } from "../tiny_refrag.js";
 import { answerMatches, evalQa, normalizeAnswer, rougeL } from "../../src/eval/qa.js";
 import { RefragPipeline } from "../../src/infer/pipeline.js";
+import { answerTokens } from "../../src/infer/prompt.js";
 import { summaryExamples, SUMMARY_QUESTION, type RagExample } from "../../src/retrieval/rag_examples.js";
 import { finetune, prepareExamples } from "../../src/train/stages/finetune.js";
 
@@ -64,6 +65,18 @@ test("finetune: the answer loss falls; over-long and malformed examples are hand
       t.passages.map((x) => [...x.header]),
       ["[1] The house:", "[2] Garden:"].map((h) => tokenizer.encode(h)),
     );
+    // The answer is read as passage words are: its tokens appear, unchanged, in the passage it is copied from.
+    const ids = [...t.answer];
+    const red = tokenizer.encode(" red");
+    assert.deepEqual(ids.slice(1, 1 + red.length), red, "answer tokens are the passage's tokens");
+    const passage = [...t.passages[0].ids].join(",");
+    assert.ok(passage.includes(red.join(",")), "the passage holds the same tokens");
+    // Fine-tuning with --select query expands the chunks inference's query heuristic would: here the
+    // chunk that holds "door", the question's one content word besides "colour".
+    const [qx] = prepareExamples(model, tokenizer, [examples[0]], 0.25, "query").prepared;
+    const qchunks = qx.passages.flatMap((x) => x.chunks);
+    assert.ok(tokenizer.decode([...qchunks[qx.queryOrder![0]]]).includes("door"));
+    assert.equal(prepareExamples(model, tokenizer, [examples[0]], 0.25).prepared[0].queryOrder, undefined);
     // Held-out examples give the run a validation curve.
     const v = await finetune(
       model,
@@ -88,7 +101,7 @@ test("finetune: the answer loss falls; over-long and malformed examples are hand
       without.before.length +
         2 +
         tokenizer.encode("Is there a garden?").length +
-        tokenizer.encode("yes").length,
+        answerTokens(tokenizer, "yes").length,
     );
     assert.throws(
       () => prepareExamples(model, tokenizer, [{ ...examples[0], answers: [] }], 0),

@@ -7,6 +7,7 @@ import { add, crossEntropy, scale, sliceRows } from "../../engine/ops.js";
 import { Rng } from "../../engine/random.js";
 import type { Tensor } from "../../engine/tensor.js";
 import {
+  answerTokens,
   checkHistory,
   promptIds,
   promptPassages,
@@ -16,7 +17,7 @@ import {
   type PipelineTokenizer,
   type PromptPassage,
 } from "../../infer/prompt.js";
-import { expandCount, maxExpandCount, randomMask } from "../../infer/selection.js";
+import { expandCount, maxExpandCount, queryScores, randomMask, topIndices } from "../../infer/selection.js";
 import type { RefragModel } from "../../models/refrag.js";
 import type { RagExample } from "../../retrieval/rag_examples.js";
 import { ioOptions, trainLoop, type LoopConfig, type TrainingState, type StageIO } from "../loop.js";
@@ -26,6 +27,9 @@ export interface FinetuneConfig extends LoopConfig {
   batch: number;
   /** Fraction of each example's chunks read as raw tokens (the paper's p; 0 = all compressed). */
   expandFraction: number;
+  /** Which chunks are read raw: drawn at random (default), or the query heuristic's top chunks, so that
+   * training reads what `--select query` inference reads. */
+  select?: "random" | "query";
 }
 
 export interface PreparedExample {
@@ -33,6 +37,8 @@ export interface PreparedExample {
   passages: PromptPassage[];
   /** `<|answer|>` followed by the answer tokens and `<|eos|>`: inputs are all but the last, targets all but the first. */
   answer: Int32Array;
+  /** With select "query": chunk indices, best first by the query heuristic (src/infer/selection.ts). */
+  queryOrder?: number[];
 }
 
 /** Tokenise once; examples that do not fit the decoder's window (with the most chunks p can expand) are left out. */
@@ -41,6 +47,7 @@ export function prepareExamples(
   tokenizer: PipelineTokenizer,
   examples: readonly RagExample[],
   expandFraction: number,
+  select: "random" | "query" = "random",
 ): { prepared: PreparedExample[]; dropped: number } {
   const special = promptTokenIds(tokenizer);
   const limit = model.config.decoder.max_position_embeddings;
@@ -55,17 +62,27 @@ export function prepareExamples(
       throw new Error(`example ${i}: empty answer`);
     const { before, after } = promptIds(tokenizer, ex.question, special, checkHistory(ex.history));
     const passages = promptPassages(tokenizer, ex.passages, model.chunkSize);
-    const answer = Int32Array.from([
-      ...after,
-      ...tokenizer.encode(ex.answers[0], { allowSpecial: false }),
-      special.eos,
-    ]);
+    const answer = Int32Array.from([...after, ...answerTokens(tokenizer, ex.answers[0]), special.eos]);
     const n = passages.reduce((a, p) => a + p.chunks.length, 0);
     const positions =
       promptPositions(before, passages, answer.subarray(0, -1)) +
       maxExpandCount(n, expandFraction) * (model.chunkSize - 1);
-    if (positions > limit) dropped++;
-    else prepared.push({ before, passages, answer });
+    if (positions > limit) {
+      dropped++;
+      continue;
+    }
+    const chunks = passages.flatMap((p) => p.chunks);
+    const queryOrder =
+      select === "query"
+        ? topIndices(
+            queryScores(
+              ex.question,
+              chunks.map((c) => tokenizer.decode([...c])),
+            ),
+            n,
+          )
+        : undefined;
+    prepared.push({ before, passages, answer, ...(queryOrder && { queryOrder }) });
   }
   return { prepared, dropped };
 }
@@ -74,7 +91,11 @@ export function prepareExamples(
 export function exampleLoss(model: RefragModel, ex: PreparedExample, p: number, rng: Rng): Tensor {
   const chunks = ex.passages.flatMap((x) => x.chunks);
   const n = chunks.length;
-  const expand = randomMask(n, expandCount(n, p, rng), rng);
+  const count = expandCount(n, p, rng);
+  const expand =
+    ex.queryOrder === undefined
+      ? randomMask(n, count, rng)
+      : Array.from({ length: n }, (_, j) => ex.queryOrder!.indexOf(j) < count);
   const after = ex.answer.subarray(0, -1);
   const segs =
     n === 0
@@ -105,12 +126,13 @@ export async function finetune(
     throw new Error(`finetune: expandFraction must be in [0, 1], got ${c.expandFraction}`);
   if (!Number.isInteger(c.batch) || c.batch < 1)
     throw new Error(`finetune: batch must be a positive integer, got ${c.batch}`);
-  const { prepared, dropped } = prepareExamples(model, tokenizer, examples, c.expandFraction);
+  const { prepared, dropped } = prepareExamples(model, tokenizer, examples, c.expandFraction, c.select);
   if (prepared.length === 0)
     throw new Error(`finetune: none of the ${examples.length} examples fits the decoder's context window`);
   if (dropped > 0)
     console.error(`finetune: ${dropped} of ${examples.length} examples do not fit the window, left out`);
-  const held = validation && prepareExamples(model, tokenizer, validation, c.expandFraction).prepared;
+  const held =
+    validation && prepareExamples(model, tokenizer, validation, c.expandFraction, c.select).prepared;
   if (held !== undefined && held.length === 0)
     throw new Error(`finetune: none of the ${validation!.length} validation examples fits the window`);
   return trainLoop({
