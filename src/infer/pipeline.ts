@@ -12,6 +12,7 @@ import type { Segment } from "../models/llama.js";
 import { generate, type GeneratedToken, type GenerationOptions, type GenerationStats } from "./generate.js";
 import {
   answerDecoder,
+  chunkQueryTexts,
   checkHistory,
   chunkPrefixes,
   promptIds,
@@ -120,7 +121,7 @@ export class RefragPipeline {
             chunks,
             vectors: all,
             prefixes: chunkPrefixes(passages),
-            query: { question: req.question, chunkText: (j) => this.tokenizer.decode([...chunks[j]]) },
+            query: { question: req.question, chunkTexts: () => chunkQueryTexts(this.tokenizer, passages) },
           });
     const segments = noGrad(() =>
       all === null

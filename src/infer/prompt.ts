@@ -170,6 +170,25 @@ export function promptPassages(
   return out;
 }
 
+/** Tokens of the chunk before that the query heuristic also reads with a chunk (see chunkQueryTexts). */
+export const QUERY_OVERLAP = 8;
+
+/**
+ * The text the query heuristic (selection mode query) reads for each chunk, in reading order: the
+ * passage's header (its subject is often only in the title: "Algeria — Government"), the last
+ * QUERY_OVERLAP tokens of the chunk before it in the same passage (a key such as "Capital - name:" often
+ * ends the chunk before its value), and the chunk itself.
+ */
+export function chunkQueryTexts(tokenizer: PipelineTokenizer, passages: readonly PromptPassage[]): string[] {
+  return passages.flatMap((p) => {
+    const header = tokenizer.decode([...p.header]);
+    return p.chunks.map((c, j) => {
+      const tail = j === 0 ? [] : [...p.chunks[j - 1].subarray(-QUERY_OVERLAP)];
+      return `${header} ${tokenizer.decode([...tail, ...c])}`;
+    });
+  });
+}
+
 /** Raw tokens read before chunk j, for the chunks that open a passage (their headers). */
 export function chunkPrefixes(passages: readonly PromptPassage[]): Map<number, Int32Array> {
   const out = new Map<number, Int32Array>();

@@ -204,8 +204,8 @@ export function selectChunks(
     vectors: Tensor;
     /** Raw tokens before chunk j (passage headers), read by the perplexity heuristic. */
     prefixes?: ReadonlyMap<number, Int32Array>;
-    /** The question and each chunk's text, read by the query heuristic. */
-    query?: { question: string; chunkText: (j: number) => string };
+    /** The question and the text of each chunk (prompt.ts chunkQueryTexts), read by the query heuristic. */
+    query?: { question: string; chunkTexts: () => readonly string[] };
   },
 ): boolean[] {
   const L = ctx.chunks.length;
@@ -240,14 +240,9 @@ export function selectChunks(
     }
     case "query": {
       if (ctx.query === undefined) throw new Error("selection: mode 'query' needs a question");
-      const { question, chunkText } = ctx.query;
-      picks = topIndices(
-        queryScores(
-          question,
-          Array.from({ length: L }, (_, j) => chunkText(j)),
-        ),
-        n,
-      );
+      const texts = ctx.query.chunkTexts();
+      if (texts.length !== L) throw new Error(`selection: ${texts.length} chunk texts for ${L} chunks`);
+      picks = topIndices(queryScores(ctx.query.question, texts), n);
       break;
     }
     default:

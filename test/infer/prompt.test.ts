@@ -4,7 +4,14 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import "../helpers.js";
 import { tokenizer } from "../tiny_refrag.js";
-import { answerDecoder, answerTokens, promptIds } from "../../src/infer/prompt.js";
+import {
+  answerDecoder,
+  answerTokens,
+  chunkQueryTexts,
+  promptIds,
+  promptPassages,
+  QUERY_OVERLAP,
+} from "../../src/infer/prompt.js";
 import { AnswerText } from "../../src/infer/text_stream.js";
 
 const contains = (hay: number[], needle: number[]) => hay.join(",").includes(needle.join(","));
@@ -41,4 +48,30 @@ test("prompt: earlier turns' answers are read by the same rule", () => {
   ];
   assert.ok(contains(withHistory, answerTokens(tokenizer, "Algiers")));
   assert.ok(!contains(withHistory, tokenizer.encode("Algiers", { allowSpecial: false })));
+});
+
+test("prompt: the query heuristic reads each chunk with its passage's title and the end of the chunk before", () => {
+  const passages = promptPassages(
+    tokenizer,
+    [
+      {
+        title: "Algeria — Government",
+        text: "Country name: Algeria\nGovernment type: republic\nCapital - name: Algiers\nCapital - time: UTC+1",
+      },
+      "Another passage without a title, long enough for two chunks of sixteen tokens each here.",
+    ],
+    16,
+  );
+  const texts = chunkQueryTexts(tokenizer, passages);
+  assert.equal(texts.length, passages[0].chunks.length + passages[1].chunks.length);
+  assert.ok(
+    texts.slice(0, passages[0].chunks.length).every((t) => t.startsWith("[1] Algeria — Government:")),
+  );
+  assert.ok(texts.slice(passages[0].chunks.length).every((t) => t.startsWith("[2]:")));
+  // The chunk that holds the answer also shows the key before it, and never text of another passage.
+  const j = passages[0].chunks.findIndex((c) => tokenizer.decode([...c]).includes("Algiers"));
+  assert.ok(j > 0, "the value is not in the first chunk");
+  const prev = tokenizer.decode([...passages[0].chunks[j - 1].subarray(-QUERY_OVERLAP)]);
+  assert.ok(texts[j].includes(prev + tokenizer.decode([...passages[0].chunks[j]])));
+  assert.ok(!texts[passages[0].chunks.length].includes("UTC"), "no overlap across passages");
 });

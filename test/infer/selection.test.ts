@@ -172,7 +172,7 @@ test("selection modes produce masks of the requested size", () => {
           before,
           chunks,
           vectors,
-          query: { question: "What is the capital of Algeria?", chunkText: (j) => t[j] },
+          query: { question: "What is the capital of Algeria?", chunkTexts: () => t },
         },
       ),
     );

@@ -9,6 +9,7 @@ import type { Tensor } from "../../engine/tensor.js";
 import {
   answerTokens,
   checkHistory,
+  chunkQueryTexts,
   promptIds,
   promptPassages,
   promptPositions,
@@ -71,16 +72,9 @@ export function prepareExamples(
       dropped++;
       continue;
     }
-    const chunks = passages.flatMap((p) => p.chunks);
     const queryOrder =
       select === "query"
-        ? topIndices(
-            queryScores(
-              ex.question,
-              chunks.map((c) => tokenizer.decode([...c])),
-            ),
-            n,
-          )
+        ? topIndices(queryScores(ex.question, chunkQueryTexts(tokenizer, passages)), n)
         : undefined;
     prepared.push({ before, passages, answer, ...(queryOrder && { queryOrder }) });
   }
