@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { RefragPipeline } from "../infer/pipeline.js";
 import { toPassage } from "../infer/prompt.js";
-import { SELECTION_MODES, type SelectionMode } from "../infer/selection.js";
+import { DEFAULT_SELECTION, SELECTION_MODES, type SelectionMode } from "../infer/selection.js";
 import { loadRefrag } from "../models/load.js";
 import { RagService, type PassageInput } from "../rag/service.js";
 import { vectorCacheFor } from "../rag/vectors.js";
@@ -67,8 +67,12 @@ export function registerGenerateCommands(program: Command): void {
     .option("--index <dir>", "retrieve passages for the question from this index (`refrag index build`)")
     .option("--top-k <n>", "passages to retrieve with --index", "5")
     .option("--show-passages", "print the passages used to stderr", false)
-    .option("--select <mode>", `chunk expansion: ${SELECTION_MODES.join(", ")}`, "none")
-    .option("--fraction <p>", "fraction of chunks expanded by random / perplexity / policy selection", "0.25")
+    .option("--select <mode>", `chunk expansion: ${SELECTION_MODES.join(", ")}`, DEFAULT_SELECTION.mode)
+    .option(
+      "--fraction <p>",
+      "fraction of chunks expanded by random / perplexity / policy / query selection",
+      String(DEFAULT_SELECTION.fraction),
+    )
     .option("--max-tokens <n>", "answer token budget", "64")
     .option("--temperature <t>", "0 = greedy", "0")
     .option("--top-p <p>", "nucleus sampling mass", "1")

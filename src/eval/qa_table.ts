@@ -5,7 +5,12 @@
 // summaries). QA sets report accuracy and F1, conversations the follow-up accuracy too, summaries
 // ROUGE-1/2/L; every row has its time to first token beside it.
 import type { RefragPipeline } from "../infer/pipeline.js";
-import { SELECTION_MODES, type SelectionMode, type SelectionOptions } from "../infer/selection.js";
+import {
+  DEFAULT_SELECTION,
+  SELECTION_MODES,
+  type SelectionMode,
+  type SelectionOptions,
+} from "../infer/selection.js";
 import { SUMMARY_QUESTION, type RagExample } from "../retrieval/rag_examples.js";
 import { renderDotChart, type DotPanel } from "./plot.js";
 import { evalQa, type QaEvalRow } from "./qa.js";
@@ -59,7 +64,7 @@ const MODE_LABEL: Record<SelectionMode, string> = {
 /** The label of a row: "refrag16 · compressed · 8 passages", "llama-ft · no passages". */
 export function qaRowLabel(model: string, s: SelectionOptions, passages: number | null): string {
   if (passages === 0) return `${model} · no passages`;
-  const p = s.mode === "none" || s.mode === "all" ? "" : ` p=${s.fraction ?? 0.25}`;
+  const p = s.mode === "none" || s.mode === "all" ? "" : ` p=${s.fraction ?? DEFAULT_SELECTION.fraction}`;
   const n = passages === null ? "" : ` · ${passages} passage${passages === 1 ? "" : "s"}`;
   return `${model} · ${MODE_LABEL[s.mode]}${p}${n}`;
 }

@@ -25,7 +25,7 @@ import {
   type PromptTokenIds,
   type Turn,
 } from "./prompt.js";
-import { selectChunks, type SelectionOptions } from "./selection.js";
+import { DEFAULT_SELECTION, selectChunks, type SelectionOptions } from "./selection.js";
 import type { ChunkVectorCache } from "./vector_cache.js";
 
 export {
@@ -116,7 +116,7 @@ export class RefragPipeline {
     const expand =
       all === null
         ? []
-        : selectChunks(this.model, req.selection ?? { mode: "none" }, {
+        : selectChunks(this.model, req.selection ?? DEFAULT_SELECTION, {
             before,
             chunks,
             vectors: all,

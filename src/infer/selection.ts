@@ -19,12 +19,19 @@ export type SelectionMode =
 
 export interface SelectionOptions {
   mode: SelectionMode;
-  /** Fraction p of chunks to expand (modes random, perplexity-*, policy). Default 0.25. */
+  /** Fraction p of chunks to expand (modes random, perplexity-*, policy, query). Default 0.1. */
   fraction?: number;
   /** Policy mode: sample without replacement instead of taking the top logits. */
   sample?: boolean;
   seed?: number;
 }
+
+/**
+ * What a request expands when it does not say: 10% of the chunks, those the query heuristic picks, as the
+ * shipped model was fine-tuned to read them (scripts/train_all.sh, `train finetune --select query`). The
+ * one default of the CLI, the server, the OpenAI routes, the page and the pipeline.
+ */
+export const DEFAULT_SELECTION: { mode: SelectionMode; fraction: number } = { mode: "query", fraction: 0.1 };
 
 export const SELECTION_MODES: SelectionMode[] = [
   "none",
@@ -211,7 +218,8 @@ export function selectChunks(
   const L = ctx.chunks.length;
   const mask = new Array<boolean>(L).fill(false);
   const rng = new Rng(o.seed ?? 0);
-  const n = o.mode === "none" || o.mode === "all" ? 0 : expandCount(L, o.fraction ?? 0.25, rng);
+  const n =
+    o.mode === "none" || o.mode === "all" ? 0 : expandCount(L, o.fraction ?? DEFAULT_SELECTION.fraction, rng);
   let picks: number[] = [];
   switch (o.mode) {
     case "none":

@@ -13,7 +13,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { checkHistory, type Passage, type RefragPipeline, type Turn } from "../infer/pipeline.js";
 import { toPassage } from "../infer/prompt.js";
-import { SELECTION_MODES, type SelectionMode } from "../infer/selection.js";
+import { DEFAULT_SELECTION, SELECTION_MODES, type SelectionMode } from "../infer/selection.js";
 import { RagService, type Retriever } from "../rag/service.js";
 import { HttpError, messageOf, RETRY_AFTER_S, statusOf } from "./errors.js";
 import { ServerMetrics } from "./metrics.js";
@@ -150,11 +150,11 @@ export function parseAnswerRequest(raw: unknown, limits: Limits): AnswerRequest 
   const mode = field<string>(
     s,
     "mode",
-    "none",
+    DEFAULT_SELECTION.mode,
     (v) => SELECTION_MODES.includes(v as SelectionMode),
     `one of ${SELECTION_MODES.join(", ")}`,
   );
-  const fraction = field(s, "fraction", 0.25, isNum(0, 1), "a number in [0, 1]");
+  const fraction = field(s, "fraction", DEFAULT_SELECTION.fraction, isNum(0, 1), "a number in [0, 1]");
   const stop = field<string[]>(
     body,
     "stop",

@@ -14,7 +14,7 @@ import { randomBytes } from "node:crypto";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import type { EngineStats } from "../infer/batch.js";
 import type { Turn } from "../infer/pipeline.js";
-import { SELECTION_MODES, type SelectionMode } from "../infer/selection.js";
+import { DEFAULT_SELECTION, SELECTION_MODES, type SelectionMode } from "../infer/selection.js";
 import type { PassageInput, RagLayout, RagRequest, RagService } from "../rag/service.js";
 import { HttpError, messageOf, RETRY_AFTER_S, statusOf } from "./errors.js";
 import type { ServerMetrics } from "./metrics.js";
@@ -159,7 +159,7 @@ function parseCommon(body: Body, o: OpenAiOptions, defaultMax: number | undefine
   const mode = optional<string>(
     sel,
     "mode",
-    "none",
+    DEFAULT_SELECTION.mode,
     (v) => SELECTION_MODES.includes(v as SelectionMode),
     `one of ${SELECTION_MODES.join(", ")}`,
   );
@@ -169,7 +169,7 @@ function parseCommon(body: Body, o: OpenAiOptions, defaultMax: number | undefine
       k: optional(ext, "k", 5, isInt(1, limits.maxTopK), `an integer in [1, ${limits.maxTopK}]`),
       selection: {
         mode: mode as SelectionMode,
-        fraction: optional(sel, "fraction", 0.25, isNum(0, 1), "a number in [0, 1]"),
+        fraction: optional(sel, "fraction", DEFAULT_SELECTION.fraction, isNum(0, 1), "a number in [0, 1]"),
       },
       maxNewTokens: maxTokens,
       temperature: optional(body, "temperature", 1, isNum(0, 2), "a number in [0, 2]"),

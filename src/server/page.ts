@@ -2,8 +2,19 @@
 // answer from POST /v1/answer and shows what REFRAG did: every passage with its number and its chunks,
 // each read as one vector (compressed) or as raw tokens (expanded), passage numbers in the answer linked to
 // the passages, and what compression saved. A panel sets the passages, selection mode and fraction.
+import { DEFAULT_SELECTION, type SelectionMode } from "../infer/selection.js";
+
 const escapeHtml = (s: string) =>
   s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+
+const MODE_OPTIONS: [SelectionMode, string][] = [
+  ["query", "query (the question's words)"],
+  ["none", "none (all compressed)"],
+  ["policy", "policy"],
+  ["perplexity-desc", "perplexity (high first)"],
+  ["random", "random"],
+  ["all", "all (full context)"],
+];
 
 export function demoPage(modelName: string, hasIndex: boolean): string {
   return `<!doctype html>
@@ -48,17 +59,17 @@ export function demoPage(modelName: string, hasIndex: boolean): string {
 <body>
 <h1>refrag</h1>
 <p class="sub">Model <b>${escapeHtml(modelName)}</b>. Passages are read as one vector per chunk of tokens; a
-policy can keep some chunks as raw tokens.</p>
+selection keeps some chunks as raw tokens.</p>
 <form id="ask">
   <textarea id="question" placeholder="Ask a question" required></textarea>
   ${hasIndex ? "" : '<textarea id="context" placeholder="Passages, separated by blank lines" required></textarea>'}
   <fieldset class="row" id="panel"><legend>Compression</legend>
     ${hasIndex ? '<label>passages <input id="k" type="number" min="1" max="32" value="5" style="width:4rem"></label>' : ""}
-    <label>expand chunks <select id="mode">
-      <option value="none">none (all compressed)</option><option value="policy">policy</option><option value="query">query (question's words)</option>
-      <option value="perplexity-desc">perplexity (high first)</option><option value="random">random</option>
-      <option value="all">all (full context)</option></select></label>
-    <label>fraction <input id="fraction" type="number" min="0" max="1" step="0.05" value="0.25" style="width:5rem"></label>
+    <label>expand chunks <select id="mode">${MODE_OPTIONS.map(
+      ([v, label]) =>
+        `<option value="${v}"${v === DEFAULT_SELECTION.mode ? " selected" : ""}>${label}</option>`,
+    ).join("")}</select></label>
+    <label>fraction <input id="fraction" type="number" min="0" max="1" step="0.05" value="${DEFAULT_SELECTION.fraction}" style="width:5rem"></label>
     <label>max tokens <input id="max" type="number" min="1" max="512" value="64" style="width:5rem"></label>
   </fieldset>
   <div class="row">
