@@ -61,7 +61,8 @@ export function curvesSvg(c: Curves): string {
       {
         title: `loss (${c.stage}, step ${c.step}/${c.steps})`,
         xLabel: "step",
-        yLabel: "cross-entropy (nats/token)",
+        // The policy stage's loss is the clipped PPO objective (src/train/stages/policy.ts), not a cross-entropy.
+        yLabel: c.stage === "policy" ? "PPO loss (clipped, negated)" : "cross-entropy (nats/token)",
         series: [
           { name: `training (mean of ${c.bin} steps)`, points: c.train.map((p) => [p.step, p.loss]) },
           ...(c.validation.length > 0

@@ -34,5 +34,8 @@ test("curves: training loss averaged per bin at the bin's last step; validation 
   const svg = curvesSvg(c);
   assert.match(svg, /validation/);
   assert.match(svg, /training \(mean of 2 steps\)/);
+  assert.match(svg, /cross-entropy \(nats\/token\)/);
+  // The policy stage's loss is its PPO objective, and says so.
+  assert.match(curvesSvg({ ...c, stage: "policy" }), /PPO loss/);
   assert.throws(() => curvesOf({ ...state, history: undefined as never }, "bad"), /no history/);
 });
