@@ -4,6 +4,10 @@
 // chunks are shown per numbered passage, and that passage numbers in an answer become links; saves a
 // screenshot for the README. Exits non-zero when a check fails.
 //   npm run page:screenshot [-- --out docs/page.png --chromium /usr/bin/chromium]
+// With --url it drives a page that is already served instead (`npx refrag demo`, the shipped model), with
+// the page's own defaults for passages and selection, and --expect checks the answer:
+//   node dist/scripts/page_screenshot.js --url http://127.0.0.1:8080 --question "What is the capital of
+//     Algeria?" --expect Algiers --out docs/demo.png
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,6 +28,9 @@ const { values } = parseArgs({
   options: {
     out: { type: "string", default: "docs/page.png" },
     chromium: { type: "string", default: "/usr/bin/chromium" },
+    url: { type: "string" },
+    question: { type: "string", default: "How is the decoder trained before the encoder is attached?" },
+    expect: { type: "string" },
   },
 });
 const FLAGS = [
@@ -41,27 +48,41 @@ function check(ok: boolean, what: string): void {
   console.log(`ok  ${what}`);
 }
 
-setNumThreads(1);
-const tokenizer = Tokenizer.fromFile(defaultTokenizerPath());
-const model = new RefragModel(
-  refragConfigFor({ ...SHAPES.shipped, vocab: tokenizer.vocabSize }, 16, 2048),
-  new Rng(1),
-);
-const docs = readFileSync(join(packageRoot(), "README.md"), "utf8")
-  .split(/\n\s*\n/)
-  .map((p) =>
-    p
-      .replace(/[#`|*]/g, " ")
-      .replace(/\s+/g, " ")
-      .trim(),
-  )
-  .filter((p) => p.length > 200 && p.length < 900)
-  .map((text, i) => ({ id: `readme#${i}`, doc_id: "readme", title: "README", text }));
-const dir = mkdtempSync(join(tmpdir(), "refrag-page-"));
-const index = await PassageIndex.build(join(dir, "index"), docs);
-const pipeline = new RefragPipeline(model, tokenizer, vectorCacheFor(model, null));
-const app = buildServer({ pipeline, index, modelName: "shipped shape, random weights" });
-const url = await app.listen({ host: "127.0.0.1", port: 0 });
+/** A server of its own: a random shipped-shape model over paragraphs of the README. */
+async function ownServer(): Promise<{ url: string; close: () => Promise<void> }> {
+  setNumThreads(1);
+  const tokenizer = Tokenizer.fromFile(defaultTokenizerPath());
+  const model = new RefragModel(
+    refragConfigFor({ ...SHAPES.shipped, vocab: tokenizer.vocabSize }, 16, 2048),
+    new Rng(1),
+  );
+  const docs = readFileSync(join(packageRoot(), "README.md"), "utf8")
+    .split(/\n\s*\n/)
+    .map((p) =>
+      p
+        .replace(/[#`|*]/g, " ")
+        .replace(/\s+/g, " ")
+        .trim(),
+    )
+    .filter((p) => p.length > 200 && p.length < 900)
+    .map((text, i) => ({ id: `readme#${i}`, doc_id: "readme", title: "README", text }));
+  const dir = mkdtempSync(join(tmpdir(), "refrag-page-"));
+  const index = await PassageIndex.build(join(dir, "index"), docs);
+  const pipeline = new RefragPipeline(model, tokenizer, vectorCacheFor(model, null));
+  const app = buildServer({ pipeline, index, modelName: "shipped shape, random weights" });
+  const url = await app.listen({ host: "127.0.0.1", port: 0 });
+  return {
+    url,
+    close: async () => {
+      await app.close();
+      index.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const served = values.url === undefined ? await ownServer() : { url: values.url, close: async () => {} };
+const url = served.url;
 const browser = await chromium.launch({ executablePath: values.chromium, headless: true, args: FLAGS });
 try {
   const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
@@ -70,11 +91,15 @@ try {
   await page.evaluate(
     "window.updates = 0; new MutationObserver(() => window.updates++).observe(document.getElementById('answer'), { childList: true, subtree: true, characterData: true })",
   );
-  await page.fill("#question", "How is the decoder trained before the encoder is attached?");
-  await page.fill("#k", "3");
-  await page.selectOption("#mode", "random");
-  await page.fill("#fraction", "0.3");
-  await page.fill("#max", "24");
+  await page.fill("#question", values.question);
+  if (values.url === undefined) {
+    await page.fill("#k", "3");
+    await page.selectOption("#mode", "random");
+    await page.fill("#fraction", "0.3");
+    await page.fill("#max", "24");
+  }
+  const k = Number(await page.inputValue("#k"));
+  const fraction = Number(await page.inputValue("#fraction"));
   await page.click("#go");
   await page.waitForFunction(
     "document.getElementById('stats').textContent.startsWith('time to first token')",
@@ -87,9 +112,12 @@ try {
   check(updates >= 3, `the answer streamed in (${updates} updates of the answer box)`);
   const answer = (await page.locator("#turns .turn div").nth(1).textContent()) ?? "";
   check(answer.length > 0, `the answer is shown under its question (${answer.length} characters)`);
-  check((await page.locator("#passages li").count()) === 3, "3 passages, as set in the panel");
+  if (values.expect !== undefined)
+    check(answer.includes(values.expect), `the answer "${answer.trim()}" contains "${values.expect}"`);
+  check((await page.locator("#passages li").count()) === k, `${k} passages, as set in the panel`);
   const numbers = await page.locator("#passages .num").allTextContents();
-  check(numbers.join(",") === "1,2,3", `passages are numbered (${numbers.join(",")})`);
+  const want = Array.from({ length: k }, (_, i) => i + 1).join(",");
+  check(numbers.join(",") === want, `passages are numbered (${numbers.join(",")})`);
   const compressed = await page.locator("#passages .chunk.compressed").count();
   const expanded = await page.locator("#passages .chunk.expanded").count();
   check(
@@ -97,7 +125,10 @@ try {
     `compressed (${compressed}) and expanded (${expanded}) chunks are shown`,
   );
   const ratio = expanded / (compressed + expanded);
-  check(Math.abs(ratio - 0.3) < 0.1, `the expansion fraction is the panel's 0.3 (${ratio.toFixed(2)})`);
+  check(
+    Math.abs(ratio - fraction) < 0.1,
+    `the expansion fraction is the panel's ${fraction} (${ratio.toFixed(2)})`,
+  );
   const stats = (await page.locator("#stats").textContent()) ?? "";
   check(/positions instead of \d+/.test(stats), `the stats say what compression saved: "${stats}"`);
   const linked = (await page.evaluate("window.linkPassages('see [2] and passage 3, not [7]', 3)")) as string;
@@ -111,7 +142,5 @@ try {
   console.log(`wrote ${values.out}`);
 } finally {
   await browser.close();
-  await app.close();
-  index.close();
-  rmSync(dir, { recursive: true, force: true });
+  await served.close();
 }
