@@ -14,6 +14,7 @@ import type { RagExample } from "../retrieval/rag_examples.js";
 import { Tokenizer } from "../tokenizer/index.js";
 import { nonNegInt, positiveInt, unitInterval } from "./args.js";
 import { registerCurvesCommand } from "./curves.js";
+import { registerInductionEval } from "./induction.js";
 import { registerPerplexityTable } from "./eval_perplexity.js";
 import { collect, parseModelSpecs } from "./models_arg.js";
 import { progressBar } from "./progress.js";
@@ -54,6 +55,7 @@ export function registerEvalCommands(program: Command): void {
     );
   registerRetrievalEval(ev);
   registerCurvesCommand(ev);
+  registerInductionEval(ev);
   registerReconstructionEval(ev);
   registerPerplexityTable(ev);
   ev.command("qa")
