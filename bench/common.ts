@@ -1,6 +1,7 @@
 // Shared benchmark plumbing: median timing, a printed table, JSON output.
-import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { packageRoot } from "../src/engine/native.js";
 
 export interface BenchRow {
   /** What was measured, e.g. "gemm 512x512x512". */
@@ -66,4 +67,18 @@ export function printTable(title: string, rows: BenchRow[]): void {
 export function writeJson(path: string, value: unknown): void {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, JSON.stringify(value, null, 2) + "\n");
+}
+
+/** Paragraphs of the README (markdown marks and line breaks flattened) of minChars..maxChars characters,
+ * exclusive: real English text, fixed, for benchmark and page passages. */
+export function readmeParagraphs(minChars: number, maxChars: number): string[] {
+  return readFileSync(join(packageRoot(), "README.md"), "utf8")
+    .split(/\n\s*\n/)
+    .map((p) =>
+      p
+        .replace(/[#`|*]/g, " ")
+        .replace(/\s+/g, " ")
+        .trim(),
+    )
+    .filter((p) => p.length > minChars && p.length < maxChars);
 }

@@ -4,12 +4,12 @@
 // same request sent alone. Then TTFT for a 5-passage question from the index with stored chunk vectors
 // against vectors computed per request. Bounded: a fixed number of requests, each with a token budget.
 //   npm run bench:serve [-- --threads 1 --tokens 32 --streams 1,8,32 --rounds 2]
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { nonNegInt, positiveInt } from "../src/cli/args.js";
-import { numThreads, packageRoot, setNumThreads } from "../src/engine/native.js";
+import { numThreads, setNumThreads } from "../src/engine/native.js";
 import { Rng } from "../src/engine/random.js";
 import { RefragPipeline } from "../src/infer/pipeline.js";
 import { preset, refragConfigFor } from "../src/models/presets.js";
@@ -19,7 +19,7 @@ import { PassageIndex } from "../src/retrieval/index.js";
 import { buildServer } from "../src/server/app.js";
 import { Tokenizer } from "../src/tokenizer/index.js";
 import { defaultTokenizerPath } from "../src/tokenizer/pipeline.js";
-import { writeJson } from "./common.js";
+import { readmeParagraphs, writeJson } from "./common.js";
 
 const { values } = parseArgs({
   options: {
@@ -44,15 +44,7 @@ const model = new RefragModel(
   new Rng(1),
 );
 // Paragraphs of the README as passages: real English, fixed.
-const paragraphs = readFileSync(join(packageRoot(), "README.md"), "utf8")
-  .split(/\n\s*\n/)
-  .map((p) =>
-    p
-      .replace(/[#`|*]/g, " ")
-      .replace(/\s+/g, " ")
-      .trim(),
-  )
-  .filter((p) => p.length > 300 && p.length < 1500);
+const paragraphs = readmeParagraphs(300, 1500);
 if (paragraphs.length < 10) throw new Error(`bench:serve: only ${paragraphs.length} README paragraphs`);
 const passages = paragraphs.slice(0, 5).map((text, i) => ({ id: `readme#${i}`, text }));
 const questions = Array.from(

@@ -8,12 +8,13 @@
 // the page's own defaults for passages and selection, and --expect checks the answer:
 //   node dist/scripts/page_screenshot.js --url http://127.0.0.1:8080 --question "What is the capital of
 //     Algeria?" --expect Algiers --out docs/demo.png
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { chromium } from "playwright-core";
-import { packageRoot, setNumThreads } from "../src/engine/native.js";
+import { readmeParagraphs } from "../bench/common.js";
+import { setNumThreads } from "../src/engine/native.js";
 import { Rng } from "../src/engine/random.js";
 import { RefragPipeline } from "../src/infer/pipeline.js";
 import { refragConfigFor, SHAPES } from "../src/models/presets.js";
@@ -56,16 +57,12 @@ async function ownServer(): Promise<{ url: string; close: () => Promise<void> }>
     refragConfigFor({ ...SHAPES.shipped, vocab: tokenizer.vocabSize }, 16, 2048),
     new Rng(1),
   );
-  const docs = readFileSync(join(packageRoot(), "README.md"), "utf8")
-    .split(/\n\s*\n/)
-    .map((p) =>
-      p
-        .replace(/[#`|*]/g, " ")
-        .replace(/\s+/g, " ")
-        .trim(),
-    )
-    .filter((p) => p.length > 200 && p.length < 900)
-    .map((text, i) => ({ id: `readme#${i}`, doc_id: "readme", title: "README", text }));
+  const docs = readmeParagraphs(200, 900).map((text, i) => ({
+    id: `readme#${i}`,
+    doc_id: "readme",
+    title: "README",
+    text,
+  }));
   const dir = mkdtempSync(join(tmpdir(), "refrag-page-"));
   const index = await PassageIndex.build(join(dir, "index"), docs);
   const pipeline = new RefragPipeline(model, tokenizer, vectorCacheFor(model, null));

@@ -498,11 +498,6 @@ interface FinetuneFlags {
   evalEvery?: string;
 }
 
-function finetuneSelect(v: string): "random" | "query" {
-  if (v !== "random" && v !== "query") throw new Error(`--select must be random or query, got "${v}"`);
-  return v;
-}
-
 /** `refrag train finetune`: RAG fine-tuning on question + passages -> answer examples. */
 export function registerFinetuneCommand(train: Command): void {
   train
@@ -538,7 +533,10 @@ export function registerFinetuneCommand(train: Command): void {
     )
     .option("--eval-every <n>", "validation interval in steps (default: the checkpoint interval)")
     .action(async (o: FinetuneFlags) => {
-      const { finetune } = await import("../train/stages/finetune.js");
+      const { finetune, FINETUNE_SELECTIONS } = await import("../train/stages/finetune.js");
+      const select = FINETUNE_SELECTIONS.find((x) => x === o.select);
+      if (select === undefined)
+        throw new Error(`--select must be one of ${FINETUNE_SELECTIONS.join(", ")}, got "${o.select}"`);
       const { readLines } = await import("../data/derived/build.js");
       const { model, dir: from } = await startingModel(o);
       const tokenizerJson = readFileSync(`${from}/tokenizer.json`, "utf8");
@@ -549,7 +547,7 @@ export function registerFinetuneCommand(train: Command): void {
         lr: positiveNumber("--lr", o.lr),
         batch: positiveInt("--batch", o.batch),
         expandFraction: unitInterval("--expand", o.expand),
-        select: finetuneSelect(o.select),
+        select,
         saveEvery: positiveInt("--save-every", o.saveEvery),
         evalEvery: o.evalEvery === undefined ? undefined : positiveInt("--eval-every", o.evalEvery),
         seed: positiveInt("--seed", o.seed),

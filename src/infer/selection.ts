@@ -31,7 +31,10 @@ export interface SelectionOptions {
  * shipped model was fine-tuned to read them (scripts/train_all.sh, `train finetune --select query`). The
  * one default of the CLI, the server, the OpenAI routes, the page and the pipeline.
  */
-export const DEFAULT_SELECTION: { mode: SelectionMode; fraction: number } = { mode: "query", fraction: 0.1 };
+export const DEFAULT_SELECTION: Readonly<{ mode: SelectionMode; fraction: number }> = {
+  mode: "query",
+  fraction: 0.1,
+};
 
 export const SELECTION_MODES: SelectionMode[] = [
   "none",

@@ -29,11 +29,11 @@ test("prompt: an answer's tokens are the tokens of the same words inside a passa
 });
 
 test("prompt: generated answer text drops the leading space and prompt-format tokens, also when streamed", () => {
-  const eos = promptIds(tokenizer, "q").after[0]; // <|answer|>, a prompt-format token
+  const answerMark = promptIds(tokenizer, "q").after[0]; // <|answer|>, a prompt-format token
   for (const answer of ["Algiers", "2,381,741 sq km", " x", "Ünïcode ✓"]) {
     const ids = answerTokens(tokenizer, answer);
     const want = answer.replace(/^\s+/, "");
-    assert.equal(answerDecoder(tokenizer).decode([...ids, eos]), want);
+    assert.equal(answerDecoder(tokenizer).decode([...ids, answerMark]), want);
     const stream = new AnswerText(answerDecoder(tokenizer));
     const text = ids.map((id) => stream.push(id).text).join("") + stream.flush();
     assert.equal(text, want);

@@ -23,6 +23,10 @@ import type { RefragModel } from "../../models/refrag.js";
 import type { RagExample } from "../../retrieval/rag_examples.js";
 import { ioOptions, trainLoop, type LoopConfig, type TrainingState, type StageIO } from "../loop.js";
 
+/** Which chunks fine-tuning reads raw: drawn at random, or the query heuristic's top chunks. */
+export const FINETUNE_SELECTIONS = ["random", "query"] as const;
+export type FinetuneSelection = (typeof FINETUNE_SELECTIONS)[number];
+
 export interface FinetuneConfig extends LoopConfig {
   /** Examples per step. */
   batch: number;
@@ -30,7 +34,7 @@ export interface FinetuneConfig extends LoopConfig {
   expandFraction: number;
   /** Which chunks are read raw: drawn at random (default), or the query heuristic's top chunks, so that
    * training reads what `--select query` inference reads. */
-  select?: "random" | "query";
+  select?: FinetuneSelection;
 }
 
 export interface PreparedExample {
@@ -48,7 +52,7 @@ export function prepareExamples(
   tokenizer: PipelineTokenizer,
   examples: readonly RagExample[],
   expandFraction: number,
-  select: "random" | "query" = "random",
+  select: FinetuneSelection = "random",
 ): { prepared: PreparedExample[]; dropped: number } {
   const special = promptTokenIds(tokenizer);
   const limit = model.config.decoder.max_position_embeddings;
@@ -86,10 +90,12 @@ export function exampleLoss(model: RefragModel, ex: PreparedExample, p: number, 
   const chunks = ex.passages.flatMap((x) => x.chunks);
   const n = chunks.length;
   const count = expandCount(n, p, rng);
-  const expand =
-    ex.queryOrder === undefined
-      ? randomMask(n, count, rng)
-      : Array.from({ length: n }, (_, j) => ex.queryOrder!.indexOf(j) < count);
+  let expand: boolean[];
+  if (ex.queryOrder === undefined) expand = randomMask(n, count, rng);
+  else {
+    expand = new Array<boolean>(n).fill(false);
+    for (const j of ex.queryOrder.slice(0, count)) expand[j] = true;
+  }
   const after = ex.answer.subarray(0, -1);
   const segs =
     n === 0
