@@ -26,6 +26,8 @@ import {
   type RefragStageConfig,
 } from "../train/stages/refrag.js";
 import type { RefragModel } from "../models/refrag.js";
+import { Rng } from "../engine/random.js";
+import { repeatTokenStream } from "../train/repeats.js";
 import { pretrainDecoder, pretrainEncoder, type LmStageConfig } from "../train/stages/pretrain.js";
 import {
   buildTokenStream,
@@ -94,6 +96,58 @@ export function registerTrainCommands(program: Command): void {
         `\nwrote ${o.out}: ${s.info.tokens} tokens from ${s.info.documents} documents in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
       );
     });
+
+  train
+    .command("repeats")
+    .description(
+      "a copy-rich token stream: segments of a stream, some followed at once by their exact repeat (teaches copying)",
+    )
+    .requiredOption("--data <file>", "source .u16 stream (`train tokens`)")
+    .requiredOption("--out <file>", "output .u16 file (a .json description is written beside it)")
+    .requiredOption("--tokens <n>", "tokens to write")
+    .option("--repeat <p>", "probability that a segment is followed by its repeat", "0.5")
+    .option("--random <p>", "probability that a segment is random ordinary ids instead of text", "0")
+    .option("--min <n>", "shortest segment", "8")
+    .option("--max <n>", "longest segment", "64")
+    .option("--tokenizer <file>", "tokenizer.json (vocabulary of the random ids)", defaultTokenizerPath())
+    .option("--seed <n>", "random seed", "1")
+    .action(
+      (o: {
+        data: string;
+        out: string;
+        tokens: string;
+        repeat: string;
+        random: string;
+        min: string;
+        max: string;
+        tokenizer: string;
+        seed: string;
+      }) => {
+        const source = loadTokenStream(o.data);
+        const tok = Tokenizer.fromFile(o.tokenizer);
+        if (sha256OfFile(o.tokenizer) !== source.info.tokenizerSha256)
+          throw new Error(`${o.tokenizer} is not the tokenizer ${o.data} was made with (sha256 differs)`);
+        const seed = positiveInt("--seed", o.seed);
+        const s = repeatTokenStream(
+          source,
+          {
+            tokens: positiveInt("--tokens", o.tokens),
+            repeat: unitInterval("--repeat", o.repeat),
+            random: unitInterval("--random", o.random),
+            min: positiveInt("--min", o.min),
+            max: positiveInt("--max", o.max),
+            firstOrdinary: SPECIAL_TOKENS.length,
+            vocab: tok.vocabSize,
+          },
+          new Rng(seed),
+          seed,
+        );
+        saveTokenStream(o.out, s);
+        console.error(
+          `wrote ${o.out}: ${s.info.tokens} tokens, ${(100 * (s.info.repeats?.copiedFraction ?? 0)).toFixed(1)}% of them repeats`,
+        );
+      },
+    );
 
   pretrainCommand(train, {
     name: "decoder",

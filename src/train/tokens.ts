@@ -23,6 +23,8 @@ export interface TokenStreamInfo {
   sources: Record<string, number>;
   tokenizerSha256: string;
   files: string[];
+  /** How a copy-rich stream was made from this one (`train repeats`, src/train/repeats.ts). */
+  repeats?: Record<string, number>;
 }
 
 export interface TokenStream {
