@@ -5,8 +5,16 @@
 import { basename } from "node:path";
 import type { Command } from "commander";
 import { readLines } from "../data/derived/build.js";
-import { dataKind, parseQaRows, qaMarkdown, qaSvg, qaTable, type QaDataSet } from "../eval/qa_table.js";
-import { writeReport } from "../eval/report.js";
+import {
+  dataKind,
+  isQaEvalRow,
+  parseQaRows,
+  qaMarkdown,
+  qaSvg,
+  qaTable,
+  type QaDataSet,
+} from "../eval/qa_table.js";
+import { JsonlCache, reportPaths, writeReport } from "../eval/report.js";
 import { RefragPipeline } from "../infer/pipeline.js";
 import { SELECTION_MODES } from "../infer/selection.js";
 import { loadRefrag } from "../models/load.js";
@@ -16,7 +24,7 @@ import { nonNegInt, positiveInt, unitInterval } from "./args.js";
 import { registerCurvesCommand } from "./curves.js";
 import { registerInductionEval } from "./induction.js";
 import { registerPerplexityTable } from "./eval_perplexity.js";
-import { collect, parseModelSpecs } from "./models_arg.js";
+import { collect, parseModelSpecs, weightsFingerprint } from "./models_arg.js";
 import { progressBar } from "./progress.js";
 import { registerReconstructionEval } from "./reconstruction.js";
 import { registerRetrievalEval } from "./retrieval.js";
@@ -78,7 +86,7 @@ export function registerEvalCommands(program: Command): void {
     .option("--max-tokens <n>", "answer token budget", "32")
     .option("--limit <n>", "only the first n examples of each file")
     .option("--title <text>", "the report's title", "Table 3 (miniature): RAG answers")
-    .option("--out <file>", "report NAME.json (+ NAME.md, NAME.svg)")
+    .option("--out <file>", "report NAME.json (+ NAME.md, NAME.svg; NAME.partial.jsonl lets a run resume)")
     .action(async (o: QaFlags) => {
       const specs = parseModelSpecs("--model", o.model);
       if (specs.length === 0) throw new Error("give --model name=DIR");
@@ -105,9 +113,14 @@ export function registerEvalCommands(program: Command): void {
             s.name,
             new RefragPipeline(await loadRefrag(s.dir), Tokenizer.fromFile(`${s.dir}/tokenizer.json`)),
           );
+      const cache = o.out === undefined ? undefined : new JsonlCache(reportPaths(o.out).partial, isQaEvalRow);
+      if (cache !== undefined && cache.size > 0)
+        console.error(`resuming: ${cache.size} finished cells in ${cache.path}`);
       const bar = progressBar("qa");
       const result = await qaTable(pipelines, rows, data, {
         maxNewTokens: positiveInt("--max-tokens", o.maxTokens),
+        cache,
+        fingerprints: new Map(specs.map((s) => [s.name, weightsFingerprint(s.dir)])),
         onProgress: (d, t) => bar.update(d, t, "answers"),
       });
       bar.stop();

@@ -15,6 +15,9 @@ import type { RagExample } from "../retrieval/rag_examples.js";
 import { containsAnswer, tokenF1 } from "./metrics.js";
 import { rougeLcs, rougeScores } from "./rouge.js";
 
+/** The answer budget of the QA evaluation (tokens). */
+export const DEFAULT_MAX_NEW_TOKENS = 32;
+
 export interface QaEvalRow {
   mode: string;
   fraction: number | null;
@@ -122,7 +125,7 @@ export async function evalQa(
             passages: ex.passages,
             history: ex.history,
             selection,
-            maxNewTokens: opts.maxNewTokens ?? 32,
+            maxNewTokens: opts.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS,
           },
           stats,
         )) {

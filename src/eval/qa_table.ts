@@ -4,6 +4,7 @@
 // data set (strong retriever: top K; weak retriever: K drawn from the top 200; conversations, multi-turn;
 // summaries). QA sets report accuracy and F1, conversations the follow-up accuracy too, summaries
 // ROUGE-1/2/L; every row has its time to first token beside it.
+import { createHash } from "node:crypto";
 import type { RefragPipeline } from "../infer/pipeline.js";
 import {
   DEFAULT_SELECTION,
@@ -13,7 +14,7 @@ import {
 } from "../infer/selection.js";
 import { SUMMARY_QUESTION, type RagExample } from "../retrieval/rag_examples.js";
 import { renderDotChart, type DotPanel } from "./plot.js";
-import { evalQa, type QaEvalRow } from "./qa.js";
+import { DEFAULT_MAX_NEW_TOKENS, evalQa, type QaEvalRow } from "./qa.js";
 import { fmt, mdTable } from "./report.js";
 
 export interface QaRow {
@@ -104,29 +105,67 @@ export function parseQaRows(spec: string, models: readonly string[], fraction: n
   return rows;
 }
 
-/** Every row on every data set. */
+/** Finished cells of an interrupted table (report.ts JsonlCache), keyed by qaCellKey. */
+export interface QaCellCache {
+  get(key: string): QaEvalRow | undefined;
+  put(key: string, cell: QaEvalRow): void;
+}
+
+/** A cell's cache key: the row, the model's weights, the examples themselves and the answer budget. */
+export function qaCellKey(row: QaRow, weights: string, d: QaDataSet, maxNewTokens: number): string {
+  const examples = createHash("sha256").update(JSON.stringify(d.examples)).digest("hex");
+  return JSON.stringify({
+    row: row.id,
+    selection: row.selection,
+    passages: row.passages,
+    weights,
+    data: d.name,
+    examples,
+    maxNewTokens,
+  });
+}
+
+/** A cached cell's value has the fields the report reads. */
+export function isQaEvalRow(v: unknown): v is QaEvalRow {
+  const r = v as Partial<QaEvalRow> | null;
+  return typeof r === "object" && r !== null && typeof r.mode === "string" && typeof r.examples === "number";
+}
+
+/**
+ * Every row on every data set. With a cache and each model's weights fingerprint, finished cells are
+ * stored as they finish and reused by a rerun (their TTFT is then the earlier run's).
+ */
 export async function qaTable(
   pipelines: ReadonlyMap<string, RefragPipeline>,
   rows: readonly QaRow[],
   data: readonly QaDataSet[],
   o: {
     maxNewTokens?: number;
+    cache?: QaCellCache;
+    fingerprints?: ReadonlyMap<string, string>;
     log?: (line: string) => void;
     onProgress?: (d: number, t: number) => void;
   } = {},
 ): Promise<QaTableResult> {
   const cells: QaCell[] = [];
   const total = rows.length * data.reduce((n, d) => n + d.examples.length, 0);
+  const maxNewTokens = o.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
   let before = 0;
   for (const d of data)
     for (const row of rows) {
       const pipeline = pipelines.get(row.model);
       if (pipeline === undefined) throw new Error(`QA table: row ${row.label} names an unknown model`);
-      const [r] = await evalQa(pipeline, d.examples, [row.selection], {
-        maxNewTokens: o.maxNewTokens,
-        passages: row.passages,
-        onProgress: (done) => o.onProgress?.(before + done, total),
-      });
+      const weights = o.fingerprints?.get(row.model);
+      const key = weights === undefined ? undefined : qaCellKey(row, weights, d, maxNewTokens);
+      let r = key === undefined ? undefined : o.cache?.get(key);
+      if (r === undefined) {
+        [r] = await evalQa(pipeline, d.examples, [row.selection], {
+          maxNewTokens,
+          passages: row.passages,
+          onProgress: (done) => o.onProgress?.(before + done, total),
+        });
+        if (key !== undefined) o.cache?.put(key, r);
+      }
       before += d.examples.length;
       cells.push({ ...r, row: row.id, data: d.name });
       o.log?.(

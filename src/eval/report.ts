@@ -56,21 +56,24 @@ export function fmt(x: number | null | undefined, digits = 3): string {
 }
 
 /**
- * Per-(row, domain) results appended to a JSONL file as they finish, read back on the next run with the
- * same key (row, weights, windows, o): an interrupted table resumes where it stopped. A line cut short by
- * a crash is ignored.
+ * Finished cells of a long table appended to a JSONL file as they finish ({key, value} per line), read
+ * back on the next run with the same key: an interrupted table resumes where it stopped. A line cut short
+ * by a crash, or one whose value `valid` rejects, is ignored.
  */
-export class JsonlRowCache implements RowCache {
-  private readonly entries = new Map<string, number[][]>();
+export class JsonlCache<T> {
+  private readonly entries = new Map<string, T>();
 
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    valid: (v: unknown) => v is T,
+  ) {
     mkdirSync(dirname(path), { recursive: true });
     if (!existsSync(path)) return;
     for (const line of readFileSync(path, "utf8").split("\n")) {
       if (line.trim() === "") continue;
       try {
-        const e = JSON.parse(line) as { key: string; perWindow: number[][] };
-        if (typeof e.key === "string" && Array.isArray(e.perWindow)) this.entries.set(e.key, e.perWindow);
+        const e = JSON.parse(line) as { key?: unknown; value?: unknown };
+        if (typeof e.key === "string" && valid(e.value)) this.entries.set(e.key, e.value);
       } catch {
         // the last line of a run that was killed mid-write
       }
@@ -81,13 +84,22 @@ export class JsonlRowCache implements RowCache {
     return this.entries.size;
   }
 
-  get(key: string): number[][] | undefined {
+  get(key: string): T | undefined {
     return this.entries.get(key);
   }
 
-  put(key: string, perWindow: number[][]): void {
-    this.entries.set(key, perWindow);
-    // NaN is not JSON; a cell never holds one unless a window had no scored token.
-    appendFileSync(this.path, JSON.stringify({ key, perWindow }) + "\n");
+  put(key: string, value: T): void {
+    this.entries.set(key, value);
+    appendFileSync(this.path, JSON.stringify({ key, value }) + "\n");
+  }
+}
+
+/**
+ * Table 1 and 2's cache: per-(row, domain) log-perplexities per window, keyed by row, weights, windows and
+ * o. (NaN is not JSON; a cell never holds one unless a window had no scored token.)
+ */
+export class JsonlRowCache extends JsonlCache<number[][]> implements RowCache {
+  constructor(path: string) {
+    super(path, (v): v is number[][] => Array.isArray(v) && v.every((w) => Array.isArray(w)));
   }
 }

@@ -2,11 +2,15 @@
 // passages each row reads (first n), conversations count their follow-ups, the weak retriever draws k of
 // the top 200 deterministically, and the reconstruction table compares models on the same windows.
 import assert from "node:assert/strict";
+import { appendFileSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import "../helpers.js";
 import { containsAnswer, tokenF1 } from "../../src/eval/metrics.js";
 import { firstPassages } from "../../src/eval/qa.js";
-import { dataKind, parseQaRows, qaMarkdown, qaSvg, qaTable } from "../../src/eval/qa_table.js";
+import { dataKind, isQaEvalRow, parseQaRows, qaMarkdown, qaSvg, qaTable } from "../../src/eval/qa_table.js";
+import { JsonlCache } from "../../src/eval/report.js";
 import { reconstructionRow, reconstructionTable } from "../../src/eval/reconstruction.js";
 import { rougeScores } from "../../src/eval/rouge.js";
 import { RefragPipeline } from "../../src/infer/pipeline.js";
@@ -114,6 +118,34 @@ test("QA table: every cell equals the metrics of the pipeline's answers on the p
   const md = qaMarkdown(res, "T3");
   assert.ok(md.includes("follow-up accuracy") && md.includes("| ft · no passages |"));
   assert.ok(qaSvg(res, "T3").includes("time to first token"));
+});
+
+test("QA table: finished cells are stored and reused by a rerun; other examples or weights are not", async () => {
+  const pipeline = new RefragPipeline(tinyRefrag(4, 256, 21, 1), tokenizer);
+  const pipelines = new Map([["m", pipeline]]);
+  const rows = parseQaRows("m:none:2,m:all:1", ["m"], 0.1);
+  const few = examples.slice(0, 2);
+  const data = [{ name: "strong", kind: dataKind(few), examples: few }];
+  const path = join(mkdtempSync(join(tmpdir(), "qa-cache-")), "t3.partial.jsonl");
+  const run = async (fingerprint: string, d = data) => {
+    let answered = 0;
+    const res = await qaTable(pipelines, rows, d, {
+      maxNewTokens: 4,
+      cache: new JsonlCache(path, isQaEvalRow),
+      fingerprints: new Map([["m", fingerprint]]),
+      onProgress: () => answered++,
+    });
+    return { res, answered };
+  };
+  const first = await run("w1");
+  assert.equal(first.answered, 4);
+  appendFileSync(path, '{"key": "cut sho'); // a line cut by a crash
+  const again = await run("w1");
+  assert.equal(again.answered, 0, "every cell came from the cache");
+  assert.deepEqual(again.res.cells, first.res.cells);
+  assert.equal((await run("w2")).answered, 4, "new weights are answered again");
+  const other = [{ ...data[0], examples: [examples[2], examples[0]] }];
+  assert.equal((await run("w1", other)).answered, 4, "other examples are answered again");
 });
 
 /** A fake index: the top n hits of any query are passages h0, h1, … in rank order. */
