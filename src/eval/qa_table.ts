@@ -71,8 +71,9 @@ export function qaRowLabel(model: string, s: SelectionOptions, passages: number 
 }
 
 /**
- * Rows from "model:selection[:passages]" items (passages: a count, or omitted for all), each model one of
- * `models`; random / perplexity / policy expand `fraction`.
+ * Rows from "model:selection[@fraction][:passages]" items (passages: a count, or omitted for all), each
+ * model one of `models`; random / perplexity / policy / query expand the item's fraction, else `fraction`
+ * ("refrag16:query@0.03:8": the query heuristic expanding 3% of the chunks of 8 passages).
  */
 export function parseQaRows(spec: string, models: readonly string[], fraction: number): QaRow[] {
   const rows = spec
@@ -80,9 +81,10 @@ export function parseQaRows(spec: string, models: readonly string[], fraction: n
     .map((x) => x.trim())
     .filter(Boolean)
     .map((item) => {
-      const [model, mode, n, ...rest] = item.split(":");
-      if (rest.length > 0 || model === undefined || mode === undefined)
-        throw new Error(`--rows: "${item}" is not model:selection[:passages]`);
+      const [model, read, n, ...rest] = item.split(":");
+      if (rest.length > 0 || model === undefined || read === undefined)
+        throw new Error(`--rows: "${item}" is not model:selection[@fraction][:passages]`);
+      const [mode, at] = read.split("@");
       if (!models.includes(model))
         throw new Error(`--rows: "${item}" names model ${model}; given: ${models.join(", ")}`);
       if (!SELECTION_MODES.includes(mode as SelectionMode))
@@ -90,10 +92,14 @@ export function parseQaRows(spec: string, models: readonly string[], fraction: n
       const passages = n === undefined || n === "" ? null : Number(n);
       if (passages !== null && !(Number.isSafeInteger(passages) && passages >= 0))
         throw new Error(`--rows: "${item}": passages must be a non-negative integer`);
-      const selection: SelectionOptions =
-        mode === "none" || mode === "all" ? { mode } : { mode: mode as SelectionMode, fraction };
+      const fixed = mode === "none" || mode === "all";
+      if (at !== undefined && fixed) throw new Error(`--rows: "${item}": ${mode} takes no fraction`);
+      const f = at === undefined ? fraction : Number(at);
+      if (at !== undefined && !(at.trim() !== "" && f >= 0 && f <= 1))
+        throw new Error(`--rows: "${item}": the fraction must be a number in [0, 1]`);
+      const selection: SelectionOptions = fixed ? { mode } : { mode: mode as SelectionMode, fraction: f };
       return {
-        id: `${model}:${mode}:${passages ?? "all"}`,
+        id: `${model}:${read}:${passages ?? "all"}`,
         label: qaRowLabel(model, selection, passages),
         model,
         selection,

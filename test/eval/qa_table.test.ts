@@ -49,6 +49,20 @@ test("QA table: every cell equals the metrics of the pipeline's answers on the p
   assert.throws(() => parseQaRows("x:none:1", ["refrag"], 0.1), /names model x/);
   assert.throws(() => parseQaRows("refrag:nope", ["refrag"], 0.1), /unknown selection nope/);
   assert.throws(() => parseQaRows("refrag:all:-1", ["refrag"], 0.1), /non-negative integer/);
+  assert.throws(() => parseQaRows("refrag:all@0.1", ["refrag"], 0.1), /all takes no fraction/);
+  assert.throws(
+    () => parseQaRows("refrag:query@1.5", ["refrag"], 0.1),
+    /fraction must be a number in \[0, 1\]/,
+  );
+  assert.throws(() => parseQaRows("refrag:query@", ["refrag"], 0.1), /fraction must be a number/);
+  const own = parseQaRows("refrag:query@0.03:8,refrag:query:8", ["refrag"], 0.1);
+  assert.deepEqual(
+    own.map((r) => [r.id, r.selection.fraction, r.label]),
+    [
+      ["refrag:query@0.03:8", 0.03, "refrag · query p=0.03 · 8 passages"],
+      ["refrag:query:8", 0.1, "refrag · query p=0.1 · 8 passages"],
+    ],
+  );
   const rows = parseQaRows("refrag:none:3,ft:all:1,ft:all:3,ft:all:0,refrag:random", ["refrag", "ft"], 0.5);
   const few = examples.slice(0, 2);
   assert.deepEqual(
