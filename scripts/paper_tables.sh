@@ -22,7 +22,8 @@
 #          16,384-token documents; the baseline's full context reads past its window on purpose.
 # Table 11 (table11): reconstruction at 1, 16 and 128 chunks, with vs without the curriculum.
 # Table 3  (table3): RAG answers: QA_MODEL with 8 passages, a fraction QA_FRACTION (0.1) of chunks expanded
-#          by the query heuristic, by the RL policy, or none; FT_BASELINE (fine-tuned with every
+#          by the query heuristic (also 0.05 and 0.03: about as many decoder positions as one raw passage),
+#          by the RL policy, or none; FT_BASELINE (fine-tuned with every
 #          passage raw) reading 1 and 8 passages raw, and none; strong (top 8) and weak (8 of the top 200)
 #          retrieval, conversations (multi-turn), summaries. The example files are built once from $INDEX.
 # Knobs (smaller for a smoke run): WINDOWS / MAX_WINDOWS (Table 1 windows per document / per domain),
@@ -109,7 +110,7 @@ if [ -n "${QA_MODEL:-}" ] && [ -n "${FT_BASELINE:-}" ] && ! test -f "$OUT/table3
   examples sum-test.jsonl --summaries "$DATA/derived/summaries.jsonl" --split test
 fi
 table table3 QA_MODEL FT_BASELINE -- eval qa --model "refrag16=${QA_MODEL:-}" --model "ft=${FT_BASELINE:-}" \
-  --rows "${QA_ROWS:-refrag16:query:8,refrag16:policy:8,refrag16:none:8,ft:all:1,ft:all:8,ft:all:0}" \
+  --rows "${QA_ROWS:-refrag16:query:8,refrag16:query@0.05:8,refrag16:query@0.03:8,refrag16:policy:8,refrag16:none:8,ft:all:1,ft:all:8,ft:all:0}" \
   --fraction "${QA_FRACTION:-0.1}" \
   --data "strong=$EXAMPLES/qa-strong8.jsonl" --data "weak=$EXAMPLES/qa-weak8.jsonl" \
   --data "conversations=$EXAMPLES/conv-strong8.jsonl" --data "summaries=$EXAMPLES/sum-test.jsonl" \
