@@ -79,7 +79,7 @@ opt() { test -n "${!1:-}" && echo "--model $2=${!1}"; true; }
 # shellcheck disable=SC2046
 table table1 BASELINE REFRAG16 -- eval perplexity --baseline "$BASELINE" \
   $(opt REFRAG8 refrag8) --model "refrag16=${REFRAG16:-}" $(opt REFRAG32 refrag32) $(opt POLICY16 policy16) \
-  --rate 8 --expand-model "${POLICY16:+policy16}${POLICY16:-refrag16}" --raw-from refrag16 --last 128,256 \
+  --rate 8 --expand-model "$(test -n "${POLICY16:-}" && echo policy16 || echo refrag16)" --raw-from refrag16 --last 128,256 \
   --corpus "$DATA/corpus" --domains "$DATA/derived/domains.json" --length 4096 --s 2048 --o 128,256,512 \
   --windows "${WINDOWS:-2}" --max-windows "${MAX_WINDOWS:-8}"
 
