@@ -30,6 +30,14 @@ void sgemv_rows(int64_t R, int64_t N, int64_t K, float alpha, const float* X, co
 void sgemv_rows_bf16(int64_t R, int64_t N, int64_t K, float alpha, const float* X, const uint16_t* W,
                      float beta, float* Y, int threads = 0);
 
+// Y[R×N] = alpha · X[R×K] · Wt + beta · Y with the weight stored transposed, Wt K×N (gemv_kmajor.cc):
+// every output one sequential FMA chain over k, so its bits do not depend on R, the row, the thread count
+// or the instruction set. Addon only (reads isa()).
+void sgemv_kmajor(int64_t R, int64_t N, int64_t K, float alpha, const float* X, const float* Wt, float beta,
+                  float* Y, int threads = 0);
+void sgemv_kmajor_bf16(int64_t R, int64_t N, int64_t K, float alpha, const float* X, const uint16_t* Wt,
+                       float beta, float* Y, int threads = 0);
+
 // Round-to-nearest-even f32 -> bf16 (NaN stays NaN, sign kept), and the exact widening.
 void f32_to_bf16(const float* src, uint16_t* dst, int64_t n);
 void bf16_to_f32(const uint16_t* src, float* dst, int64_t n);

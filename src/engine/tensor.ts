@@ -47,6 +47,11 @@ export class Tensor {
   requiresGrad: boolean;
   /** bf16 copy of the data (raw bits) used by matmuls at inference when present. */
   bf16: Uint16Array | null = null;
+  /**
+   * A 2-D weight [N, K] stored transposed, [K, N] (bf16 bits when bf16 is set), for the decode step's
+   * K-major products (src/models/llama_decode.ts builds it on first use). Dropped with bf16.
+   */
+  kmajor: Float32Array | Uint16Array | null = null;
   tape: TapeEntry | null = null;
 
   constructor(data: Float32Array, shape: Shape, requiresGrad = false) {

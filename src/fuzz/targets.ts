@@ -328,6 +328,8 @@ const KERNEL_TEMPLATES: Record<KernelName, ArgKind[]> = {
   gemmBf16: ["b", "n", "n", "n", "x", "f", "h", "x", "f"],
   gemvRows: ["n", "n", "n", "x", "f", "f", "x", "f"],
   gemvRowsBf16: ["n", "n", "n", "x", "f", "h", "x", "f"],
+  gemvKMajor: ["n", "n", "n", "x", "f", "f", "x", "f"],
+  gemvKMajorBf16: ["n", "n", "n", "x", "f", "h", "x", "f"],
   f32ToBf16: ["f", "h"],
   bf16ToF32: ["h", "f"],
   attentionForward: ["n", "n", "n", "n", "n", "n", "n", "b", "x", "f", "f", "f", "k", "f", "f"],

@@ -5,8 +5,11 @@
 // for prefill and training.
 //
 // Batch invariance: every op is row-wise (embedding, RMSNorm, RoPE with per-row positions, SwiGLU,
-// attention on the row's own cache) or a gemvRows product, whose rows are bit-identical to the one-row
-// GEMV, so a sequence's logits do not depend on which other sequences share the step.
+// attention on the row's own cache) or a weight product whose rows do not depend on the other rows: by
+// default gemvKMajor on the weight stored transposed (one FMA chain over k per output; each weight is
+// transposed once, on first use, and kept on its Tensor), or (kernel "gemvRows", kept for A/B runs)
+// gemvRows, whose rows are bit-identical to the one-row GEMV. So a sequence's logits do not depend on
+// which other sequences share the step.
 //
 // Shapes: R rows (sequences), C hidden size, H / Hkv heads, D head dim, I intermediate size, V vocab.
 import { kernels } from "../engine/kernels/index.js";
@@ -32,14 +35,34 @@ interface Buffers {
   lengths: Int32Array; // [R] keys each row attends to (positions + 1)
 }
 
-/** y [R, N] = x [R, K] · Wᵀ (bf16 copy when present) + beta · y; a bias is added after. */
-function linearRows(R: number, x: Float32Array, l: Linear, beta: 0 | 1, y: Float32Array): void {
-  const w: Tensor = l.weight;
+/** How the step multiplies by a weight: K-major on the transposed copy, or the dot-product gemvRows. */
+export type DecodeKernel = "kmajor" | "gemvRows";
+
+/** a [rows, cols] → [cols, rows]. */
+function transpose<T extends Float32Array | Uint16Array>(a: T, rows: number, cols: number, out: T): T {
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c];
+  return out;
+}
+
+/** w [N, K] stored transposed, [K, N], bf16 bits when w has a bf16 copy: built on first use, kept on w. */
+function kmajor(w: Tensor): Float32Array | Uint16Array {
   const [N, Kd] = w.shape;
-  if (w.bf16 !== null) K.gemm.gemvRowsBf16(R, N, Kd, 1, x, w.bf16, beta, y);
+  const t = w.kmajor;
+  if (w.bf16 !== null) {
+    if (!(t instanceof Uint16Array)) w.kmajor = transpose(w.bf16, N, Kd, new Uint16Array(N * Kd));
+  } else if (!(t instanceof Float32Array)) w.kmajor = transpose(w.data, N, Kd, new Float32Array(N * Kd));
+  return w.kmajor!;
+}
+
+/** y [R, N] = x [R, K] · wᵀ (bf16 copy when present) + beta · y for a weight w [N, K]. */
+function product(kernel: DecodeKernel, R: number, x: Float32Array, w: Tensor, beta: 0 | 1, y: Float32Array) {
+  const [N, Kd] = w.shape;
+  if (kernel === "kmajor") {
+    const t = kmajor(w);
+    if (t instanceof Uint16Array) K.gemm.gemvKMajorBf16(R, N, Kd, 1, x, t, beta, y);
+    else K.gemm.gemvKMajor(R, N, Kd, 1, x, t, beta, y);
+  } else if (w.bf16 !== null) K.gemm.gemvRowsBf16(R, N, Kd, 1, x, w.bf16, beta, y);
   else K.gemm.gemvRows(R, N, Kd, 1, x, w.data, beta, y);
-  if (l.bias !== undefined)
-    for (let r = 0; r < R; r++) K.pointwise.axpy(1, l.bias.data, y.subarray(r * N, (r + 1) * N));
 }
 
 /**
@@ -52,6 +75,7 @@ export class LlamaDecodeStep {
   constructor(
     readonly decoder: LlamaForCausalLM,
     readonly maxRows = 1,
+    readonly kernel: DecodeKernel = "kmajor",
   ) {
     if (!Number.isInteger(maxRows) || maxRows < 1)
       throw new Error(`LlamaDecodeStep: maxRows must be a positive integer, got ${maxRows}`);
@@ -77,7 +101,6 @@ export class LlamaDecodeStep {
     const Hkv = c.num_key_value_heads;
     const D = headDim(c);
     const kvDim = Hkv * D;
-    const V = c.vocab_size;
     const eps = c.rms_norm_eps;
     const scale = 1 / Math.sqrt(D);
     const b = this.buffers(R);
@@ -91,9 +114,9 @@ export class LlamaDecodeStep {
       const at = layer.self_attn;
       // Attention: x += o_proj(attention(rope(q), rope(k), v)) over each row's cache.
       K.pointwise.rmsnormForward(R, C, eps, b.x, layer.input_layernorm.weight.data, b.xb, b.rstd);
-      linearRows(R, b.xb, at.q_proj, 0, b.q);
-      linearRows(R, b.xb, at.k_proj, 0, b.k);
-      linearRows(R, b.xb, at.v_proj, 0, b.v);
+      this.linear(R, b.xb, at.q_proj, 0, b.q);
+      this.linear(R, b.xb, at.k_proj, 0, b.k);
+      this.linear(R, b.xb, at.v_proj, 0, b.v);
       K.pointwise.rope(R, H, D, c.rope_theta, b.positions, b.q, false);
       K.pointwise.rope(R, Hkv, D, c.rope_theta, b.positions, b.k, false);
       for (let r = 0; r < R; r++) {
@@ -104,25 +127,46 @@ export class LlamaDecodeStep {
       const keys = caches.map((cache) => cache.keys[l]);
       const values = caches.map((cache) => cache.values[l]);
       K.attention.attentionDecodeRows(R, H, Hkv, D, scale, b.q, keys, values, b.lengths, b.att);
-      residualLinear(R, b.att, at.o_proj, b.x, b.xb);
+      this.residualLinear(R, b.att, at.o_proj, b.x, b.xb);
       // MLP: x += down_proj(silu(gate_proj(xn)) · up_proj(xn)).
       const m = layer.mlp;
       K.pointwise.rmsnormForward(R, C, eps, b.x, layer.post_attention_layernorm.weight.data, b.xb, b.rstd);
-      linearRows(R, b.xb, m.gate_proj, 0, b.gate);
-      linearRows(R, b.xb, m.up_proj, 0, b.up);
+      this.linear(R, b.xb, m.gate_proj, 0, b.gate);
+      this.linear(R, b.xb, m.up_proj, 0, b.up);
       K.pointwise.swigluForward(b.gate, b.up, b.gate);
-      residualLinear(R, b.gate, m.down_proj, b.x, b.xb);
+      this.residualLinear(R, b.gate, m.down_proj, b.x, b.xb);
     });
     for (const cache of caches) cache.length += 1;
     K.pointwise.rmsnormForward(R, C, eps, b.x, d.model.norm.weight.data, b.xb, b.rstd);
     const head = d.lm_head;
-    if (head !== undefined) linearRows(R, b.xb, head, 0, b.logits);
-    else {
-      const w = d.model.embed_tokens.weight;
-      if (w.bf16 !== null) K.gemm.gemvRowsBf16(R, V, C, 1, b.xb, w.bf16, 0, b.logits);
-      else K.gemm.gemvRows(R, V, C, 1, b.xb, w.data, 0, b.logits);
-    }
+    if (head !== undefined) this.linear(R, b.xb, head, 0, b.logits);
+    else product(this.kernel, R, b.xb, d.model.embed_tokens.weight, 0, b.logits); // tied: [V, C]
     return b.logits;
+  }
+
+  /** y [R, N] = x [R, K] · Wᵀ + beta · y; a bias is added after. */
+  private linear(R: number, x: Float32Array, l: Linear, beta: 0 | 1, y: Float32Array): void {
+    product(this.kernel, R, x, l.weight, beta, y);
+    const N = l.weight.shape[0];
+    if (l.bias !== undefined)
+      for (let r = 0; r < R; r++) K.pointwise.axpy(1, l.bias.data, y.subarray(r * N, (r + 1) * N));
+  }
+
+  /**
+   * x += in · Wᵀ (+ bias). Without a bias the residual add is the product's beta = 1 (the same bits as a
+   * separate add: 1 · s + 1 · x rounds once either way); with one, the sum goes through tmp to keep the
+   * unfused order (x + (in · Wᵀ + bias)).
+   */
+  private residualLinear(
+    R: number,
+    input: Float32Array,
+    l: Linear,
+    x: Float32Array,
+    tmp: Float32Array,
+  ): void {
+    if (l.bias === undefined) return this.linear(R, input, l, 1, x);
+    this.linear(R, input, l, 0, tmp);
+    K.pointwise.add(x, tmp, x);
   }
 
   private buffers(R: number): Buffers {
@@ -172,15 +216,4 @@ export class LlamaDecodeStep {
       lengths: new Int32Array(R),
     };
   }
-}
-
-/**
- * x += in · Wᵀ (+ bias). Without a bias the residual add is the product's beta = 1 (the same bits as a
- * separate add: 1 · s + 1 · x rounds once either way); with one, the sum goes through tmp to keep the
- * unfused order (x + (in · Wᵀ + bias)).
- */
-function residualLinear(R: number, input: Float32Array, l: Linear, x: Float32Array, tmp: Float32Array): void {
-  if (l.bias === undefined) return linearRows(R, input, l, 1, x);
-  linearRows(R, input, l, 0, tmp);
-  K.pointwise.add(x, tmp, x);
 }

@@ -55,6 +55,7 @@ export abstract class Module {
         );
       p.data.set(t);
       p.bf16 = null;
+      p.kmajor = null;
     }
     if (strict)
       for (const name of tensors.keys())
@@ -67,6 +68,7 @@ export abstract class Module {
    */
   useBf16Weights(on = true): void {
     for (const p of this.parameters()) {
+      p.kmajor = null;
       if (!on || p.shape.length !== 2) {
         p.bf16 = null;
         continue;

@@ -59,6 +59,7 @@ export class AdamW {
         this.step,
       );
       p.bf16 = null; // a stale bf16 copy would silently serve old weights
+      p.kmajor = null;
     }
   }
 

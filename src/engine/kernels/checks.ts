@@ -89,6 +89,7 @@ function gemmShape(op: string, sizes: [string, number][]): string {
   return sizes.map(([n, v]) => `${n}=${v}`).join(" ");
 }
 
+/** gemvRows (W [N, K], named "W") and gemvKMajor (Wt [K, N], named "Wt"): the same sizes. */
 function gemvRowsCheck(
   op: string,
   R: number,
@@ -97,6 +98,7 @@ function gemvRowsCheck(
   X: ArrayLike<number>,
   W: ArrayLike<number>,
   Y: ArrayLike<number>,
+  wName = "W",
 ): void {
   const s = gemmShape(op, [
     ["R", R],
@@ -104,7 +106,7 @@ function gemvRowsCheck(
     ["K", K],
   ]);
   atLeast(op, "X", X, product(op, "X", R, K), s);
-  atLeast(op, "W", W, product(op, "W", N, K), s);
+  atLeast(op, wName, W, product(op, wName, N, K), s);
   atLeast(op, "Y", Y, product(op, "Y", R, N), s);
 }
 
@@ -195,6 +197,12 @@ export const KERNEL_CHECKS: CheckTable = {
   },
   gemvRowsBf16(R, N, K, _alpha, X, W, _beta, Y) {
     gemvRowsCheck("gemvRowsBf16", R, N, K, X, W, Y);
+  },
+  gemvKMajor(R, N, K, _alpha, X, Wt, _beta, Y) {
+    gemvRowsCheck("gemvKMajor", R, N, K, X, Wt, Y, "Wt");
+  },
+  gemvKMajorBf16(R, N, K, _alpha, X, Wt, _beta, Y) {
+    gemvRowsCheck("gemvKMajorBf16", R, N, K, X, Wt, Y, "Wt");
   },
   f32ToBf16(src, dst) {
     atLeast("f32ToBf16", "src", src, 0);

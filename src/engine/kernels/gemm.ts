@@ -58,6 +58,62 @@ export function bf16Round(x: number): number {
   return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
+// Scratch views for the bits of an f64.
+const castD = new Float64Array(1);
+const castD32 = new Uint32Array(castD.buffer);
+
+/**
+ * fma(a, b, c) for f32 values, rounded once to f32 as the hardware's FMA does. a·b is exact in f64 (24 + 24
+ * bits); the sum is rounded to odd in f64 (53 ≥ 2·24 + 2 bits), so the one rounding to f32 that follows is
+ * the correct one (no double rounding).
+ */
+export function fmaf32(a: number, b: number, c: number): number {
+  const p = a * b;
+  const s = p + c;
+  if (!Number.isFinite(s)) return Math.fround(s);
+  const t = s - p;
+  const err = p - (s - t) + (c - t); // p + c = s + err exactly (TwoSum)
+  castD[0] = s;
+  if (err === 0 || (castD32[0] & 1) === 1) return Math.fround(s);
+  // s has an even last bit and the exact sum lies beyond it toward err: take the odd neighbour there.
+  if (err > 0 === s > 0) {
+    castD32[0] += 1; // never carries: the last bit was 0
+  } else if (castD32[0] === 0) {
+    castD32[0] = 0xffffffff;
+    castD32[1] -= 1;
+  } else castD32[0] -= 1;
+  return Math.fround(castD[0]);
+}
+
+/**
+ * gemvKMajor's arithmetic, bit for bit: per output one fma chain over k in order, then the finish of the
+ * native kernels (alpha and beta as f32; alpha · s, or fma(alpha, s, beta · y)). Wt is [K, N].
+ */
+function refKMajor(
+  R: number,
+  N: number,
+  K: number,
+  alpha: number,
+  X: ArrayLike<number>,
+  Wt: ArrayLike<number>,
+  beta: number,
+  Y: Float32Array,
+): void {
+  const a = Math.fround(alpha);
+  const b = Math.fround(beta);
+  for (let r = 0; r < R; r++)
+    for (let n = 0; n < N; n++) {
+      const y = r * N + n;
+      if (K === 0 || a === 0) {
+        Y[y] = b === 0 ? 0 : b * Y[y];
+        continue;
+      }
+      let s = 0;
+      for (let k = 0; k < K; k++) s = fmaf32(Math.fround(X[r * K + k]), Math.fround(Wt[k * N + n]), s);
+      Y[y] = b === 0 ? a * s : fmaf32(a, s, Math.fround(b * Y[y]));
+    }
+}
+
 export const refGemm: GemmKernels = {
   gemm(transA, transB, M, N, K, alpha, A, B, beta, C) {
     KERNEL_CHECKS.gemm(transA, transB, M, N, K, alpha, A, B, beta, C);
@@ -104,6 +160,18 @@ export const refGemm: GemmKernels = {
     refProduct(false, true, R, N, K, alpha, X, 0, Wf, 0, beta, Y, 0);
   },
 
+  gemvKMajor(R, N, K, alpha, X, Wt, beta, Y) {
+    KERNEL_CHECKS.gemvKMajor(R, N, K, alpha, X, Wt, beta, Y);
+    refKMajor(R, N, K, alpha, X, Wt, beta, Y);
+  },
+
+  gemvKMajorBf16(R, N, K, alpha, X, Wt, beta, Y) {
+    KERNEL_CHECKS.gemvKMajorBf16(R, N, K, alpha, X, Wt, beta, Y);
+    const Wf = new Float32Array(K * N);
+    refGemm.bf16ToF32(Wt.subarray(0, K * N), Wf);
+    refKMajor(R, N, K, alpha, X, Wf, beta, Y);
+  },
+
   f32ToBf16(src, dst) {
     KERNEL_CHECKS.f32ToBf16(src, dst);
     for (let i = 0; i < src.length; i++) dst[i] = bf16Round(src[i]);
@@ -121,6 +189,8 @@ interface GemmAddon {
   gemmBf16: GemmKernels["gemmBf16"];
   gemvRows: GemmKernels["gemvRows"];
   gemvRowsBf16: GemmKernels["gemvRowsBf16"];
+  gemvKMajor: GemmKernels["gemvKMajor"];
+  gemvKMajorBf16: GemmKernels["gemvKMajorBf16"];
   f32ToBf16: GemmKernels["f32ToBf16"];
   bf16ToF32: GemmKernels["bf16ToF32"];
   peakGflops(threads: number, seconds: number): number;
@@ -144,6 +214,8 @@ export const nativeGemm: GemmKernels | null =
         gemmBf16: addon.gemmBf16,
         gemvRows: addon.gemvRows,
         gemvRowsBf16: addon.gemvRowsBf16,
+        gemvKMajor: addon.gemvKMajor,
+        gemvKMajorBf16: addon.gemvKMajorBf16,
         f32ToBf16: addon.f32ToBf16,
         bf16ToF32: addon.bf16ToF32,
       });

@@ -76,6 +76,34 @@ export interface GemmKernels {
     beta: number,
     Y: Float32Array,
   ): void;
+  /**
+   * Y [R, N] = alpha · X [R, K] · Wt + beta · Y with the weight stored transposed, Wt [K, N] (a Linear
+   * weight [N, K] transposed once for decoding). Every output is one sequential fused multiply-add chain
+   * over k, s = fma(X[r, k], Wt[k, n], s) from s = 0, then alpha · s (beta = 0) or fma(alpha, s, beta · y):
+   * no horizontal sum, so an output's bits do not depend on R, on the row's position, on the thread count
+   * or on the instruction set (the decode step's products; batch invariant by construction).
+   */
+  gemvKMajor(
+    R: number,
+    N: number,
+    K: number,
+    alpha: number,
+    X: Float32Array,
+    Wt: Float32Array,
+    beta: number,
+    Y: Float32Array,
+  ): void;
+  /** gemvKMajor with Wt stored as bf16 bits. */
+  gemvKMajorBf16(
+    R: number,
+    N: number,
+    K: number,
+    alpha: number,
+    X: Float32Array,
+    Wt: Uint16Array,
+    beta: number,
+    Y: Float32Array,
+  ): void;
   /** f32 → bf16 with round-to-nearest-even (NaN stays NaN). */
   f32ToBf16(src: Float32Array, dst: Uint16Array): void;
   /** bf16 → f32 (exact). */

@@ -1,0 +1,253 @@
+// K-major multi-row GEMV (the decode step's weight products, "axpy" form): Y[r, n] = alpha · Σ_k X[r, k] ·
+// Wt[k, n] + beta · Y[r, n], with the Linear weight stored transposed, Wt K×N. Every output is ONE
+// sequential FMA chain over k,
+//   s = 0;  s = fma(X[r, k], Wt[k, n], s) for k = 0, 1, …, K-1;  y = finish(s)
+// (finish as gemv_finish: alpha · s, or fma(alpha, s, beta · y) when beta != 0). There is no horizontal
+// reduction, so an output's arithmetic does not depend on R, on the row's position, on the tile shape, on
+// the thread count (threads split the outputs, never K) or on the instruction set: batch invariance by
+// construction, and AVX2 and AVX-512 give the same bits.
+// Vectorised across n: broadcast X[r, k] and FMA it into accumulators that hold 16 (AVX-512) or 8 (AVX2)
+// consecutive outputs. A tile of RB rows × NB vectors loads each Wt vector once per k and uses it RB times;
+// the last vector of a row of Wt is masked when N is not a multiple of the width. The outputs go in blocks
+// of NB vectors; each block's K × 16·NB panel of Wt is read by every row block from L2 (the first one
+// streams it from memory), and while the row blocks work on one panel they prefetch the next into L2, a
+// slice each (a panel's rows are N apart, a page apart for the LM head, where the hardware prefetcher
+// cannot follow).
+// Shapes: X R×K, Wt K×N (f32 or bf16 bits), Y R×N, all row-major and contiguous.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "common.h"
+#include "gemm.h"
+#include "pool.h"
+#include "weights_simd.h"
+
+// GCC 12's avx512fintrin.h builds results from self-initialised undefined vectors, which
+// -W(maybe-)uninitialized reports in every caller (a known false positive).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#define REFRAG_AVX2 __attribute__((target("avx2,fma")))
+#define REFRAG_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
+
+namespace refrag {
+namespace {
+
+// One tile's operands: RB rows from x, outputs [n0, n0 + 16·NB) (or 8·NB) from wt and y.
+struct Tile {
+  int64_t K, N;  // X's row length; Wt's and Y's row length
+  const float* x;  // X[r0, 0]
+  float* y;        // Y[r0, n0]
+  float alpha, beta;
+  const void* next;  // the next output block's panel of Wt, to prefetch into L2, or null
+  int pass, mask;    // this row block prefetches the next panel's rows k with (k & mask) == pass
+};
+
+// ---- AVX-512 ----------------------------------------------------------------------------------------
+
+REFRAG_AVX512 inline __m512 load16(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+REFRAG_AVX512 inline __m512 load16(const uint16_t* p, __mmask16 m) {
+  const __m256i h = _mm256_maskz_loadu_epi16(m, p);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+// Y[r0 + r, n0 + 16j + i] for r < RB, j < NB (lanes of the last vector outside `last` untouched).
+template <typename T, int RB, int NB>
+REFRAG_AVX512 void tile_avx512(const Tile& t, const T* wt, __mmask16 last) {
+  const int64_t K = t.K, N = t.N;
+  const T* next = static_cast<const T*>(t.next);
+  const float* x = t.x;
+  __m512 acc[RB][NB];
+  #pragma GCC unroll 8
+  for (int r = 0; r < RB; r++)
+    #pragma GCC unroll 8
+    for (int j = 0; j < NB; j++) acc[r][j] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; k++) {
+    const T* w = wt + k * N;
+    if (next != nullptr && (k & t.mask) == t.pass)
+#pragma GCC unroll 8
+      for (int j = 0; j < NB; j++) _mm_prefetch(reinterpret_cast<const char*>(next + k * N + 16 * j), _MM_HINT_T1);
+    __m512 wv[NB];
+    #pragma GCC unroll 8
+    for (int j = 0; j < NB; j++) wv[j] = load16(w + 16 * j, j == NB - 1 ? last : __mmask16(0xFFFF));
+    #pragma GCC unroll 8
+    for (int r = 0; r < RB; r++) {
+      const __m512 xv = _mm512_set1_ps(x[r * K + k]);
+      #pragma GCC unroll 8
+      for (int j = 0; j < NB; j++) acc[r][j] = _mm512_fmadd_ps(xv, wv[j], acc[r][j]);
+    }
+  }
+  const __m512 a = _mm512_set1_ps(t.alpha), b = _mm512_set1_ps(t.beta);
+  #pragma GCC unroll 8
+  for (int r = 0; r < RB; r++)
+    #pragma GCC unroll 8
+    for (int j = 0; j < NB; j++) {
+      float* y = t.y + r * t.N + 16 * j;
+      const __mmask16 m = j == NB - 1 ? last : __mmask16(0xFFFF);
+      const __m512 v = t.beta == 0.0f
+                           ? _mm512_mul_ps(a, acc[r][j])
+                           : _mm512_fmadd_ps(a, acc[r][j], _mm512_mul_ps(b, _mm512_maskz_loadu_ps(m, y)));
+      _mm512_mask_storeu_ps(y, m, v);
+    }
+}
+
+// ---- AVX2 -------------------------------------------------------------------------------------------
+
+// The last vector of a row when N mod 8 != 0: the n valid values through a zeroed buffer (AVX2 has no
+// masked 16-bit load; this path never runs on the shipped shapes).
+template <typename T>
+REFRAG_AVX2 inline __m256 load8_part(const T* p, int n) {
+  T buf[8] = {};
+  std::memcpy(buf, p, n * sizeof(T));
+  return load8(buf);
+}
+
+template <typename T, int RB, int NB>
+REFRAG_AVX2 void tile_avx2(const Tile& t, const T* wt, int last) {
+  const int64_t K = t.K, N = t.N;
+  const float* x = t.x;
+  __m256 acc[RB][NB];
+  #pragma GCC unroll 8
+  for (int r = 0; r < RB; r++)
+    #pragma GCC unroll 8
+    for (int j = 0; j < NB; j++) acc[r][j] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < K; k++) {
+    const T* w = wt + k * N;
+    __m256 wv[NB];
+    #pragma GCC unroll 8
+    for (int j = 0; j < NB; j++)
+      wv[j] = j == NB - 1 && last < 8 ? load8_part(w + 8 * j, last) : load8(w + 8 * j);
+    #pragma GCC unroll 8
+    for (int r = 0; r < RB; r++) {
+      const __m256 xv = _mm256_set1_ps(x[r * K + k]);
+      #pragma GCC unroll 8
+      for (int j = 0; j < NB; j++) acc[r][j] = _mm256_fmadd_ps(xv, wv[j], acc[r][j]);
+    }
+  }
+  const __m256 a = _mm256_set1_ps(t.alpha), b = _mm256_set1_ps(t.beta);
+  #pragma GCC unroll 8
+  for (int r = 0; r < RB; r++)
+    #pragma GCC unroll 8
+    for (int j = 0; j < NB; j++) {
+      float* y = t.y + r * t.N + 8 * j;
+      const int n = j == NB - 1 ? last : 8;
+      float old[8] = {}, out[8];
+      std::memcpy(old, y, n * sizeof(float));
+      const __m256 v = t.beta == 0.0f
+                           ? _mm256_mul_ps(a, acc[r][j])
+                           : _mm256_fmadd_ps(a, acc[r][j], _mm256_mul_ps(b, _mm256_loadu_ps(old)));
+      _mm256_storeu_ps(out, v);
+      std::memcpy(y, out, n * sizeof(float));
+    }
+}
+
+// ---- driver -----------------------------------------------------------------------------------------
+
+// A tile of RB rows × nb vectors (nb ≤ 8), dispatched to its compiled shape.
+template <typename T, int RB>
+void tile_rows(bool wide, int nb, const Tile& t, const T* wt, int last) {
+  if (wide) {
+    const __mmask16 m = static_cast<__mmask16>((1u << last) - 1u);
+    switch (nb) {
+      case 1: return tile_avx512<T, RB, 1>(t, wt, m);
+      case 2: return tile_avx512<T, RB, 2>(t, wt, m);
+      case 3: return tile_avx512<T, RB, 3>(t, wt, m);
+      case 4: return tile_avx512<T, RB, 4>(t, wt, m);
+      case 5: return tile_avx512<T, RB, 5>(t, wt, m);
+      case 6: return tile_avx512<T, RB, 6>(t, wt, m);
+      case 7: return tile_avx512<T, RB, 7>(t, wt, m);
+      default: return tile_avx512<T, RB, 8>(t, wt, m);
+    }
+  }
+  switch (nb) {
+    case 1: return tile_avx2<T, RB, 1>(t, wt, last);
+    case 2: return tile_avx2<T, RB, 2>(t, wt, last);
+    case 3: return tile_avx2<T, RB, 3>(t, wt, last);
+    case 4: return tile_avx2<T, RB, 4>(t, wt, last);
+    case 5: return tile_avx2<T, RB, 5>(t, wt, last);
+    case 6: return tile_avx2<T, RB, 6>(t, wt, last);
+    case 7: return tile_avx2<T, RB, 7>(t, wt, last);
+    default: return tile_avx2<T, RB, 8>(t, wt, last);
+  }
+}
+
+// The tile shape: rows × vectors per tile. One row needs 8 independent chains to hide the FMA latency;
+// several rows share each loaded Wt vector: 4 × 6 = 24 accumulators + 6 loaded vectors + a broadcast of
+// the 32 zmm registers (measured against 4 × 4, 6 × 4, 8 × 3 at R = 32: the LM head gains most, the
+// others are at ~100 GFLOP/s either way); AVX2 has 16 ymm registers: 4 × 2.
+struct Shape {
+  int rows, vecs, width;  // width: outputs per vector
+};
+Shape tile_shape(bool wide, int64_t R) {
+  if (R == 1) return {1, 8, wide ? 16 : 8};
+  return wide ? Shape{4, 6, 16} : Shape{4, 2, 8};
+}
+
+// Outputs [n0, n1) of every row: blocks of s.vecs vectors (the last one shorter, its last vector masked),
+// each block applied to the rows in runs of s.rows.
+template <typename T>
+void kmajor_range(bool wide, Shape s, int64_t n0, int64_t n1, int64_t R, int64_t K, float alpha,
+                  const float* X, const T* Wt, float beta, float* Y, int64_t N) {
+  const int64_t block = int64_t(s.vecs) * s.width;
+  const int64_t nrb = (R + s.rows - 1) / s.rows;
+  const int passes = nrb >= 8 ? 8 : nrb >= 4 ? 4 : nrb >= 2 ? 2 : 1;  // a power of two, ≤ nrb
+  for (int64_t n = n0; n < n1; n += block) {
+    const int64_t nn = std::min(block, n1 - n);
+    const int nb = static_cast<int>((nn + s.width - 1) / s.width);
+    const int last = static_cast<int>(nn - int64_t(nb - 1) * s.width);  // valid outputs in the last vector
+    for (int64_t r0 = 0; r0 < R; r0 += s.rows) {
+      const int rb = static_cast<int>(std::min<int64_t>(s.rows, R - r0));
+      const bool pf = n + block < n1;
+      const Tile t{K, N, X + r0 * K, Y + r0 * N + n, alpha, beta, pf ? Wt + n + block : nullptr,
+                   static_cast<int>((r0 / s.rows) & (passes - 1)), passes - 1};
+      switch (rb) {
+        case 1: tile_rows<T, 1>(wide, nb, t, Wt + n, last); break;
+        case 2: tile_rows<T, 2>(wide, nb, t, Wt + n, last); break;
+        case 3: tile_rows<T, 3>(wide, nb, t, Wt + n, last); break;
+        default: tile_rows<T, 4>(wide, nb, t, Wt + n, last); break;
+      }
+    }
+  }
+}
+
+template <typename T>
+void gemv_kmajor_any(int64_t R, int64_t N, int64_t K, float alpha, const float* X, const T* Wt, float beta,
+                     float* Y, int threads) {
+  if (R <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) {
+    for (int64_t i = 0; i < R * N; i++) Y[i] = beta == 0.0f ? 0.0f : beta * Y[i];
+    return;
+  }
+  const bool wide = isa() == Isa::avx512;
+  const Shape s = tile_shape(wide, R);
+  if (threads <= 0) threads = num_threads();
+  // Threads split the outputs in whole blocks (each output's chain runs on one thread, so the bits do not
+  // depend on the thread count). Below ~64K multiply-adds a pool wake-up costs more than the work.
+  const int64_t block = int64_t(s.vecs) * s.width;
+  const int64_t units = (N + block - 1) / block;
+  const double work = static_cast<double>(R) * static_cast<double>(N) * static_cast<double>(K);
+  const int64_t parts = work < 65536.0 ? 1 : std::min<int64_t>(threads, units);
+  auto run = [&](int64_t p) {
+    const int64_t b = units * p / parts * block, e = std::min(N, units * (p + 1) / parts * block);
+    if (b < e) kmajor_range(wide, s, b, e, R, K, alpha, X, Wt, beta, Y, N);
+  };
+  if (parts == 1)
+    run(0);
+  else
+    parallel_tasks(parts, run);
+}
+
+}  // namespace
+
+void sgemv_kmajor(int64_t R, int64_t N, int64_t K, float alpha, const float* X, const float* Wt, float beta,
+                  float* Y, int threads) {
+  gemv_kmajor_any(R, N, K, alpha, X, Wt, beta, Y, threads);
+}
+
+void sgemv_kmajor_bf16(int64_t R, int64_t N, int64_t K, float alpha, const float* X, const uint16_t* Wt,
+                       float beta, float* Y, int threads) {
+  gemv_kmajor_any(R, N, K, alpha, X, Wt, beta, Y, threads);
+}
+
+}  // namespace refrag

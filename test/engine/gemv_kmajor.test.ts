@@ -1,0 +1,189 @@
+// gemvKMajor (the decode step's weight product on the transposed weight): the TypeScript reference computes
+// the kernel's arithmetic bit for bit (one fma chain over k per output, fmaf32 emulating the FMA), the
+// native kernel gives exactly those bits, and, the point of the kernel, every row's bits are the same alone
+// or among R = 3 or 32 rows, on 1 or 2 threads, under AVX-512 or AVX2, f32 and bf16 weights, beta 0 and 1,
+// on shapes with N mod 16 ≠ 0 and N mod 8 ≠ 0 (masked last vector), odd K and K = 1.
+import { assertClose, eachIsa, freshRng, withThreads } from "../helpers.js";
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { fmaf32, nativeGemm, refGemm } from "../../src/engine/kernels/gemm.js";
+
+const native = nativeGemm;
+const skip = native === null ? "native addon not built" : false;
+
+const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+// [N, K]: one output, N below a vector, a masked last vector (N mod 16 ≠ 0, N mod 8 ≠ 0), a partial output
+// block, K = 1 and odd K, and the shipped widths (the LM head's is cut to 1,000 outputs).
+const SHAPES: [number, number][] = [
+  [1, 1],
+  [3, 7],
+  [17, 1],
+  [23, 29],
+  [61, 131],
+  [100, 16],
+  [258, 688],
+  [1000, 256],
+];
+
+/** w [N, K] → [K, N]. */
+function transposed(w: Float32Array, N: number, K: number): Float32Array {
+  const t = new Float32Array(N * K);
+  for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) t[k * N + n] = w[n * K + k];
+  return t;
+}
+
+test("fmaf32 rounds once, where a*b + c in f64 then f32 would round twice", () => {
+  // a·b + c = 1 + 2^-24 + 2^-60: in f64 the 2^-60 is lost and the tie then rounds to even (1); the FMA
+  // rounds up to 1 + 2^-23.
+  const a = 2 ** -24 * (1 + 2 ** -12);
+  const b = 1 - 2 ** -12 + 2 ** -24;
+  assert.equal(Math.fround(a * b + 1), 1);
+  assert.equal(fmaf32(a, b, 1), 1 + 2 ** -23);
+  assert.equal(fmaf32(-a, b, -1), -(1 + 2 ** -23));
+  assert.equal(fmaf32(2, 3, 4), 10);
+  assert.equal(fmaf32(2 ** 100, 2 ** 100, 0), Infinity);
+  assert.ok(Number.isNaN(fmaf32(Infinity, 0, 1)));
+});
+
+test("gemvKMajor: the reference is close to a product computed in f64 (f32 and bf16)", () => {
+  const { rng, seed } = freshRng();
+  for (const [N, K] of SHAPES.slice(0, 6))
+    for (const R of [1, 3]) {
+      const X = rng.randn(R * K);
+      const Wt = rng.randn(K * N);
+      const Y0 = rng.randn(R * N);
+      for (const [alpha, beta] of [
+        [1, 0],
+        [1, 1],
+        [-0.75, 0.5],
+      ]) {
+        const want = Y0.slice();
+        refGemm.gemm(false, false, R, N, K, alpha, X, Wt, beta, want);
+        const got = Y0.slice();
+        refGemm.gemvKMajor(R, N, K, alpha, X, Wt, beta, got);
+        assertClose(got, want, 1e-5, `ref gemvKMajor R=${R} N=${N} K=${K} alpha=${alpha} beta=${beta}`, seed);
+        const Wb = new Uint16Array(K * N);
+        refGemm.f32ToBf16(Wt, Wb);
+        const Wf = new Float32Array(K * N);
+        refGemm.bf16ToF32(Wb, Wf);
+        const wantB = Y0.slice();
+        refGemm.gemm(false, false, R, N, K, alpha, X, Wf, beta, wantB);
+        const gotB = Y0.slice();
+        refGemm.gemvKMajorBf16(R, N, K, alpha, X, Wb, beta, gotB);
+        assertClose(gotB, wantB, 1e-5, `ref gemvKMajorBf16 R=${R} N=${N} K=${K}`, seed);
+      }
+    }
+});
+
+test(
+  "gemvKMajor: native gives the reference's bits (both ISAs, f32 and bf16, alpha and beta)",
+  { skip },
+  () => {
+    const { rng, seed } = freshRng();
+    eachIsa((isa) => {
+      for (const [N, K] of SHAPES.slice(0, 7))
+        for (const R of [1, 3, 5]) {
+          const X = rng.randn(R * K);
+          const Wt = rng.randn(K * N);
+          const Wb = new Uint16Array(K * N);
+          refGemm.f32ToBf16(Wt, Wb);
+          const Y0 = rng.randn(R * N);
+          for (const [alpha, beta] of [
+            [1, 0],
+            [1, 1],
+            [-0.75, 0.5],
+            [0, 0.5],
+          ]) {
+            const what = `${isa} R=${R} N=${N} K=${K} alpha=${alpha} beta=${beta} (seed ${seed})`;
+            const want = Y0.slice();
+            const got = Y0.slice();
+            refGemm.gemvKMajor(R, N, K, alpha, X, Wt, beta, want);
+            native!.gemvKMajor(R, N, K, alpha, X, Wt, beta, got);
+            assert.ok(bits(got).equals(bits(want)), `f32 ${what}`);
+            const wantB = Y0.slice();
+            const gotB = Y0.slice();
+            refGemm.gemvKMajorBf16(R, N, K, alpha, X, Wb, beta, wantB);
+            native!.gemvKMajorBf16(R, N, K, alpha, X, Wb, beta, gotB);
+            assert.ok(bits(gotB).equals(bits(wantB)), `bf16 ${what}`);
+          }
+        }
+    });
+  },
+);
+
+test(
+  "gemvKMajor: a row's bits do not depend on R, its position, the thread count or the ISA",
+  { skip },
+  () => {
+    const { rng, seed } = freshRng();
+    for (const [N, K] of SHAPES)
+      for (const beta of [0, 1]) {
+        const X = rng.randn(32 * K);
+        const W = rng.randn(N * K);
+        const Wt = transposed(W, N, K);
+        const Wb = new Uint16Array(K * N);
+        refGemm.f32ToBf16(Wt, Wb);
+        const Y0 = rng.randn(32 * N);
+        // Each row alone: R = 1, one thread, the detected ISA.
+        const alone = Y0.slice();
+        const aloneB = Y0.slice();
+        for (let r = 0; r < 32; r++) {
+          const x = X.subarray(r * K, (r + 1) * K);
+          native!.gemvKMajor(1, N, K, 1, x, Wt, beta, alone.subarray(r * N, (r + 1) * N));
+          native!.gemvKMajorBf16(1, N, K, 1, x, Wb, beta, aloneB.subarray(r * N, (r + 1) * N));
+        }
+        for (const threads of [1, 2])
+          withThreads(threads, () =>
+            eachIsa((isa) => {
+              // Rows [r0, r0 + R) in one call: R = 3 starting at row 5 (a row block's middle), and all 32.
+              for (const [R, r0] of [
+                [1, 7],
+                [3, 5],
+                [32, 0],
+              ]) {
+                const x = X.subarray(r0 * K, (r0 + R) * K);
+                const many = Y0.slice(r0 * N, (r0 + R) * N);
+                const manyB = many.slice();
+                native!.gemvKMajor(R, N, K, 1, x, Wt, beta, many);
+                native!.gemvKMajorBf16(R, N, K, 1, x, Wb, beta, manyB);
+                const what = `${isa} threads=${threads} R=${R} N=${N} K=${K} beta=${beta} (seed ${seed})`;
+                assert.ok(bits(many).equals(bits(alone.subarray(r0 * N, (r0 + R) * N))), `f32 ${what}`);
+                assert.ok(bits(manyB).equals(bits(aloneB.subarray(r0 * N, (r0 + R) * N))), `bf16 ${what}`);
+              }
+            }),
+          );
+      }
+  },
+);
+
+test("gemvKMajor: close to gemvRows on the untransposed weight", { skip }, () => {
+  const { rng, seed } = freshRng();
+  for (const [N, K] of SHAPES) {
+    const R = 4;
+    const X = rng.randn(R * K);
+    const W = rng.randn(N * K);
+    const Y0 = rng.randn(R * N);
+    const a = Y0.slice();
+    const b = Y0.slice();
+    native!.gemvRows(R, N, K, 1, X, W, 1, a);
+    native!.gemvKMajor(R, N, K, 1, X, transposed(W, N, K), 1, b);
+    assertClose(b, a, 2e-5, `gemvKMajor vs gemvRows N=${N} K=${K}`, seed);
+  }
+});
+
+test("gemvKMajor: argument errors name the op and the sizes", () => {
+  for (const impl of [refGemm, ...(native ? [native] : [])]) {
+    const f = (n: number) => new Float32Array(n);
+    assert.throws(
+      () => impl.gemvKMajor(2, 3, 4, 1, f(7), f(12), 0, f(6)),
+      /gemvKMajor: X has 7 elements, needs 8/,
+    );
+    assert.throws(() => impl.gemvKMajor(2, 3, 4, 1, f(8), f(11), 0, f(6)), /gemvKMajor: Wt has 11 elements/);
+    assert.throws(() => impl.gemvKMajor(2, 3, 4, 1, f(8), f(12), 0, f(5)), /gemvKMajor: Y has 5 elements/);
+    assert.throws(
+      () => impl.gemvKMajorBf16(2, 3, 4, 1, f(8), new Uint16Array(11), 0, f(6)),
+      /gemvKMajorBf16: Wt has 11 elements, needs 12/,
+    );
+  }
+});
