@@ -54,6 +54,12 @@ export class Tensor {
   kmajor: Float32Array | Uint16Array | null = null;
   tape: TapeEntry | null = null;
 
+  /** The data changed in place: the copies derived from it (bf16, kmajor) would serve old values. */
+  dropCopies(): void {
+    this.bf16 = null;
+    this.kmajor = null;
+  }
+
   constructor(data: Float32Array, shape: Shape, requiresGrad = false) {
     const n = numel(shape);
     if (data.length !== n)

@@ -117,9 +117,19 @@ export interface QaCellCache {
   put(key: string, cell: QaEvalRow): void;
 }
 
-/** A cell's cache key: the row, the model's weights, the examples themselves and the answer budget. */
-export function qaCellKey(row: QaRow, weights: string, d: QaDataSet, maxNewTokens: number): string {
-  const examples = createHash("sha256").update(JSON.stringify(d.examples)).digest("hex");
+/** A data set's examples as one hash (part of a cell's cache key). */
+function examplesHash(d: QaDataSet): string {
+  return createHash("sha256").update(JSON.stringify(d.examples)).digest("hex");
+}
+
+/** A cell's cache key: the row, the model's weights, the examples (examplesHash) and the answer budget. */
+function qaCellKey(
+  row: QaRow,
+  weights: string,
+  d: QaDataSet,
+  examples: string,
+  maxNewTokens: number,
+): string {
   return JSON.stringify({
     row: row.id,
     selection: row.selection,
@@ -157,12 +167,13 @@ export async function qaTable(
   const total = rows.length * data.reduce((n, d) => n + d.examples.length, 0);
   const maxNewTokens = o.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
   let before = 0;
-  for (const d of data)
+  for (const d of data) {
+    const examples = o.cache === undefined ? "" : examplesHash(d);
     for (const row of rows) {
       const pipeline = pipelines.get(row.model);
       if (pipeline === undefined) throw new Error(`QA table: row ${row.label} names an unknown model`);
       const weights = o.fingerprints?.get(row.model);
-      const key = weights === undefined ? undefined : qaCellKey(row, weights, d, maxNewTokens);
+      const key = weights === undefined ? undefined : qaCellKey(row, weights, d, examples, maxNewTokens);
       let r = key === undefined ? undefined : o.cache?.get(key);
       if (r === undefined) {
         [r] = await evalQa(pipeline, d.examples, [row.selection], {
@@ -178,6 +189,7 @@ export async function qaTable(
         `${d.name} | ${row.label}: accuracy ${fmt(r.accuracy)} F1 ${fmt(r.f1)} ROUGE-L ${fmt(r.rougeL)} TTFT ${fmt(r.meanTtftMs, 1)} ms (${r.skipped} skipped)`,
       );
     }
+  }
   return {
     rows: [...rows],
     data: data.map((d) => ({ name: d.name, kind: d.kind, examples: d.examples.length })),

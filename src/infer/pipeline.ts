@@ -53,7 +53,7 @@ export interface RagRequest extends GenerationOptions {
   passages: PassageInput[];
   /** Earlier turns of the conversation, oldest first; read as raw tokens before the question. */
   history?: Turn[];
-  /** How chunks are chosen for expansion (default DEFAULT_SELECTION: query, 10% of chunks). */
+  /** How chunks are chosen for expansion (default: DEFAULT_SELECTION, selection.ts). */
   selection?: SelectionOptions;
 }
 

@@ -78,8 +78,7 @@ export function loadWeights(
   });
   for (const [p, data] of values) {
     p.data.set(data);
-    p.bf16 = null;
-    p.kmajor = null;
+    p.dropCopies();
   }
 }
 

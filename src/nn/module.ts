@@ -54,8 +54,7 @@ export abstract class Module {
           `loadStateDict: ${name} has ${t.length} values, parameter [${p.shape.join(", ")}] needs ${p.size}`,
         );
       p.data.set(t);
-      p.bf16 = null;
-      p.kmajor = null;
+      p.dropCopies();
     }
     if (strict)
       for (const name of tensors.keys())
@@ -68,11 +67,8 @@ export abstract class Module {
    */
   useBf16Weights(on = true): void {
     for (const p of this.parameters()) {
-      p.kmajor = null;
-      if (!on || p.shape.length !== 2) {
-        p.bf16 = null;
-        continue;
-      }
+      p.dropCopies();
+      if (!on || p.shape.length !== 2) continue;
       p.bf16 = new Uint16Array(p.size);
       kernels.gemm.f32ToBf16(p.data, p.bf16);
     }

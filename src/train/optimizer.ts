@@ -58,8 +58,7 @@ export class AdamW {
         wd,
         this.step,
       );
-      p.bf16 = null; // a stale bf16 copy would silently serve old weights
-      p.kmajor = null;
+      p.dropCopies(); // a stale bf16 or transposed copy would silently serve old weights
     }
   }
 
