@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { parseLlamaConfig, parseRobertaConfig, type JsonObject } from "../io/config.js";
 import { SHAPES } from "../models/presets.js";
-import { loadLlama } from "../models/load.js";
+import { loadLlama, replaceDecoder } from "../models/load.js";
 import type { RagExample } from "../retrieval/rag_examples.js";
 import { positiveInt, positiveNumber, unitInterval } from "./args.js";
 import { registerDenseCommand } from "./train_dense.js";
@@ -274,7 +274,10 @@ function pretrainCommand(
     .option("--tokenizer <file>", "tokenizer.json stored with the checkpoint", defaultTokenizerPath())
     .option("--valid <file>", "validation token stream (.u16): its loss is measured and saved with the run")
     .option("--eval-every <n>", "validation interval in steps (default: the checkpoint interval)")
-    .option("--from <dir>", "continue from this checkpoint's weights (decoder only; fresh optimizer)")
+    .option(
+      "--from <dir>",
+      "continue from this checkpoint's weights (decoder only, or a REFRAG checkpoint's decoder; fresh optimizer)",
+    )
     .option(
       "--embeddings-from <dir>",
       "encoder only: start the word embeddings from this decoder checkpoint's (same tokenizer and width)",
@@ -340,14 +343,20 @@ interface StartFlags {
 
 /**
  * The model a REFRAG stage starts from, and the folder its tokenizer comes from: the run's own checkpoint
- * when it exists (resume), else --from (re-chunked when --k differs), else a new model from --decoder and
+ * when it exists (resume), else --from (its decoder replaced by --decoder's when given; re-chunked when --k
+ * differs), else a new model from --decoder and
  * --encoder (a pre-trained encoder) or --encoder-config (a new encoder with the decoder's word embeddings).
  */
 async function startingModel(o: StartFlags): Promise<{ model: RefragModel; dir: string }> {
   if (hasCheckpoint(o.out)) return { model: await loadRefrag(o.out), dir: o.out };
   if (o.from !== undefined) {
-    const model = await loadRefrag(o.from);
-    return { model: o.k === undefined ? model : withChunkSize(model, positiveInt("--k", o.k)), dir: o.from };
+    if (o.encoder !== undefined || o.encoderConfig !== undefined)
+      throw new Error("--from takes the encoder from the REFRAG checkpoint: drop --encoder/--encoder-config");
+    const loaded = await loadRefrag(o.from);
+    // --decoder with --from: the checkpoint with its decoder replaced (e.g. one trained further alone).
+    if (o.decoder !== undefined) await replaceDecoder(loaded, o.decoder);
+    const model = o.k === undefined ? loaded : withChunkSize(loaded, positiveInt("--k", o.k));
+    return { model, dir: o.from };
   }
   if (o.decoder === undefined || (o.encoder === undefined) === (o.encoderConfig === undefined))
     throw new Error(
@@ -381,7 +390,10 @@ export function registerRefragStageCommands(train: Command): void {
         "--encoder-config <file>",
         "instead of --encoder: a new encoder of this shape (RoBERTa config.json), word embeddings from the decoder's",
       )
-      .option("--decoder <dir>", "pre-trained decoder checkpoint")
+      .option(
+        "--decoder <dir>",
+        "pre-trained decoder checkpoint (with --from: replaces the REFRAG checkpoint's decoder)",
+      )
       .option("--k <n>", "tokens per chunk (default 16; with --from, a different k re-chunks the model)")
       .option("--steps <n>", "optimizer steps", "2000")
       .option("--lr <x>", "peak learning rate", stage === "reconstruct" ? "2e-4" : "5e-5")
@@ -568,7 +580,10 @@ export function registerFinetuneCommand(train: Command): void {
       "--encoder-config <file>",
       "instead of --encoder: a new encoder of this shape, word embeddings from the decoder's",
     )
-    .option("--decoder <dir>", "pre-trained decoder checkpoint (with --encoder or --encoder-config)")
+    .option(
+      "--decoder <dir>",
+      "pre-trained decoder checkpoint (with --encoder or --encoder-config; with --from: replaces its decoder)",
+    )
     .option("--k <n>", "tokens per chunk (default 16; with --from, a different k re-chunks the model)")
     .option("--steps <n>", "optimizer steps", "1000")
     .option("--lr <x>", "peak learning rate (the paper's SFT: 2e-5)", "2e-5")

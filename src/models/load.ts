@@ -114,14 +114,63 @@ export async function loadRefrag(dir: string, o: WeightLoadOptions = {}): Promis
   return model;
 }
 
-/** A LLaMA checkpoint (model_type "llama"), e.g. a pre-trained decoder. */
-export async function loadLlama(dir: string, o: WeightLoadOptions = {}): Promise<LlamaForCausalLM> {
+/**
+ * A LLaMA checkpoint's config and tensors: a LLaMA checkpoint (model_type "llama") as it is, or the decoder
+ * of a REFRAG checkpoint (its `decoder.` tensors, so a REFRAG stage's decoder can be trained or probed alone).
+ */
+async function llamaCheckpoint(
+  dir: string,
+): Promise<{ ck: Checkpoint; config: LlamaConfig; tensors: Map<string, StTensor> }> {
   const ck = await loadCheckpoint(dir);
-  if (ck.config.model_type !== "llama")
-    throw new Error(`${dir}: not a LLaMA checkpoint (model_type ${ck.config.model_type})`);
-  const config = ck.config as LlamaConfig;
-  checkShapes(llamaShapes(config), ck.tensors, weightsSource(ck));
+  if (ck.config.model_type === "llama") return { ck, config: ck.config as LlamaConfig, tensors: ck.tensors };
+  if (ck.config.model_type === "refrag")
+    return { ck, config: (ck.config as RefragConfig).decoder, tensors: underPrefix(ck.tensors, "decoder.") };
+  throw new Error(`${dir}: not a LLaMA or REFRAG checkpoint (model_type ${ck.config.model_type})`);
+}
+
+/** A LLaMA decoder: a LLaMA checkpoint (e.g. a pre-trained decoder), or the decoder of a REFRAG checkpoint. */
+export async function loadLlama(dir: string, o: WeightLoadOptions = {}): Promise<LlamaForCausalLM> {
+  const { ck, config, tensors } = await llamaCheckpoint(dir);
+  checkShapes(llamaShapes(config), tensors, weightsSource(ck));
   const model = build(ck, () => new LlamaForCausalLM(config, new Rng(0)));
-  loadWeights(model, ck.tensors, weightsSource(ck), o);
+  loadWeights(model, tensors, weightsSource(ck), o);
   return model;
+}
+
+/** Architecture fields two decoders must share for one's weights to stand in for the other's. */
+const DECODER_ARCHITECTURE = [
+  "vocab_size",
+  "hidden_size",
+  "intermediate_size",
+  "num_hidden_layers",
+  "num_attention_heads",
+  "num_key_value_heads",
+  "head_dim",
+  "hidden_act",
+  "rms_norm_eps",
+  "rope_theta",
+  "attention_bias",
+  "mlp_bias",
+  "tie_word_embeddings",
+] as const satisfies readonly (keyof LlamaConfig)[];
+
+/**
+ * Put the decoder weights of `dir` (a LLaMA checkpoint or another REFRAG checkpoint's decoder) into a REFRAG
+ * model in place, e.g. a decoder trained further on its own. The architectures must be the same.
+ */
+export async function replaceDecoder(
+  model: RefragModel,
+  dir: string,
+  o: WeightLoadOptions = {},
+): Promise<void> {
+  const { ck, config, tensors } = await llamaCheckpoint(dir);
+  const have = model.config.decoder;
+  for (const key of DECODER_ARCHITECTURE)
+    if (JSON.stringify(config[key]) !== JSON.stringify(have[key]))
+      throw new Error(
+        `${dir}: decoder ${key} is ${JSON.stringify(config[key])}, the REFRAG model's is ${JSON.stringify(have[key])}`,
+      );
+  if (JSON.stringify(config.rope_scaling) !== JSON.stringify(have.rope_scaling))
+    throw new Error(`${dir}: decoder rope_scaling differs from the REFRAG model's`);
+  loadWeights(model.decoder, tensors, weightsSource(ck), o);
 }
