@@ -15,7 +15,7 @@ import { parseRefragConfig, type JsonObject } from "../../src/io/config.js";
 import { bf16ToF32, f32ToBf16 } from "../../src/io/half.js";
 import type { StTensor } from "../../src/io/safetensors.js";
 import { LlamaForCausalLM } from "../../src/models/llama.js";
-import { loadLlama, loadRefrag } from "../../src/models/load.js";
+import { loadLlama, loadRefrag, replaceDecoder } from "../../src/models/load.js";
 import { RefragModel } from "../../src/models/refrag.js";
 import {
   llamaShapes,
@@ -143,6 +143,30 @@ test("a bf16 checkpoint loads exactly through loadRefrag, loadLlama, initRefrag 
     const state = await trainLoop(opts(resumed, seen));
     assert.equal(state.step, 2);
     assert.deepEqual(seen[0], lm.model.embed_tokens.weight.data, "resume read the bf16 weights as values");
+  });
+});
+
+test("a REFRAG checkpoint's decoder loads alone, and another decoder replaces it only with the same architecture", async () => {
+  await withDir(async (dir) => {
+    const model = new RefragModel(config, new Rng(3));
+    await saveCheckpoint(join(dir, "refrag"), { config, tensors: tensorsOf(model, "F32") });
+    // loadLlama on a REFRAG checkpoint: its decoder, nothing else.
+    assertSameParams(model.decoder, await loadLlama(join(dir, "refrag")), "loadLlama(refrag)");
+    // replaceDecoder: the decoder's weights change, the encoder and projector stay.
+    const other = new LlamaForCausalLM(config.decoder, new Rng(7));
+    await saveCheckpoint(join(dir, "dec"), { config: config.decoder, tensors: tensorsOf(other, "F32") });
+    const target = await loadRefrag(join(dir, "refrag"));
+    await replaceDecoder(target, join(dir, "dec"));
+    assertSameParams(other, target.decoder, "replaced decoder");
+    assertSameParams(model.encoder, target.encoder, "encoder kept");
+    assertSameParams(model.projector, target.projector, "projector kept");
+    // A decoder of another architecture (here: RoPE base) is refused, naming the field, and changes nothing.
+    await saveCheckpoint(join(dir, "dec2"), {
+      config: { ...config.decoder, rope_theta: 500000 },
+      tensors: tensorsOf(new LlamaForCausalLM(config.decoder, new Rng(8)), "F32"),
+    });
+    await assert.rejects(replaceDecoder(target, join(dir, "dec2")), /rope_theta is 500000/);
+    assertSameParams(other, target.decoder, "a refused decoder changes nothing");
   });
 });
 
