@@ -1,6 +1,6 @@
 // The shipped model (assets/model, bf16) answers from retrieved, compressed passages: the five passages
 // BM25 retrieves for "What is the capital of Algeria?" (test/fixtures/algeria_capital.json), read with the
-// default selection (10% of chunks raw, chosen by the question's words), give "Algiers", while the decoder
+// default selection (DEFAULT_SELECTION: 5% of chunks raw, chosen by the question's words), give "Algiers", while the decoder
 // reads far fewer positions than the passages have tokens. Fails if the weights, the prompt format, the
 // answer rule or the selection default break.
 import assert from "node:assert/strict";
