@@ -1,7 +1,8 @@
 // The single-row decode step against the memory it must read: one thread's measured read bandwidth, each
-// of the step's weight products (gemvKMajor, R = 1) with its weight in cache ("hot") and streamed from
-// memory ("cold": the call cycles over copies totalling 4× the last-level cache), and the token-rate ceiling
-// that the bandwidth sets for the bytes a token reads (every weight once, plus K and V of every cached
+// of the step's weight products (gemvKMajor, R = 1) and one layer's attention (attentionDecodeRows, R = 1)
+// with its operands in cache ("hot") and streamed from memory ("cold": the calls cycle over copies
+// totalling 4× the last-level cache), the sum of the cold kernels for one token, and the token-rate
+// ceiling the bandwidth sets for the bytes a token reads (every weight once, plus K and V of every cached
 // position). Prints a table, writes bench/results/decode_memory.json.
 //   npm run bench:decode-memory [-- --shape shipped --contexts 1024,4096 --threads 1]
 import { parseArgs } from "node:util";
