@@ -473,23 +473,27 @@ __attribute__((target("avx512f,avx2,fma"))) void direct_update_heads(const Shape
   for (int u = 0; u < NV; u++) _mm512_storeu_ps(st + hu[u] * W + du[u], acc[u]);
 }
 
-// Few query rows against a long cache: each task takes one batch and one contiguous key range and walks
-// it in chunks, every query row of every head consuming a chunk while it is in cache, so the cache is
-// read once, in address order. Per-range partial softmax states are merged at the end.
 using HeadsFn = void (*)(const Shape&, const float*, const float*, const float*, int64_t, int64_t, int64_t, float*);
 template <int... I>
 constexpr std::array<HeadsFn, sizeof...(I)> heads_table(std::integer_sequence<int, I...>) {
   return {&direct_update_heads<I + 1>...};
 }
 
-void forward_direct(const Shape& sh, const FwdIo& io) {
+// Past this many bytes of K and V read by one call (all its rows), the cache is taken to stream from L3 or
+// memory (a decode step reads every layer's cache plus the weights): the all-heads path prefetches. From
+// memory that saves ~25% (one row at 4k positions; a 32-row step at 150: 12.4 -> 10.7 ms); from cache it
+// costs ~10-25% (bench:decode-memory, hot rows).
+constexpr int64_t kStreamBytes = int64_t(1) << 20;
+
+// Few query rows against a long cache: each task takes one batch and one contiguous key range and walks
+// it in chunks, every query row of every head consuming a chunk while it is in cache, so the cache is
+// read once, in address order. Per-range partial softmax states are merged at the end. `stream`: the
+// call's cache is past kStreamBytes.
+void forward_direct(const Shape& sh, const FwdIo& io, bool stream) {
   const int64_t D = sh.D, Dp = sh.Dp(), rows = sh.Hq * sh.Tq, W = Dp + 2;
   // One query row with every head's outputs in at most 16 zmm registers: all heads at once.
   static constexpr auto heads = heads_table(std::make_integer_sequence<int, 16>());
   const bool together = sh.Tq == 1 && isa() == Isa::avx512 && D % 16 == 0 && sh.Hq * D <= 16 * 16;
-  // A cache past ~1 MiB comes from L3 or memory: prefetch (costs ~25% when it sits in cache, saves ~25%
-  // when it streams from memory; bench:decode-memory).
-  const bool stream = sh.Tk * sh.Hkv * D * 8 >= (int64_t(1) << 20);
   int64_t nsplit = (4 * num_threads() + sh.B - 1) / sh.B;
   nsplit = std::max<int64_t>(1, std::min(nsplit, (sh.Tk + 255) / 256));
   const int64_t span = (sh.Tk + nsplit - 1) / nsplit;
@@ -750,7 +754,7 @@ Napi::Value js_attention_forward(const Napi::CallbackInfo& info) {
   FwdIo io{a.f32(9, z.nq), a.f32(10, z.nk), a.f32(11, z.nk), a.f32(13, z.nq), a.f32(14, z.nlse)};
   if (sh.Tq == 0) return info.Env().Undefined();
   if (sh.Tq <= DIRECT_MAX_TQ)
-    forward_direct(sh, io);
+    forward_direct(sh, io, sh.B * sh.Tk * sh.Hkv * sh.D * 8 >= kStreamBytes);
   else
     forward_tiled(sh, io);
   return info.Env().Undefined();
@@ -797,9 +801,11 @@ Napi::Value js_attention_decode_rows(const Napi::CallbackInfo& info) {
     vp[r] = row_array(a, 7, vs, r, need, "values");
   }
   std::vector<float> lse(R * Hq);
+  int64_t bytes = 0;  // K and V the call reads
+  for (int64_t r = 0; r < R; r++) bytes += len[r] * kvrow * 8;
   parallel_tasks(R, [&](int64_t r) {
     const Shape sh{1, 1, len[r], Hq, Hkv, D, len[r] - 1, true, scale, nullptr};
-    forward_direct(sh, FwdIo{q + r * qrow, kp[r], vp[r], out + r * qrow, lse.data() + r * Hq});
+    forward_direct(sh, FwdIo{q + r * qrow, kp[r], vp[r], out + r * qrow, lse.data() + r * Hq}, bytes >= kStreamBytes);
   });
   return info.Env().Undefined();
 }
