@@ -805,7 +805,8 @@ Napi::Value js_attention_decode_rows(const Napi::CallbackInfo& info) {
   for (int64_t r = 0; r < R; r++) bytes += len[r] * kvrow * 8;
   parallel_tasks(R, [&](int64_t r) {
     const Shape sh{1, 1, len[r], Hq, Hkv, D, len[r] - 1, true, scale, nullptr};
-    forward_direct(sh, FwdIo{q + r * qrow, kp[r], vp[r], out + r * qrow, lse.data() + r * Hq}, bytes >= kStreamBytes);
+    const FwdIo io{q + r * qrow, kp[r], vp[r], out + r * qrow, lse.data() + r * Hq};
+    forward_direct(sh, io, bytes >= kStreamBytes);
   });
   return info.Env().Undefined();
 }

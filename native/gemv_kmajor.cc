@@ -59,8 +59,9 @@ REFRAG_AVX512 inline __m512 load16(const uint16_t* p, __mmask16 m) {
 // y = alpha · s, or fma(alpha, s, beta · y) when beta != 0, on the lanes in m (gemv_finish's rounding).
 REFRAG_AVX512 inline void finish16(float* y, __m512 s, float alpha, float beta, __mmask16 m) {
   const __m512 a = _mm512_set1_ps(alpha);
-  const __m512 v = beta == 0.0f ? _mm512_mul_ps(a, s)
-                                : _mm512_fmadd_ps(a, s, _mm512_mul_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(m, y)));
+  const __m512 b = _mm512_set1_ps(beta);
+  const __m512 v =
+      beta == 0.0f ? _mm512_mul_ps(a, s) : _mm512_fmadd_ps(a, s, _mm512_mul_ps(b, _mm512_maskz_loadu_ps(m, y)));
   _mm512_mask_storeu_ps(y, m, v);
 }
 
@@ -129,7 +130,8 @@ REFRAG_AVX512 void row_block(const T* w, int64_t N, int kb, int64_t rows, const 
   __m512 acc[NB];
   #pragma GCC unroll 8
   for (int j = 0; j < NB; j++)
-    acc[j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(j == NB - 1 ? last : __mmask16(0xFFFF), s + 16 * j);
+    acc[j] = first ? _mm512_setzero_ps()
+                   : _mm512_maskz_loadu_ps(j == NB - 1 ? last : __mmask16(0xFFFF), s + 16 * j);
   for (int i = 0; i < kb; i++) {
     const T* wr = w + i * N;
     if (i + ahead < rows)
@@ -163,8 +165,8 @@ inline __mmask16 lanes(int64_t n) { return static_cast<__mmask16>((1u << n) - 1u
 
 // Outputs [n0, n1) of the one row x.
 template <typename T>
-REFRAG_AVX512 void row_range(int64_t n0, int64_t n1, int64_t K, float alpha, const float* x, const T* Wt, float beta, float* y,
-               int64_t N) {
+REFRAG_AVX512 void row_range(int64_t n0, int64_t n1, int64_t K, float alpha, const float* x, const T* Wt,
+                             float beta, float* y, int64_t N) {
   const int64_t n = n1 - n0;
   if (n <= 16 * kRowRegs) {
     static constexpr auto strips = strip_table<T>(std::make_integer_sequence<int, kRowRegs>());
@@ -183,8 +185,10 @@ REFRAG_AVX512 void row_range(int64_t n0, int64_t n1, int64_t K, float alpha, con
                     lanes(nn - 16 * (nb - 1)));
     }
   }
-  for (int64_t c = 0; c < n; c += 16)
-    finish16(y + n0 + c, _mm512_loadu_ps(s + c), alpha, beta, lanes(std::min<int64_t>(16, n - c)));
+  for (int64_t c = 0; c < n; c += 16) {
+    const __mmask16 m = lanes(std::min<int64_t>(16, n - c));
+    finish16(y + n0 + c, _mm512_maskz_loadu_ps(m, s + c), alpha, beta, m);
+  }
 }
 
 // ---- AVX2 -------------------------------------------------------------------------------------------

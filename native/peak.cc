@@ -1,6 +1,7 @@
-// The machine's measured fp32 FMA peak and memory read bandwidth, so benchmarks report "fraction of peak"
-// against numbers taken on this machine rather than a datasheet. Independent accumulator chains (more than FMA latency ×
-// pipes: 4 cycles × 2 pipes on Zen 3) keep every FMA pipe busy; the count is FLOP over wall time.
+// The machine's measured fp32 FMA peak and memory read bandwidth, so benchmarks report "fraction of
+// peak" against numbers taken on this machine rather than a datasheet. Independent accumulator chains
+// (more than FMA latency × pipes: 4 cycles × 2 pipes on Zen 3) keep every FMA pipe busy; the count is
+// FLOP over wall time.
 #include <immintrin.h>
 
 #include <algorithm>
