@@ -12,12 +12,16 @@
 // of NB vectors; each block's K × 16·NB panel of Wt is read by every row block from L2 (the first one
 // streams it from memory), and while the row blocks work on one panel they prefetch the next into L2, a
 // slice each (a panel's rows are N apart, a page apart for the LM head, where the hardware prefetcher
-// cannot follow).
+// cannot follow). One row under AVX-512 (the single-stream decode step) reads Wt in address order instead
+// (section "one row"): the same chains, at close to the memory's read bandwidth.
 // Shapes: X R×K, Wt K×N (f32 or bf16 bits), Y R×N, all row-major and contiguous.
 #include <immintrin.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "common.h"
 #include "gemm.h"
@@ -52,6 +56,15 @@ REFRAG_AVX512 inline __m512 load16(const uint16_t* p, __mmask16 m) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
+// y = alpha · s, or fma(alpha, s, beta · y) when beta != 0, on the lanes in m (gemv_finish's rounding).
+REFRAG_AVX512 inline void finish16(float* y, __m512 s, float alpha, float beta, __mmask16 m) {
+  const __m512 a = _mm512_set1_ps(alpha);
+  const __m512 b = _mm512_set1_ps(beta);
+  const __m512 v =
+      beta == 0.0f ? _mm512_mul_ps(a, s) : _mm512_fmadd_ps(a, s, _mm512_mul_ps(b, _mm512_maskz_loadu_ps(m, y)));
+  _mm512_mask_storeu_ps(y, m, v);
+}
+
 // Y[r0 + r, n0 + 16j + i] for r < RB, j < NB (lanes of the last vector outside `last` untouched).
 template <typename T, int RB, int NB>
 REFRAG_AVX512 void tile_avx512(const Tile& t, const T* wt, __mmask16 last) {
@@ -61,35 +74,121 @@ REFRAG_AVX512 void tile_avx512(const Tile& t, const T* wt, __mmask16 last) {
   __m512 acc[RB][NB];
   #pragma GCC unroll 8
   for (int r = 0; r < RB; r++)
-    #pragma GCC unroll 8
+    #pragma GCC unroll 32
     for (int j = 0; j < NB; j++) acc[r][j] = _mm512_setzero_ps();
   for (int64_t k = 0; k < K; k++) {
     const T* w = wt + k * N;
     if (next != nullptr && (k & t.mask) == t.pass)
-#pragma GCC unroll 8
+#pragma GCC unroll 32
       for (int j = 0; j < NB; j++) _mm_prefetch(reinterpret_cast<const char*>(next + k * N + 16 * j), _MM_HINT_T1);
     __m512 wv[NB];
-    #pragma GCC unroll 8
+    #pragma GCC unroll 32
     for (int j = 0; j < NB; j++) wv[j] = load16(w + 16 * j, j == NB - 1 ? last : __mmask16(0xFFFF));
     #pragma GCC unroll 8
     for (int r = 0; r < RB; r++) {
       const __m512 xv = _mm512_set1_ps(x[r * K + k]);
-      #pragma GCC unroll 8
+      #pragma GCC unroll 32
       for (int j = 0; j < NB; j++) acc[r][j] = _mm512_fmadd_ps(xv, wv[j], acc[r][j]);
     }
   }
-  const __m512 a = _mm512_set1_ps(t.alpha), b = _mm512_set1_ps(t.beta);
   #pragma GCC unroll 8
   for (int r = 0; r < RB; r++)
+    #pragma GCC unroll 32
+    for (int j = 0; j < NB; j++)
+      finish16(t.y + r * t.N + 16 * j, acc[r][j], t.alpha, t.beta, j == NB - 1 ? last : __mmask16(0xFFFF));
+}
+
+// ---- one row (R = 1), AVX-512: Wt read in address order ---------------------------------------------
+
+// One row uses each weight once, so it runs at the speed Wt streams from memory, and the order it is read
+// in decides that speed: the K × 128 column panels of the tiles (K segments N apart) stream from DRAM at
+// ~11 GB/s on this Zen 4, Wt in address order at ~27 (bench:decode-memory). Two shapes, both with the
+// tiles' per-output chain, s = fma(x[k], Wt[k, n], s) for k = 0, 1, ..., K-1 from s = 0:
+// - at most kRowRegs vectors of outputs: all of them in registers, each k reads one whole row of Wt;
+// - wider: blocks of kRowBlock rows of Wt, each applied to every output (128 at a time), the running sums
+//   kept in a scratch row between blocks (stored and reloaded as f32: exact); each row of a block
+//   prefetches the row two blocks ahead into L2.
+constexpr int kRowRegs = 24;   // 24 accumulators + the loaded vectors fit the 32 zmm registers
+constexpr int kRowBlock = 8;   // rows of Wt per block
+
+using StripFn = void (*)(const Tile&, const void*, __mmask16);
+template <typename T, int NB>
+void strip_avx512(const Tile& t, const void* wt, __mmask16 last) {
+  tile_avx512<T, 1, NB>(t, static_cast<const T*>(wt), last);
+}
+template <typename T, int... I>
+constexpr std::array<StripFn, sizeof...(I)> strip_table(std::integer_sequence<int, I...>) {
+  return {&strip_avx512<T, I + 1>...};
+}
+
+// Rows [0, kb) of a block (w = Wt[k0, n], x = X[k0]) into the running sums s[0, 16·NB): `rows` rows of Wt
+// exist from w on (for the prefetch).
+template <typename T, int NB>
+REFRAG_AVX512 void row_block(const T* w, int64_t N, int kb, int64_t rows, const float* x, float* s, bool first,
+                             __mmask16 last) {
+  constexpr int64_t ahead = 2 * kRowBlock;
+  __m512 acc[NB];
+  #pragma GCC unroll 8
+  for (int j = 0; j < NB; j++)
+    acc[j] = first ? _mm512_setzero_ps()
+                   : _mm512_maskz_loadu_ps(j == NB - 1 ? last : __mmask16(0xFFFF), s + 16 * j);
+  for (int i = 0; i < kb; i++) {
+    const T* wr = w + i * N;
+    if (i + ahead < rows)
+      for (size_t b = 0; b < NB * 16 * sizeof(T); b += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(wr + ahead * N) + b, _MM_HINT_T1);
+    const __m512 xv = _mm512_set1_ps(x[i]);
     #pragma GCC unroll 8
-    for (int j = 0; j < NB; j++) {
-      float* y = t.y + r * t.N + 16 * j;
-      const __mmask16 m = j == NB - 1 ? last : __mmask16(0xFFFF);
-      const __m512 v = t.beta == 0.0f
-                           ? _mm512_mul_ps(a, acc[r][j])
-                           : _mm512_fmadd_ps(a, acc[r][j], _mm512_mul_ps(b, _mm512_maskz_loadu_ps(m, y)));
-      _mm512_mask_storeu_ps(y, m, v);
+    for (int j = 0; j < NB; j++)
+      acc[j] = _mm512_fmadd_ps(xv, load16(wr + 16 * j, j == NB - 1 ? last : __mmask16(0xFFFF)), acc[j]);
+  }
+  #pragma GCC unroll 8
+  for (int j = 0; j < NB; j++) _mm512_mask_storeu_ps(s + 16 * j, j == NB - 1 ? last : __mmask16(0xFFFF), acc[j]);
+}
+
+template <typename T>
+void row_block_any(int nb, const T* w, int64_t N, int kb, int64_t rows, const float* x, float* s, bool first,
+                   __mmask16 last) {
+  switch (nb) {
+    case 1: return row_block<T, 1>(w, N, kb, rows, x, s, first, last);
+    case 2: return row_block<T, 2>(w, N, kb, rows, x, s, first, last);
+    case 3: return row_block<T, 3>(w, N, kb, rows, x, s, first, last);
+    case 4: return row_block<T, 4>(w, N, kb, rows, x, s, first, last);
+    case 5: return row_block<T, 5>(w, N, kb, rows, x, s, first, last);
+    case 6: return row_block<T, 6>(w, N, kb, rows, x, s, first, last);
+    case 7: return row_block<T, 7>(w, N, kb, rows, x, s, first, last);
+    default: return row_block<T, 8>(w, N, kb, rows, x, s, first, last);
+  }
+}
+
+inline __mmask16 lanes(int64_t n) { return static_cast<__mmask16>((1u << n) - 1u); }  // n in 1..16
+
+// Outputs [n0, n1) of the one row x.
+template <typename T>
+REFRAG_AVX512 void row_range(int64_t n0, int64_t n1, int64_t K, float alpha, const float* x, const T* Wt,
+                             float beta, float* y, int64_t N) {
+  const int64_t n = n1 - n0;
+  if (n <= 16 * kRowRegs) {
+    static constexpr auto strips = strip_table<T>(std::make_integer_sequence<int, kRowRegs>());
+    const int64_t nb = (n + 15) / 16;
+    strips[nb - 1](Tile{K, N, x, y + n0, alpha, beta, nullptr, 0, 0}, Wt + n0, lanes(n - 16 * (nb - 1)));
+    return;
+  }
+  thread_local std::vector<float> scratch;  // each thread's own: threads split the outputs
+  if (scratch.size() < size_t(n)) scratch.resize(n);
+  float* s = scratch.data();
+  for (int64_t k0 = 0; k0 < K; k0 += kRowBlock) {
+    const int kb = static_cast<int>(std::min<int64_t>(kRowBlock, K - k0));
+    for (int64_t c = 0; c < n; c += 128) {
+      const int64_t nn = std::min<int64_t>(128, n - c), nb = (nn + 15) / 16;
+      row_block_any(static_cast<int>(nb), Wt + k0 * N + n0 + c, N, kb, K - k0, x + k0, s + c, k0 == 0,
+                    lanes(nn - 16 * (nb - 1)));
     }
+  }
+  for (int64_t c = 0; c < n; c += 16) {
+    const __mmask16 m = lanes(std::min<int64_t>(16, n - c));
+    finish16(y + n0 + c, _mm512_maskz_loadu_ps(m, s + c), alpha, beta, m);
+  }
 }
 
 // ---- AVX2 -------------------------------------------------------------------------------------------
@@ -175,7 +274,8 @@ void tile_rows(bool wide, int nb, const Tile& t, const T* wt, int last) {
 // The tile shape: rows × vectors per tile. One row needs 8 independent chains to hide the FMA latency;
 // several rows share each loaded Wt vector: 4 × 6 = 24 accumulators + 6 loaded vectors + a broadcast of
 // the 32 zmm registers (measured against 4 × 4, 6 × 4, 8 × 3 at R = 32: the LM head gains most, the
-// others are at ~100 GFLOP/s either way); AVX2 has 16 ymm registers: 4 × 2.
+// others are at ~100 GFLOP/s either way); AVX2 has 16 ymm registers: 4 × 2. (One row under AVX-512 uses
+// its own shapes, row_range; its 1 × 8 here is only the unit threads split the outputs in.)
 struct Shape {
   int rows, vecs, width;  // width: outputs per vector
 };
@@ -230,7 +330,11 @@ void gemv_kmajor_any(int64_t R, int64_t N, int64_t K, float alpha, const float* 
   const int64_t parts = work < 65536.0 ? 1 : std::min<int64_t>(threads, units);
   auto run = [&](int64_t p) {
     const int64_t b = units * p / parts * block, e = std::min(N, units * (p + 1) / parts * block);
-    if (b < e) kmajor_range(wide, s, b, e, R, K, alpha, X, Wt, beta, Y, N);
+    if (b >= e) return;
+    if (wide && R == 1)
+      row_range(b, e, K, alpha, X, Wt, beta, Y, N);
+    else
+      kmajor_range(wide, s, b, e, R, K, alpha, X, Wt, beta, Y, N);
   };
   if (parts == 1)
     run(0);

@@ -1,6 +1,7 @@
-// The machine's measured fp32 FMA peak, so benchmarks report "fraction of peak" against a number taken
-// on this machine rather than a datasheet. Independent accumulator chains (more than FMA latency ×
-// pipes: 4 cycles × 2 pipes on Zen 3) keep every FMA pipe busy; the count is FLOP over wall time.
+// The machine's measured fp32 FMA peak and memory read bandwidth, so benchmarks report "fraction of
+// peak" against numbers taken on this machine rather than a datasheet. Independent accumulator chains
+// (more than FMA latency × pipes: 4 cycles × 2 pipes on Zen 3) keep every FMA pipe busy; the count is
+// FLOP over wall time.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -97,8 +98,43 @@ Napi::Value js_peak_gflops(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), measure(static_cast<int>(threads), seconds, m, add));
 }
 
+// Sum of a[0, n) in four independent chains (n a multiple of 32): a plain front-to-back read.
+__attribute__((target("avx2,fma"))) float read_sum(const float* a, int64_t n) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  for (int64_t i = 0; i < n; i += 32) {
+    s0 = _mm256_add_ps(s0, _mm256_loadu_ps(a + i));
+    s1 = _mm256_add_ps(s1, _mm256_loadu_ps(a + i + 8));
+    s2 = _mm256_add_ps(s2, _mm256_loadu_ps(a + i + 16));
+    s3 = _mm256_add_ps(s3, _mm256_loadu_ps(a + i + 24));
+  }
+  alignas(32) float out[8];
+  _mm256_store_ps(out, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+  return out[0];
+}
+
+// readGBps(a, passes): one thread reads the Float32Array a front to back `passes` times; the fastest
+// pass's GB/s. With a several times the last-level cache, the core's memory read bandwidth: the floor
+// for kernels that stream their operands once (the decode step's weights and KV cache).
+Napi::Value js_read_gbps(const Napi::CallbackInfo& info) {
+  Args a(info, "readGBps", 2);
+  const float* buf = a.f32(0, 32);
+  const int64_t n = static_cast<int64_t>(info[0].As<Napi::TypedArray>().ElementLength()) & ~int64_t(31);
+  const int64_t passes = a.i64(1);
+  a.require(passes >= 1 && passes <= 100, "passes must be in [1, 100]");
+  using clock = std::chrono::steady_clock;
+  double best = 0, sink = 0;
+  for (int64_t p = 0; p < passes; p++) {
+    const auto t0 = clock::now();
+    sink += read_sum(buf, n);
+    best = std::max(best, 4.0 * n / std::chrono::duration<double>(clock::now() - t0).count());
+  }
+  g_sink = g_sink + sink;
+  return Napi::Number::New(info.Env(), best * 1e-9);
+}
+
 }  // namespace
 
 REFRAG_EXPORT("peakGflops", js_peak_gflops);
+REFRAG_EXPORT("readGBps", js_read_gbps);
 
 }  // namespace refrag

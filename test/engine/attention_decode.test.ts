@@ -4,8 +4,8 @@
 // into key ranges.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { freshRng, assertClose } from "../helpers.js";
-import { setNumThreads } from "../../src/engine/native.js";
+import { eachIsa, freshRng, assertClose } from "../helpers.js";
+import { cpuFeatures, setNumThreads } from "../../src/engine/native.js";
 import { nativeAttention, refAttention } from "../../src/engine/kernels/attention.js";
 
 const native = nativeAttention;
@@ -73,6 +73,60 @@ test("attentionDecodeRows: matches the reference and each row alone, bit for bit
     }
   }
 });
+
+// Under AVX-512 one query row with D % 16 == 0 and Hq·D <= 256 takes the all-heads path (forward_direct
+// reads the cache in address order, every head at once); under AVX2 the per-head path. Same bits: the
+// per-head arithmetic is the same, only the loops are turned.
+test(
+  "attentionDecodeRows: the all-heads path gives the per-head path's bits",
+  {
+    skip: native === null ? "native addon not built" : !cpuFeatures().avx512 ? "no AVX-512" : false,
+  },
+  () => {
+    const { rng, seed } = freshRng();
+    // [Hq, Hkv, D]: 16 outputs (one register), GQA, 6 registers, 16 heads × 16, the shipped 4 × 64.
+    const heads: [number, number, number][] = [
+      [1, 1, 16],
+      [4, 2, 16],
+      [2, 1, 48],
+      [16, 16, 16],
+      [4, 4, 64],
+    ];
+    for (const threads of [1, 2]) {
+      setNumThreads(threads);
+      try {
+        for (const [Hq, Hkv, D] of heads)
+          for (const n of [1, 7, 8, 33, 100, 257, 1000]) {
+            const keys = [rng.randn((n + 3) * Hkv * D)];
+            const values = [rng.randn((n + 3) * Hkv * D)];
+            const q = rng.randn(Hq * D);
+            const out: Record<string, Float32Array> = {};
+            eachIsa((isa) => {
+              out[isa] = new Float32Array(Hq * D);
+              native!.attentionDecodeRows(
+                1,
+                Hq,
+                Hkv,
+                D,
+                1 / Math.sqrt(D),
+                q,
+                keys,
+                values,
+                Int32Array.of(n),
+                out[isa],
+              );
+            });
+            assert.ok(
+              bits(out.avx512).equals(bits(out.avx2)),
+              `threads=${threads} Hq=${Hq} Hkv=${Hkv} D=${D} ${n} keys: avx512 and avx2 differ (seed ${seed})`,
+            );
+          }
+      } finally {
+        setNumThreads(1);
+      }
+    }
+  },
+);
 
 test("attentionDecodeRows: argument errors name the op", () => {
   for (const impl of [refAttention, ...(native ? [native] : [])]) {

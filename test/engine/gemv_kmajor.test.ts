@@ -2,7 +2,8 @@
 // the kernel's arithmetic bit for bit (one fma chain over k per output, fmaf32 emulating the FMA), the
 // native kernel gives exactly those bits, and, the point of the kernel, every row's bits are the same alone
 // or among R = 3 or 32 rows, on 1 or 2 threads, under AVX-512 or AVX2, f32 and bf16 weights, beta 0 and 1,
-// on shapes with N mod 16 ≠ 0 and N mod 8 ≠ 0 (masked last vector), odd K and K = 1.
+// on shapes with N mod 16 ≠ 0 and N mod 8 ≠ 0 (masked last vector), odd K and K = 1, and both shapes of
+// the one-row path (outputs in registers; blocks of rows of Wt with running sums in memory).
 import { assertClose, eachIsa, freshRng, withThreads } from "../helpers.js";
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -14,7 +15,10 @@ const skip = native === null ? "native addon not built" : false;
 const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 // [N, K]: one output, N below a vector, a masked last vector (N mod 16 ≠ 0, N mod 8 ≠ 0), a partial output
-// block, K = 1 and odd K, and the shipped widths (the LM head's is cut to 1,000 outputs).
+// block, K = 1 and odd K, and the shipped widths (the LM head's is cut to 1,000 outputs). One row under
+// AVX-512 holds up to 384 outputs in registers ([384, 5]: all 24 vectors) and goes wider in blocks of 8
+// rows of Wt, 128 outputs at a time ([385, 23]: one masked lane past them, a block of 7 rows at the end;
+// [700, 37]: 5 full chunks and a masked partial one).
 const SHAPES: [number, number][] = [
   [1, 1],
   [3, 7],
@@ -22,6 +26,9 @@ const SHAPES: [number, number][] = [
   [23, 29],
   [61, 131],
   [100, 16],
+  [384, 5],
+  [385, 23],
+  [700, 37],
   [258, 688],
   [1000, 256],
 ];
@@ -82,7 +89,7 @@ test(
   () => {
     const { rng, seed } = freshRng();
     eachIsa((isa) => {
-      for (const [N, K] of SHAPES.slice(0, 7))
+      for (const [N, K] of SHAPES.slice(0, 10))
         for (const R of [1, 3, 5]) {
           const X = rng.randn(R * K);
           const Wt = rng.randn(K * N);

@@ -194,6 +194,7 @@ interface GemmAddon {
   f32ToBf16: GemmKernels["f32ToBf16"];
   bf16ToF32: GemmKernels["bf16ToF32"];
   peakGflops(threads: number, seconds: number): number;
+  readGBps(a: Float32Array, passes: number): number;
 }
 
 function gemmAddon(): GemmAddon | null {
@@ -224,4 +225,11 @@ export const nativeGemm: GemmKernels | null =
 export function peakGflops(threads: number, seconds = 0.5): number {
   if (addon === null) throw new Error("peakGflops: native addon unavailable");
   return addon.peakGflops(threads, seconds);
+}
+
+/** Measured memory read bandwidth (GB/s) of one thread: the fastest of `passes` front-to-back reads of a
+ * (make it several times the last-level cache). */
+export function readGBps(a: Float32Array, passes = 5): number {
+  if (addon === null) throw new Error("readGBps: native addon unavailable");
+  return addon.readGBps(a, passes);
 }
