@@ -146,19 +146,15 @@ REFRAG_AVX512 void row_block(const T* w, int64_t N, int kb, int64_t rows, const 
   for (int j = 0; j < NB; j++) _mm512_mask_storeu_ps(s + 16 * j, j == NB - 1 ? last : __mmask16(0xFFFF), acc[j]);
 }
 
-template <typename T>
-void row_block_any(int nb, const T* w, int64_t N, int kb, int64_t rows, const float* x, float* s, bool first,
-                   __mmask16 last) {
-  switch (nb) {
-    case 1: return row_block<T, 1>(w, N, kb, rows, x, s, first, last);
-    case 2: return row_block<T, 2>(w, N, kb, rows, x, s, first, last);
-    case 3: return row_block<T, 3>(w, N, kb, rows, x, s, first, last);
-    case 4: return row_block<T, 4>(w, N, kb, rows, x, s, first, last);
-    case 5: return row_block<T, 5>(w, N, kb, rows, x, s, first, last);
-    case 6: return row_block<T, 6>(w, N, kb, rows, x, s, first, last);
-    case 7: return row_block<T, 7>(w, N, kb, rows, x, s, first, last);
-    default: return row_block<T, 8>(w, N, kb, rows, x, s, first, last);
-  }
+using RowBlockFn = void (*)(const void*, int64_t, int, int64_t, const float*, float*, bool, __mmask16);
+template <typename T, int NB>
+void row_block_erased(const void* w, int64_t N, int kb, int64_t rows, const float* x, float* s, bool first,
+                      __mmask16 last) {
+  row_block<T, NB>(static_cast<const T*>(w), N, kb, rows, x, s, first, last);
+}
+template <typename T, int... I>
+constexpr std::array<RowBlockFn, sizeof...(I)> row_block_table(std::integer_sequence<int, I...>) {
+  return {&row_block_erased<T, I + 1>...};
 }
 
 inline __mmask16 lanes(int64_t n) { return static_cast<__mmask16>((1u << n) - 1u); }  // n in 1..16
@@ -174,6 +170,7 @@ REFRAG_AVX512 void row_range(int64_t n0, int64_t n1, int64_t K, float alpha, con
     strips[nb - 1](Tile{K, N, x, y + n0, alpha, beta, nullptr, 0, 0}, Wt + n0, lanes(n - 16 * (nb - 1)));
     return;
   }
+  static constexpr auto blocks = row_block_table<T>(std::make_integer_sequence<int, 8>());  // 8 = 128 / 16
   thread_local std::vector<float> scratch;  // each thread's own: threads split the outputs
   if (scratch.size() < size_t(n)) scratch.resize(n);
   float* s = scratch.data();
@@ -181,8 +178,7 @@ REFRAG_AVX512 void row_range(int64_t n0, int64_t n1, int64_t K, float alpha, con
     const int kb = static_cast<int>(std::min<int64_t>(kRowBlock, K - k0));
     for (int64_t c = 0; c < n; c += 128) {
       const int64_t nn = std::min<int64_t>(128, n - c), nb = (nn + 15) / 16;
-      row_block_any(static_cast<int>(nb), Wt + k0 * N + n0 + c, N, kb, K - k0, x + k0, s + c, k0 == 0,
-                    lanes(nn - 16 * (nb - 1)));
+      blocks[nb - 1](Wt + k0 * N + n0 + c, N, kb, K - k0, x + k0, s + c, k0 == 0, lanes(nn - 16 * (nb - 1)));
     }
   }
   for (int64_t c = 0; c < n; c += 16) {
