@@ -27,8 +27,11 @@ struct Pool {
 
   void run_tasks();
 
-  void worker() {
-    uint64_t seen = 0;
+  // seen: the generation of the last job this worker ran. A worker started by set_num_threads after
+  // earlier jobs begins at the current generation: starting at 0 made it run a pass of its own at once,
+  // whose extra `--active` could take `active` to -1 just after a job's 0, so that the caller waited for
+  // 0 forever (a hang after setNumThreads(2); setNumThreads(1); ... in a loop, seen in CI).
+  void worker(uint64_t seen) {
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(mu);
@@ -43,7 +46,12 @@ struct Pool {
   }
 
   void start(int n) {
-    for (int i = 0; i < n - 1; i++) workers.emplace_back([this] { worker(); });
+    uint64_t g;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      g = generation;
+    }
+    for (int i = 0; i < n - 1; i++) workers.emplace_back([this, g] { worker(g); });
   }
   void shutdown() {
     {
@@ -99,6 +107,12 @@ void set_num_threads(int n) {
 int num_threads() {
   if (g_threads == 0) g_threads = static_cast<int>(pool().workers.size()) + 1;
   return g_threads;
+}
+
+int pool_active() {
+  Pool& p = pool();
+  std::lock_guard<std::mutex> lock(p.mu);
+  return p.active;
 }
 
 void parallel_tasks(int64_t ntasks, const std::function<void(int64_t)>& fn) {

@@ -8,6 +8,7 @@ namespace refrag {
 
 void set_num_threads(int n);  // n >= 1; restarts the workers
 int num_threads();
+int pool_active();  // workers inside a job: 0 between jobs (a check for the tests)
 
 // Run fn(task) for task in [0, ntasks), tasks handed out dynamically to the threads. fn must not throw.
 void parallel_tasks(int64_t ntasks, const std::function<void(int64_t task)>& fn);

@@ -17,7 +17,12 @@ static Napi::Value js_set_num_threads(const Napi::CallbackInfo& info) {
 static Napi::Value js_num_threads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), num_threads());
 }
+// JS: poolActive(): the workers inside a job, 0 between jobs (the tests' check that none runs astray).
+static Napi::Value js_pool_active(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), pool_active());
+}
 REFRAG_EXPORT("setNumThreads", js_set_num_threads);
 REFRAG_EXPORT("numThreads", js_num_threads);
+REFRAG_EXPORT("poolActive", js_pool_active);
 
 }  // namespace refrag
