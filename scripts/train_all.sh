@@ -123,11 +123,34 @@ cpt32=$!
 wait "$policy"
 wait "$cpt32"
 
-# 7. RAG fine-tuning (the paper's SFT) of the policy model on the same data as LLaMA_FT: the shipped model.
-#    It reads 10% of the chunks raw, the ones the query heuristic picks (`--select query`), as it is served.
+# 7. RAG fine-tuning (the paper's SFT) of the policy model on the same data as LLaMA_FT: the first shipped
+#    model (session 6). It reads 10% of the chunks raw, the ones the query heuristic picks (`--select query`).
 stage refrag16-sft train finetune --from "$RUNS/policy16" "${SFT[@]}" --expand 0.1 --select query
-
 test -z "${ft:-}" || wait "$ft"
-say "done. Ship (as assets/model was): refrag convert dtype $RUNS/refrag16-sft assets/model --type bf16"
+
+# 8. The copy stage (sessions 7-8): the decoders above cannot copy a span they have read (`eval induction`),
+#    so they cannot spell out an answer. mixed16's decoder trains alone on a stream where every segment of
+#    8-64 tokens is followed by its repeat (half of them random ids), then goes back into mixed16 for more
+#    mixed input on a stream with some copies; the RAG fine-tuning and a policy on top give the shipped
+#    model (refrag16c). The fair full-context baseline (llama-ft-copy) fine-tunes the same copy-capable
+#    decoder with every passage raw.
+test -f "$DATA/copy3-train.u16" || refrag train repeats --data "$DATA/train.u16" --out "$DATA/copy3-train.u16" \
+  --tokens 8000000 --repeat 1 --random 0.5 --min 8 --max 64 --seed 3
+test -f "$DATA/copymix-train.u16" || refrag train repeats --data "$DATA/train.u16" --out "$DATA/copymix-train.u16" \
+  --tokens 8000000 --repeat 0.3 --random 0.2 --min 8 --max 64 --seed 5
+stage m16copy train decoder --from "$RUNS/mixed16" --data "$DATA/copy3-train.u16" --valid "$DATA/valid.u16" \
+  --eval-every 100 --save-every 25 --seq 256 --batch 16 --lr 1e-3 --steps 600
+stage llama-ft-copy train finetune --encoder-config "$ENCODER_CONFIG" --decoder "$RUNS/m16copy" --expand 1 \
+  "${SFT[@]}" &
+ft=$!
+stage mixed16c train mixed --from "$RUNS/mixed16" --decoder "$RUNS/m16copy" --data "$DATA/copymix-train.u16" \
+  --valid "$DATA/valid.u16" --eval-every 100 --save-every 25 --expand 0.1 --max-chunks 128 --continuation 512 \
+  --tokens 8192 --lr 1e-4 --steps 200
+stage refrag16c-sft train finetune --from "$RUNS/mixed16c" "${SFT[@]}" --expand 0.1 --select query
+stage refrag16c train policy --data "$DATA/train.u16" --from "$RUNS/refrag16c-sft" --chunks 128 --expand 0.0667 \
+  --steps 300 --lr 2e-4
+wait "$ft"
+
+say "done. Ship (as assets/model was): refrag convert dtype $RUNS/refrag16c assets/model --type bf16"
 say "tables: BASELINE=$DECODER REFRAG8=$RUNS/cpt8 REFRAG16=$CPT16 REFRAG32=$RUNS/cpt32 POLICY16=$RUNS/policy16 \\"
-say "  REC_CURRICULUM=$REC16 REC_NONE=$RUNS/rec16-none QA_MODEL=$RUNS/refrag16-sft FT_BASELINE=$RUNS/llama-ft scripts/paper_tables.sh"
+say "  REC_CURRICULUM=$REC16 REC_NONE=$RUNS/rec16-none QA_MODEL=assets/model FT_BASELINE=$RUNS/llama-ft-copy scripts/paper_tables.sh"
