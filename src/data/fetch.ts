@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 
 export interface FetchRecord {
   kind: "deb" | "npm";
@@ -47,7 +47,8 @@ export function debRoot(cacheDir: string, pkg: string): string {
 let aptUpdated = false;
 
 /** Downloads and extracts one Debian package; returns its version and checksum. Throws naming the package. */
-export function fetchDeb(cacheDir: string, pkg: string): FetchRecord {
+export function fetchDeb(cacheDirArg: string, pkg: string): FetchRecord {
+  const cacheDir = resolve(cacheDirArg); // the tools below run in other folders: absolute paths only
   const debDir = join(cacheDir, "deb");
   mkdirSync(debDir, { recursive: true });
   const find = () => readdirSync(debDir).find((f) => f.startsWith(pkg + "_") && f.endsWith(".deb"));
@@ -105,7 +106,8 @@ export function npmTarball(cacheDir: string, spec: string): string {
 }
 
 /** Downloads one npm package tarball with `npm pack`. Throws naming the package. */
-export function fetchNpm(cacheDir: string, spec: string): FetchRecord {
+export function fetchNpm(cacheDirArg: string, spec: string): FetchRecord {
+  const cacheDir = resolve(cacheDirArg); // npm runs in a temporary folder: absolute paths only
   const dest = npmTarball(cacheDir, spec);
   if (!existsSync(dest)) {
     const tmp = join(cacheDir, "npm", ".tmp");
