@@ -7,8 +7,10 @@
 // the same alone or in a crowd. The weight products go through gemvRows, whose every row is bit-identical
 // to the one-row GEMV (the packed GEMM that several rows would otherwise take sums in another order), and
 // every other op (RMSNorm, RoPE, SwiGLU, residual adds, attention over the row's own cache) is row-wise.
-// Prefill runs per request, exactly as generate() does.
-import { sliceRows } from "../engine/ops.js";
+// Prefill stacks the joining prompts' rows into one forward pass: the packed GEMM's rows do not depend
+// on how many rows it multiplies (M ≥ 2), and attention runs per prompt on its own cache, so each prompt's
+// cache and logits equal its prefill alone (generate()).
+import { concatRows, sliceRows } from "../engine/ops.js";
 import { Rng } from "../engine/random.js";
 import { noGrad } from "../engine/tensor.js";
 import { KVCache, type LlamaForCausalLM, type Segment } from "../models/llama.js";
@@ -44,6 +46,8 @@ export interface BatchEngineOptions {
   maxActive?: number;
   /** Requests waiting for a row before new ones are refused (default 64). */
   maxQueue?: number;
+  /** Prompt positions prefilled together in one forward pass, at most (default 2048; a longer prompt goes alone). */
+  prefillPositions?: number;
   tokenizer?: TextDecoder | null;
 }
 
@@ -118,6 +122,7 @@ export class TokenStream implements AsyncIterableIterator<GeneratedToken> {
 export class BatchEngine {
   readonly maxActive: number;
   readonly maxQueue: number;
+  readonly prefillPositions: number;
   private readonly tokenizer: TextDecoder | null;
   private readonly pending: Row[] = [];
   private readonly active: Row[] = [];
@@ -126,6 +131,8 @@ export class BatchEngine {
   private readonly decodeStep: LlamaDecodeStep;
   /** Called after every decode step with the rows it ran (metrics). */
   onStep: ((rows: number, ms: number) => void) | null = null;
+  /** Called after every prefill with the requests and prompt positions it ran together (metrics). */
+  onPrefill: ((requests: number, positions: number, ms: number) => void) | null = null;
 
   constructor(
     readonly decoder: LlamaForCausalLM,
@@ -133,11 +140,16 @@ export class BatchEngine {
   ) {
     this.maxActive = o.maxActive ?? 32;
     this.maxQueue = o.maxQueue ?? 64;
+    this.prefillPositions = o.prefillPositions ?? 2048;
     this.tokenizer = o.tokenizer ?? null;
     if (!Number.isInteger(this.maxActive) || this.maxActive < 1)
       throw new Error(`BatchEngine: maxActive must be a positive integer, got ${this.maxActive}`);
     if (!Number.isInteger(this.maxQueue) || this.maxQueue < 0)
       throw new Error(`BatchEngine: maxQueue must be a non-negative integer, got ${this.maxQueue}`);
+    if (!Number.isInteger(this.prefillPositions) || this.prefillPositions < 1)
+      throw new Error(
+        `BatchEngine: prefillPositions must be a positive integer, got ${this.prefillPositions}`,
+      );
     this.decodeStep = new LlamaDecodeStep(decoder, this.maxActive);
   }
 
@@ -200,16 +212,20 @@ export class BatchEngine {
   private async loop(): Promise<void> {
     try {
       while (this.pending.length > 0 || this.active.length > 0) {
-        // Join: prefill waiting requests into free rows (each prefill is one request's own forward pass).
+        // Join: prefill waiting requests into free rows, several prompts in one forward pass.
         while (this.pending.length > 0 && this.active.length < this.maxActive) {
-          const row = this.pending.shift()!;
-          if (this.gone(row)) continue;
-          row.stats.queueMs = performance.now() - row.t0;
+          const group = this.joining();
+          if (group.length === 0) continue;
           try {
-            const logits = this.prefill(row);
-            if (this.emit(row, logits, 0)) this.active.push(row);
+            const t = performance.now();
+            const logits = this.prefill(group);
+            const positions = group.reduce((a, row) => a + row.stats.promptPositions!, 0);
+            this.onPrefill?.(group.length, positions, performance.now() - t);
+            group.forEach((row, i) => {
+              if (this.emit(row, logits[i], 0)) this.active.push(row);
+            });
           } catch (e) {
-            this.finish(row, e);
+            for (const row of group) this.finish(row, e);
           }
         }
         // Leave: rows whose client went away.
@@ -285,15 +301,48 @@ export class BatchEngine {
     return false;
   }
 
-  /** The request's own forward pass over its prompt; logits of the last position. */
-  private prefill(row: Row): Float32Array {
+  /**
+   * Waiting requests to prefill together: up to the free rows and about prefillPositions positions. A
+   * one-position prompt goes alone (its one-row product would take the GEMV, whose bits differ from the
+   * GEMM's rows; the GEMM's rows do not depend on how many rows share it).
+   */
+  private joining(): Row[] {
+    const group: Row[] = [];
+    let positions = 0;
+    while (this.pending.length > 0 && this.active.length + group.length < this.maxActive) {
+      const row = this.pending[0];
+      const n = row.stats.promptPositions!;
+      if (group.length > 0 && (n < 2 || positions + n > this.prefillPositions)) break;
+      this.pending.shift();
+      if (this.gone(row)) continue;
+      row.stats.queueMs = performance.now() - row.t0;
+      group.push(row);
+      positions += n;
+      if (n < 2) break;
+    }
+    return group;
+  }
+
+  /**
+   * The rows' prompts in one forward pass (each with its own cache, attention per prompt); logits of each
+   * prompt's last position, computed one row at a time as generate() does.
+   */
+  private prefill(rows: Row[]): Float32Array[] {
     const d = this.decoder;
-    const need = checkContext(d, row.stats.promptPositions!, row.maxNew);
-    row.cache = new KVCache(d.config, need);
-    const cache = row.cache;
+    const caches = rows.map((row) => {
+      row.cache = new KVCache(d.config, checkContext(d, row.stats.promptPositions!, row.maxNew));
+      return row.cache;
+    });
     return noGrad(() => {
-      const hidden = d.model.forward(d.model.embed(row.req.prompt), { cache });
-      return d.logits(sliceRows(hidden, hidden.rows - 1, hidden.rows)).data;
+      const inputs = rows.map((row) => d.model.embed(row.req.prompt));
+      const lengths = inputs.map((x) => x.rows);
+      const x = inputs.length === 1 ? inputs[0] : concatRows(inputs);
+      const hidden = d.model.forward(x, { packed: { rows: lengths, caches } });
+      let end = 0;
+      return lengths.map((n) => {
+        end += n;
+        return d.logits(sliceRows(hidden, end - 1, end)).data;
+      });
     });
   }
 

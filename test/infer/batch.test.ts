@@ -63,15 +63,18 @@ test("batch: logits are bit-identical alone and in a crowd of 32 joining at diff
   // The crowd: 20 at once, the other 12 join while those decode.
   let steps = 0;
   let widest = 0;
+  let joined = 0;
   engine.onStep = (rows) => {
     steps++;
     widest = Math.max(widest, rows);
   };
+  engine.onPrefill = (requests) => (joined = Math.max(joined, requests));
   const first = ps.slice(0, 20).map((p) => run(engine, p, 10));
   await new Promise((r) => setTimeout(r, 5));
   const rest = ps.slice(20).map((p) => run(engine, p, 10));
   const crowd = await Promise.all([...first, ...rest]);
   assert.ok(widest >= 20, `the steps were not batched (widest step ${widest} rows)`);
+  assert.ok(joined >= 20, `the prefills were not batched (at most ${joined} prompts in one)`);
   assert.ok(steps < 32 * 9, `${steps} steps for 32 requests of 10 tokens: not shared`);
   crowd.forEach((c, i) => {
     assert.deepEqual(c.ids, alone[i].ids, `request ${i}: tokens differ in the crowd`);
@@ -85,6 +88,38 @@ test("batch: logits are bit-identical alone and in a crowd of 32 joining at diff
   });
   // Different prompts gave different answers (no row read another's cache).
   assert.ok(new Set(crowd.map((c) => c.ids.join(","))).size > 16);
+});
+
+test("batch: one-position prompts prefill alone; longer ones together, within prefillPositions", async () => {
+  const rng = new Rng(12);
+  const ps = [1, 5, 1, 1, 2, 30, 1, 9, 30, 40].map((n) =>
+    Int32Array.from({ length: n }, () => 1 + rng.int(tokenizer.vocabSize - 1)),
+  );
+  const engine = new BatchEngine(decoder, { prefillPositions: 45 });
+  const alone: Run[] = [];
+  for (const p of ps) alone.push(await run(engine, p, 4));
+  const groups: [number, number][] = [];
+  engine.onPrefill = (requests, positions) => groups.push([requests, positions]);
+  const crowd = await Promise.all(ps.map((p) => run(engine, p, 4)));
+  // A one-position prompt ends a group and goes alone; 9 + 30 fit in 45 positions, 40 more do not.
+  assert.deepEqual(groups, [
+    [1, 1],
+    [1, 5],
+    [1, 1],
+    [1, 1],
+    [2, 32],
+    [1, 1],
+    [2, 39],
+    [1, 40],
+  ]);
+  crowd.forEach((c, i) =>
+    c.logits.forEach((l, s) =>
+      assert.ok(
+        bits(l).equals(bits(alone[i].logits[s])),
+        `request ${i} (${ps[i].length} positions), step ${s}`,
+      ),
+    ),
+  );
 });
 
 test("batch: bf16 weights are batch-invariant too", async () => {
