@@ -330,6 +330,8 @@ const KERNEL_TEMPLATES: Record<KernelName, ArgKind[]> = {
   gemvRowsBf16: ["n", "n", "n", "x", "f", "h", "x", "f"],
   gemvKMajor: ["n", "n", "n", "x", "f", "f", "x", "f"],
   gemvKMajorBf16: ["n", "n", "n", "x", "f", "h", "x", "f"],
+  gemvPanels: ["n", "n", "n", "x", "f", "f", "x", "f"],
+  gemvPanelsBf16: ["n", "n", "n", "x", "f", "h", "x", "f"],
   f32ToBf16: ["f", "h"],
   bf16ToF32: ["h", "f"],
   attentionForward: ["n", "n", "n", "n", "n", "n", "n", "b", "x", "f", "f", "f", "k", "f", "f"],

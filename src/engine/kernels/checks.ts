@@ -204,6 +204,12 @@ export const KERNEL_CHECKS: CheckTable = {
   gemvKMajorBf16(R, N, K, _alpha, X, Wt, _beta, Y) {
     gemvRowsCheck("gemvKMajorBf16", R, N, K, X, Wt, Y, "Wt");
   },
+  gemvPanels(R, N, K, _alpha, X, Wt, _beta, Y) {
+    gemvRowsCheck("gemvPanels", R, N, K, X, Wt, Y, "Wt");
+  },
+  gemvPanelsBf16(R, N, K, _alpha, X, Wt, _beta, Y) {
+    gemvRowsCheck("gemvPanelsBf16", R, N, K, X, Wt, Y, "Wt");
+  },
   f32ToBf16(src, dst) {
     atLeast("f32ToBf16", "src", src, 0);
     atLeast("f32ToBf16", "dst", dst, src.length, `n=${src.length}`);
