@@ -378,6 +378,7 @@ const KERNEL_TEMPLATES: Record<KernelName, ArgKind[]> = {
   sumSquares: ["f"],
   scaleInPlace: ["f", "x"],
   axpy: ["x", "f", "f"],
+  argmax: ["f"],
   add: ["f", "f", "f"],
   mul: ["f", "f", "f"],
   firstNonFinite: ["f"],

@@ -410,6 +410,7 @@ export const KERNEL_CHECKS: CheckTable = {
   add: (a, b, out) => sameLength("add", ["a", "b", "out"], [a, b, out]),
   mul: (a, b, out) => sameLength("mul", ["a", "b", "out"], [a, b, out]),
   firstNonFinite: (x) => atLeast("firstNonFinite", "x", x, 0),
+  argmax: (x) => atLeast("argmax", "x", x, 0),
 };
 
 /** The kernels of `impl` with their checks run first (native bindings: no call reaches C++ unchecked). */

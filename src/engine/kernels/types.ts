@@ -334,4 +334,9 @@ export interface PointwiseKernels {
   mul(a: Float32Array, b: Float32Array, out: Float32Array): void;
   /** Index of the first NaN or ±Inf, or -1. */
   firstNonFinite(x: Float32Array): number;
+  /**
+   * Index of the largest element, as the scan best = 0; if (x[i] > x[best]) best = i: the first of equal
+   * values (also -0 and +0), a NaN never wins unless at index 0; 0 when empty (greedy sampling).
+   */
+  argmax(x: Float32Array): number;
 }
