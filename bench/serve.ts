@@ -1,13 +1,16 @@
 // Serving benchmark over loopback: the real server (random weights of a preset shape) answering streamed
 // OpenAI chat completions from 1, 8 and 32 concurrent clients. For each level: aggregate tokens/s, p50/p99
 // time to first token and time per output token, errors, and whether every stream's greedy text equals the
-// same request sent alone. Then TTFT for a 5-passage question from the index with stored chunk vectors
-// against vectors computed per request. Bounded: a fixed number of requests, each with a token budget.
+// same request sent alone. The clients run in a worker thread (bench/serve_client.ts), so the server's
+// thread does only serving, as with clients on other machines (until 2026-12-03 they shared its thread, and
+// 1 and 32 streams alike paid for their SSE parsing there). Then TTFT for a 5-passage question from the
+// index with stored chunk vectors against vectors computed per request. Bounded: a fixed number of requests, each with a token budget.
 //   npm run bench:serve [-- --threads 1 --tokens 32 --streams 1,8,32 --rounds 2]
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { Worker } from "node:worker_threads";
 import { nonNegInt, positiveInt } from "../src/cli/args.js";
 import { numThreads, setNumThreads } from "../src/engine/native.js";
 import { Rng } from "../src/engine/random.js";
@@ -20,6 +23,7 @@ import { buildServer } from "../src/server/app.js";
 import { Tokenizer } from "../src/tokenizer/index.js";
 import { defaultTokenizerPath } from "../src/tokenizer/pipeline.js";
 import { readmeParagraphs, writeJson } from "./common.js";
+import type { ClientBatch, ClientReply, StreamResult } from "./serve_client.js";
 
 const { values } = parseArgs({
   options: {
@@ -52,77 +56,28 @@ const questions = Array.from(
   (_, i) => `Question ${i + 1}: what does passage ${(i % 5) + 1} say?`,
 );
 
-interface StreamResult {
-  ok: boolean;
-  text: string;
-  ttftMs: number;
-  tpotMs: number | null;
-  tokens: number;
-}
-
 const pct = (xs: number[], p: number) =>
   xs.length === 0
     ? NaN
     : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 
-/** One streamed chat completion, timed at the client. */
-async function stream(url: string, body: object): Promise<StreamResult> {
-  const t0 = performance.now();
-  try {
-    const res = await fetch(`${url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        model: "bench",
-        stream: true,
-        stream_options: { include_usage: true },
-        ...body,
-      }),
-    });
-    if (res.status !== 200 || res.body === null)
-      return { ok: false, text: await res.text(), ttftMs: 0, tpotMs: null, tokens: 0 };
-    const decoder = new TextDecoder();
-    let buf = "";
-    let text = "";
-    let first = 0;
-    let tokens = 0;
-    let done = false;
-    for await (const part of res.body) {
-      buf += decoder.decode(part as Uint8Array, { stream: true });
-      let cut: number;
-      while ((cut = buf.indexOf("\n\n")) >= 0) {
-        const line = buf.slice(0, cut).replace(/^data: /, "");
-        buf = buf.slice(cut + 2);
-        if (line === "[DONE]") {
-          done = true;
-          continue;
-        }
-        const c = JSON.parse(line) as {
-          choices: { delta: { content?: string } }[];
-          usage?: { completion_tokens: number };
-          error?: unknown;
-        };
-        if (c.error !== undefined)
-          return { ok: false, text: JSON.stringify(c.error), ttftMs: 0, tpotMs: null, tokens: 0 };
-        const piece = c.choices[0]?.delta.content ?? "";
-        if (piece !== "" && first === 0) first = performance.now();
-        text += piece;
-        if (c.usage !== undefined) tokens = c.usage.completion_tokens;
-      }
-    }
-    const end = performance.now();
-    if (first === 0) first = end;
-    return {
-      ok: done,
-      text,
-      ttftMs: first - t0,
-      tpotMs: tokens > 1 ? (end - first) / (tokens - 1) : null,
-      tokens,
-    };
-  } catch (e) {
-    return { ok: false, text: String(e), ttftMs: 0, tpotMs: null, tokens: 0 };
-  }
+// The clients: a worker thread (bench/serve_client.ts), one batch of requests at a time.
+const client = new Worker(new URL("./serve_client.js", import.meta.url));
+const replies: ((r: ClientReply) => void)[] = [];
+client.on("message", (r: ClientReply) => replies.shift()?.(r));
+client.on("error", (e) => {
+  console.error(`bench:serve: the client worker failed: ${String(e)}`);
+  process.exit(1);
+});
+/** Sends the bodies together from the client thread; their results and the batch's wall time. */
+function send(url: string, bodies: object[]): Promise<ClientReply> {
+  return new Promise((resolve) => {
+    replies.push(resolve);
+    const batch: ClientBatch = { url, bodies };
+    client.postMessage(batch);
+  });
 }
+const stream = async (url: string, body: object) => (await send(url, [body])).results[0];
 
 const pipeline = new RefragPipeline(model, tokenizer, vectorCacheFor(model, null));
 const app = buildServer({
@@ -165,9 +120,12 @@ for (const n of levels) {
   let mismatches = 0;
   let wall = 0;
   for (let r = 0; r < rounds; r++) {
-    const t0 = performance.now();
-    const got = await Promise.all(Array.from({ length: n }, (_, i) => stream(url, request(i))));
-    wall += performance.now() - t0;
+    const reply = await send(
+      url,
+      Array.from({ length: n }, (_, i) => request(i)),
+    );
+    const got = reply.results;
+    wall += reply.wallMs;
     got.forEach((g, i) => {
       if (g.ok && g.text !== alone[i % 32].text) mismatches++;
     });
@@ -235,9 +193,11 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
+await client.terminate();
+
 const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "-");
 console.log(
-  `\nrefrag serving, ${shape.name} shape (random weights), ${numThreads()} thread(s), ${maxTokens}-token greedy answers, 5 passages per request`,
+  `\nrefrag serving, ${shape.name} shape (random weights), ${numThreads()} thread(s), ${maxTokens}-token greedy answers, 5 passages per request, clients in a worker thread`,
 );
 console.log("streams  requests  errors  same as alone  tokens/s  TTFT p50 / p99 ms  time/token p50 / p99 ms");
 for (const r of results)
@@ -260,6 +220,7 @@ writeJson(values.out, {
   threads: numThreads(),
   maxTokens,
   rounds,
+  clients: "worker thread",
   loadAverage: loadavg()[0],
   levels: results,
   throughputRatio: one === undefined ? null : most.tokensPerSec / one.tokensPerSec,

@@ -154,12 +154,7 @@ t = cpu();
 const w1 = performance.now();
 for (let s = 0; s < T - 1; s++) {
   const lg = stepR.step(tokens, caches);
-  for (let r = 0; r < R; r++) {
-    const row = lg.subarray(r * V, (r + 1) * V);
-    let best = 0;
-    for (let v = 1; v < V; v++) if (row[v] > row[best]) best = v;
-    tokens[r] = best;
-  }
+  for (let r = 0; r < R; r++) tokens[r] = kernels.pointwise.argmax(lg.subarray(r * V, (r + 1) * V));
 }
 const stepMs = (cpu() - t) / (T - 1);
 const stepWall = (performance.now() - w1) / (T - 1);
@@ -175,7 +170,7 @@ const w2 = performance.now();
 let tok = 5;
 for (let s = 0; s < T - 1; s++) {
   const lg = step1.step(Int32Array.of(tok), [one.cache]);
-  tok = lg.indexOf(Math.max(...lg));
+  tok = kernels.pointwise.argmax(lg);
 }
 const step1Ms = (cpu() - t) / (T - 1);
 const step1Wall = (performance.now() - w2) / (T - 1);

@@ -38,6 +38,15 @@ void sgemv_kmajor(int64_t R, int64_t N, int64_t K, float alpha, const float* X, 
 void sgemv_kmajor_bf16(int64_t R, int64_t N, int64_t K, float alpha, const float* X, const uint16_t* Wt,
                        float beta, float* Y, int threads = 0);
 
+// sgemv_kmajor with Wt in the panel layout, Wp: column n in the K × w panel from p0 = n - n mod kPanel
+// (w = min(kPanel, N - p0)), row-major at Wp[p0 · K]. The same chains, so the same bits as sgemv_kmajor; a
+// panel is contiguous, so R > 1 reads it from L2 without the set conflicts of a large N's row stride.
+constexpr int64_t kPanel = 96;
+void sgemv_panels(int64_t R, int64_t N, int64_t K, float alpha, const float* X, const float* Wp, float beta,
+                  float* Y, int threads = 0);
+void sgemv_panels_bf16(int64_t R, int64_t N, int64_t K, float alpha, const float* X, const uint16_t* Wp,
+                       float beta, float* Y, int threads = 0);
+
 // Round-to-nearest-even f32 -> bf16 (NaN stays NaN, sign kept), and the exact widening.
 void f32_to_bf16(const float* src, uint16_t* dst, int64_t n);
 void bf16_to_f32(const uint16_t* src, float* dst, int64_t n);

@@ -119,24 +119,27 @@ Napi::Value js_gemv_rows_f32(const Napi::CallbackInfo& info) { return js_gemv_ro
 Napi::Value js_gemv_rows_bf16(const Napi::CallbackInfo& info) { return js_gemv_rows<true>(info); }
 
 // gemvKMajor(R, N, K, alpha, X, Wt, beta, Y) and gemvKMajorBf16(...): Y[R×N] = alpha · X · Wt + beta · Y,
-// Wt stored K×N.
-template <bool kBf16>
+// Wt stored K×N; gemvPanels / gemvPanelsBf16 the same with Wt in the panel layout (K·N values too).
+template <bool kBf16, bool kPanels>
 Napi::Value js_gemv_kmajor(const Napi::CallbackInfo& info) {
-  Args a(info, kBf16 ? "gemvKMajorBf16" : "gemvKMajor", 8);
+  const char* op = kPanels ? (kBf16 ? "gemvPanelsBf16" : "gemvPanels") : (kBf16 ? "gemvKMajorBf16" : "gemvKMajor");
+  Args a(info, op, 8);
   const int64_t R = dim(a, 0, "R"), N = dim(a, 1, "N"), K = dim(a, 2, "K");
   const float alpha = static_cast<float>(a.f64(3)), beta = static_cast<float>(a.f64(6));
   const std::string s = "R=" + std::to_string(R) + " N=" + std::to_string(N) + " K=" + std::to_string(K);
   const float* X = f32(a, 4, "X", R * K, s);
   float* Y = f32(a, 7, "Y", R * N, s);
   if (kBf16)
-    sgemv_kmajor_bf16(R, N, K, alpha, X, bf16(a, 5, "Wt", K * N, s), beta, Y);
+    (kPanels ? sgemv_panels_bf16 : sgemv_kmajor_bf16)(R, N, K, alpha, X, bf16(a, 5, "Wt", K * N, s), beta, Y, 0);
   else
-    sgemv_kmajor(R, N, K, alpha, X, f32(a, 5, "Wt", K * N, s), beta, Y);
+    (kPanels ? sgemv_panels : sgemv_kmajor)(R, N, K, alpha, X, f32(a, 5, "Wt", K * N, s), beta, Y, 0);
   return info.Env().Undefined();
 }
 
-Napi::Value js_gemv_kmajor_f32(const Napi::CallbackInfo& info) { return js_gemv_kmajor<false>(info); }
-Napi::Value js_gemv_kmajor_bf16(const Napi::CallbackInfo& info) { return js_gemv_kmajor<true>(info); }
+Napi::Value js_gemv_kmajor_f32(const Napi::CallbackInfo& info) { return js_gemv_kmajor<false, false>(info); }
+Napi::Value js_gemv_kmajor_bf16(const Napi::CallbackInfo& info) { return js_gemv_kmajor<true, false>(info); }
+Napi::Value js_gemv_panels_f32(const Napi::CallbackInfo& info) { return js_gemv_kmajor<false, true>(info); }
+Napi::Value js_gemv_panels_bf16(const Napi::CallbackInfo& info) { return js_gemv_kmajor<true, true>(info); }
 
 // f32ToBf16(src, dst), bf16ToF32(src, dst): equal lengths.
 Napi::Value js_f32_to_bf16(const Napi::CallbackInfo& info) {
@@ -170,6 +173,8 @@ REFRAG_EXPORT("gemvRows", js_gemv_rows_f32);
 REFRAG_EXPORT("gemvRowsBf16", js_gemv_rows_bf16);
 REFRAG_EXPORT("gemvKMajor", js_gemv_kmajor_f32);
 REFRAG_EXPORT("gemvKMajorBf16", js_gemv_kmajor_bf16);
+REFRAG_EXPORT("gemvPanels", js_gemv_panels_f32);
+REFRAG_EXPORT("gemvPanelsBf16", js_gemv_panels_bf16);
 REFRAG_EXPORT("f32ToBf16", js_f32_to_bf16);
 REFRAG_EXPORT("bf16ToF32", js_bf16_to_f32);
 

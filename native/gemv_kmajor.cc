@@ -40,11 +40,13 @@ namespace {
 
 // One tile's operands: RB rows from x, outputs [n0, n0 + 16·NB) (or 8·NB) from wt and y.
 struct Tile {
-  int64_t K, N;  // X's row length; Wt's and Y's row length
+  int64_t K, N;    // X's row length; Y's row length
+  int64_t ldw;     // the row stride of this block's Wt (N, or the panel's width in the panel layout)
   const float* x;  // X[r0, 0]
   float* y;        // Y[r0, n0]
   float alpha, beta;
   const void* next;  // the next output block's panel of Wt, to prefetch into L2, or null
+  int64_t ldn;       // next's row stride
   int pass, mask;    // this row block prefetches the next panel's rows k with (k & mask) == pass
 };
 
@@ -68,7 +70,7 @@ REFRAG_AVX512 inline void finish16(float* y, __m512 s, float alpha, float beta, 
 // Y[r0 + r, n0 + 16j + i] for r < RB, j < NB (lanes of the last vector outside `last` untouched).
 template <typename T, int RB, int NB>
 REFRAG_AVX512 void tile_avx512(const Tile& t, const T* wt, __mmask16 last) {
-  const int64_t K = t.K, N = t.N;
+  const int64_t K = t.K;
   const T* next = static_cast<const T*>(t.next);
   const float* x = t.x;
   __m512 acc[RB][NB];
@@ -77,10 +79,11 @@ REFRAG_AVX512 void tile_avx512(const Tile& t, const T* wt, __mmask16 last) {
     #pragma GCC unroll 32
     for (int j = 0; j < NB; j++) acc[r][j] = _mm512_setzero_ps();
   for (int64_t k = 0; k < K; k++) {
-    const T* w = wt + k * N;
+    const T* w = wt + k * t.ldw;
     if (next != nullptr && (k & t.mask) == t.pass)
 #pragma GCC unroll 32
-      for (int j = 0; j < NB; j++) _mm_prefetch(reinterpret_cast<const char*>(next + k * N + 16 * j), _MM_HINT_T1);
+      for (int j = 0; j < NB; j++)
+        _mm_prefetch(reinterpret_cast<const char*>(next + k * t.ldn + 16 * j), _MM_HINT_T1);
     __m512 wv[NB];
     #pragma GCC unroll 32
     for (int j = 0; j < NB; j++) wv[j] = load16(w + 16 * j, j == NB - 1 ? last : __mmask16(0xFFFF));
@@ -167,7 +170,7 @@ REFRAG_AVX512 void row_range(int64_t n0, int64_t n1, int64_t K, float alpha, con
   if (n <= 16 * kRowRegs) {
     static constexpr auto strips = strip_table<T>(std::make_integer_sequence<int, kRowRegs>());
     const int64_t nb = (n + 15) / 16;
-    strips[nb - 1](Tile{K, N, x, y + n0, alpha, beta, nullptr, 0, 0}, Wt + n0, lanes(n - 16 * (nb - 1)));
+    strips[nb - 1](Tile{K, N, N, x, y + n0, alpha, beta, nullptr, 0, 0, 0}, Wt + n0, lanes(n - 16 * (nb - 1)));
     return;
   }
   static constexpr auto blocks = row_block_table<T>(std::make_integer_sequence<int, 8>());  // 8 = 128 / 16
@@ -200,7 +203,7 @@ REFRAG_AVX2 inline __m256 load8_part(const T* p, int n) {
 
 template <typename T, int RB, int NB>
 REFRAG_AVX2 void tile_avx2(const Tile& t, const T* wt, int last) {
-  const int64_t K = t.K, N = t.N;
+  const int64_t K = t.K;
   const float* x = t.x;
   __m256 acc[RB][NB];
   #pragma GCC unroll 8
@@ -208,7 +211,7 @@ REFRAG_AVX2 void tile_avx2(const Tile& t, const T* wt, int last) {
     #pragma GCC unroll 8
     for (int j = 0; j < NB; j++) acc[r][j] = _mm256_setzero_ps();
   for (int64_t k = 0; k < K; k++) {
-    const T* w = wt + k * N;
+    const T* w = wt + k * t.ldw;
     __m256 wv[NB];
     #pragma GCC unroll 8
     for (int j = 0; j < NB; j++)
@@ -280,10 +283,21 @@ Shape tile_shape(bool wide, int64_t R) {
   return wide ? Shape{4, 6, 16} : Shape{4, 2, 8};
 }
 
+// Where output block n's weights start and their row stride: Wt[0, n] and N in the K-major layout; in the
+// panel layout (panels = true) column n sits in the K × w panel p0 = n - n mod kPanel, w = min(kPanel,
+// N - p0), stored row-major from Wt[p0 · K], so a block reads one contiguous panel instead of K segments
+// N apart (the LM head's 32 KiB stride maps a panel's rows onto a few L2 sets).
+template <typename T>
+std::pair<const T*, int64_t> block_at(const T* Wt, bool panels, int64_t n, int64_t N, int64_t K) {
+  if (!panels) return {Wt + n, N};
+  const int64_t p0 = n - n % kPanel;
+  return {Wt + p0 * K + (n - p0), std::min<int64_t>(kPanel, N - p0)};
+}
+
 // Outputs [n0, n1) of every row: blocks of s.vecs vectors (the last one shorter, its last vector masked),
 // each block applied to the rows in runs of s.rows.
 template <typename T>
-void kmajor_range(bool wide, Shape s, int64_t n0, int64_t n1, int64_t R, int64_t K, float alpha,
+void kmajor_range(bool wide, Shape s, bool panels, int64_t n0, int64_t n1, int64_t R, int64_t K, float alpha,
                   const float* X, const T* Wt, float beta, float* Y, int64_t N) {
   const int64_t block = int64_t(s.vecs) * s.width;
   const int64_t nrb = (R + s.rows - 1) / s.rows;
@@ -292,31 +306,34 @@ void kmajor_range(bool wide, Shape s, int64_t n0, int64_t n1, int64_t R, int64_t
     const int64_t nn = std::min(block, n1 - n);
     const int nb = static_cast<int>((nn + s.width - 1) / s.width);
     const int last = static_cast<int>(nn - int64_t(nb - 1) * s.width);  // valid outputs in the last vector
+    const auto [w, ldw] = block_at(Wt, panels, n, N, K);
+    const bool pf = n + block < n1;
+    const auto [next, ldn] = pf ? block_at(Wt, panels, n + block, N, K) : std::pair<const T*, int64_t>{nullptr, 0};
     for (int64_t r0 = 0; r0 < R; r0 += s.rows) {
       const int rb = static_cast<int>(std::min<int64_t>(s.rows, R - r0));
-      const bool pf = n + block < n1;
-      const Tile t{K, N, X + r0 * K, Y + r0 * N + n, alpha, beta, pf ? Wt + n + block : nullptr,
+      const Tile t{K,    N,    ldw, X + r0 * K, Y + r0 * N + n, alpha, beta, next, ldn,
                    static_cast<int>((r0 / s.rows) & (passes - 1)), passes - 1};
       switch (rb) {
-        case 1: tile_rows<T, 1>(wide, nb, t, Wt + n, last); break;
-        case 2: tile_rows<T, 2>(wide, nb, t, Wt + n, last); break;
-        case 3: tile_rows<T, 3>(wide, nb, t, Wt + n, last); break;
-        default: tile_rows<T, 4>(wide, nb, t, Wt + n, last); break;
+        case 1: tile_rows<T, 1>(wide, nb, t, w, last); break;
+        case 2: tile_rows<T, 2>(wide, nb, t, w, last); break;
+        case 3: tile_rows<T, 3>(wide, nb, t, w, last); break;
+        default: tile_rows<T, 4>(wide, nb, t, w, last); break;
       }
     }
   }
 }
 
 template <typename T>
-void gemv_kmajor_any(int64_t R, int64_t N, int64_t K, float alpha, const float* X, const T* Wt, float beta,
-                     float* Y, int threads) {
+void gemv_kmajor_any(bool panels, int64_t R, int64_t N, int64_t K, float alpha, const float* X, const T* Wt,
+                     float beta, float* Y, int threads) {
   if (R <= 0 || N <= 0) return;
   if (K <= 0 || alpha == 0.0f) {
     for (int64_t i = 0; i < R * N; i++) Y[i] = beta == 0.0f ? 0.0f : beta * Y[i];
     return;
   }
   const bool wide = isa() == Isa::avx512;
-  const Shape s = tile_shape(wide, R);
+  // The panel layout takes the R > 1 tiles at every R (their blocks, 96 or 16 outputs, divide kPanel).
+  const Shape s = tile_shape(wide, panels ? 2 : R);
   if (threads <= 0) threads = num_threads();
   // Threads split the outputs in whole blocks (each output's chain runs on one thread, so the bits do not
   // depend on the thread count). Below ~64K multiply-adds a pool wake-up costs more than the work.
@@ -327,10 +344,10 @@ void gemv_kmajor_any(int64_t R, int64_t N, int64_t K, float alpha, const float* 
   auto run = [&](int64_t p) {
     const int64_t b = units * p / parts * block, e = std::min(N, units * (p + 1) / parts * block);
     if (b >= e) return;
-    if (wide && R == 1)
+    if (wide && R == 1 && !panels)
       row_range(b, e, K, alpha, X, Wt, beta, Y, N);
     else
-      kmajor_range(wide, s, b, e, R, K, alpha, X, Wt, beta, Y, N);
+      kmajor_range(wide, s, panels, b, e, R, K, alpha, X, Wt, beta, Y, N);
   };
   if (parts == 1)
     run(0);
@@ -342,12 +359,22 @@ void gemv_kmajor_any(int64_t R, int64_t N, int64_t K, float alpha, const float* 
 
 void sgemv_kmajor(int64_t R, int64_t N, int64_t K, float alpha, const float* X, const float* Wt, float beta,
                   float* Y, int threads) {
-  gemv_kmajor_any(R, N, K, alpha, X, Wt, beta, Y, threads);
+  gemv_kmajor_any(false, R, N, K, alpha, X, Wt, beta, Y, threads);
 }
 
 void sgemv_kmajor_bf16(int64_t R, int64_t N, int64_t K, float alpha, const float* X, const uint16_t* Wt,
                        float beta, float* Y, int threads) {
-  gemv_kmajor_any(R, N, K, alpha, X, Wt, beta, Y, threads);
+  gemv_kmajor_any(false, R, N, K, alpha, X, Wt, beta, Y, threads);
+}
+
+void sgemv_panels(int64_t R, int64_t N, int64_t K, float alpha, const float* X, const float* Wp, float beta,
+                  float* Y, int threads) {
+  gemv_kmajor_any(true, R, N, K, alpha, X, Wp, beta, Y, threads);
+}
+
+void sgemv_panels_bf16(int64_t R, int64_t N, int64_t K, float alpha, const float* X, const uint16_t* Wp,
+                       float beta, float* Y, int threads) {
+  gemv_kmajor_any(true, R, N, K, alpha, X, Wp, beta, Y, threads);
 }
 
 }  // namespace refrag

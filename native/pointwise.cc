@@ -1,5 +1,5 @@
 // Elementwise kernels (SiLU, GELU, SwiGLU, add, mul, axpy, scale), reductions (sum of squares, first
-// non-finite), embedding gather / scatter-add and the AdamW step. Each loops 8 floats at a time with a
+// non-finite, argmax), embedding gather / scatter-add and the AdamW step. Each loops 8 floats at a time with a
 // masked tail; arrays larger than kGrain are split over the pool, small ones stay on this thread.
 #include <algorithm>
 #include <cmath>
@@ -256,6 +256,37 @@ Napi::Value js_first_non_finite(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), -1);
 }
 
+// First index of the largest element, as the sequential scan best = 0; if (x[i] > x[best]) best = i:
+// a NaN never wins, a NaN at index 0 does (nothing compares greater), equal values (also -0 and +0) keep
+// the first. So: 0 when x[0] is NaN, else the first i with x[i] == m, m the largest non-NaN value
+// (max_ps returns its second operand, the running max, when the first is NaN). Greedy sampling's argmax.
+PW_AVX2 int64_t argmax_of(const float* x, int64_t n) {
+  if (n == 0 || std::isnan(x[0])) return 0;
+  __m256 acc = _mm256_set1_ps(x[0]);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) acc = _mm256_max_ps(_mm256_loadu_ps(x + i), acc);
+  float lanes[8];
+  _mm256_storeu_ps(lanes, acc);
+  float m = lanes[0];
+  for (int j = 1; j < 8; j++) m = lanes[j] > m ? lanes[j] : m;
+  for (; i < n; i++) m = x[i] > m ? x[i] : m;
+  const __m256 mv = _mm256_set1_ps(m);
+  for (i = 0; i + 8 <= n; i += 8) {
+    const int hit = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i), mv, _CMP_EQ_OQ));
+    if (hit != 0) return i + __builtin_ctz(static_cast<unsigned>(hit));
+  }
+  for (; i < n; i++)
+    if (x[i] == m) return i;
+  return 0;  // not reached: m is one of the values
+}
+
+// JS: argmax(x) -> index (0 when empty)
+Napi::Value js_argmax(const Napi::CallbackInfo& info) {
+  Args a(info, "argmax", 1);
+  const float* x = a.f32(0, 0);
+  return Napi::Number::New(info.Env(), static_cast<double>(argmax_of(x, length_of(a, 0))));
+}
+
 // ---------------------------------------------------------------- embedding
 
 // Table rows, checking the table is a whole number of rows; then every id (before any work).
@@ -377,6 +408,7 @@ REFRAG_EXPORT("axpy", js_axpy);
 REFRAG_EXPORT("scaleInPlace", js_scale_in_place);
 REFRAG_EXPORT("sumSquares", js_sum_squares);
 REFRAG_EXPORT("firstNonFinite", js_first_non_finite);
+REFRAG_EXPORT("argmax", js_argmax);
 REFRAG_EXPORT("embeddingForward", js_embedding_forward);
 REFRAG_EXPORT("embeddingBackward", js_embedding_backward);
 REFRAG_EXPORT("adamw", js_adamw);

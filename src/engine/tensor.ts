@@ -52,12 +52,15 @@ export class Tensor {
    * K-major products (src/models/llama_decode.ts builds it on first use). Dropped with bf16.
    */
   kmajor: Float32Array | Uint16Array | null = null;
+  /** kmajor in the panel layout (gemvPanels), for the decode step's many-row LM head. Dropped with bf16. */
+  panels: Float32Array | Uint16Array | null = null;
   tape: TapeEntry | null = null;
 
-  /** The data changed in place: the copies derived from it (bf16, kmajor) would serve old values. */
+  /** The data changed in place: the copies derived from it (bf16, kmajor, panels) would serve old values. */
   dropCopies(): void {
     this.bf16 = null;
     this.kmajor = null;
+    this.panels = null;
   }
 
   constructor(data: Float32Array, shape: Shape, requiresGrad = false) {

@@ -1,4 +1,5 @@
 // Next-token choice from a row of logits: greedy, or sampling with temperature, top-k and top-p (nucleus).
+import { kernels } from "../engine/kernels/index.js";
 import type { Rng } from "../engine/random.js";
 
 export interface SamplingOptions {
@@ -28,7 +29,7 @@ export function validateSampling(o: SamplingOptions): void {
 
 export function sampleToken(logits: Float32Array, o: SamplingOptions, rng: Rng): number {
   const t = o.temperature ?? 0;
-  if (t === 0) return argmax(logits);
+  if (t === 0) return kernels.pointwise.argmax(logits); // argmax's choice (native: a vector scan)
   const V = logits.length;
   let order = Array.from({ length: V }, (_, i) => i).sort((a, b) => logits[b] - logits[a]);
   if ((o.topK ?? 0) > 0) order = order.slice(0, o.topK);

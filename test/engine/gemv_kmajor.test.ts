@@ -7,7 +7,7 @@
 import { assertClose, eachIsa, freshRng, withThreads } from "../helpers.js";
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { fmaf32, nativeGemm, refGemm } from "../../src/engine/kernels/gemm.js";
+import { PANEL, fmaf32, nativeGemm, refGemm, toPanels } from "../../src/engine/kernels/gemm.js";
 
 const native = nativeGemm;
 const skip = native === null ? "native addon not built" : false;
@@ -164,6 +164,65 @@ test(
   },
 );
 
+test("toPanels: each panel of PANEL columns (the last one narrower) row-major and contiguous", () => {
+  const K = 3;
+  const N = PANEL + 2;
+  const Wt = Float32Array.from({ length: K * N }, (_, i) => i);
+  const p = toPanels(Wt, K, N, new Float32Array(K * N));
+  assert.deepEqual([...p.subarray(0, 3)], [0, 1, 2]); // Wt[0, 0..2]
+  assert.equal(p[PANEL], N); // Wt[1, 0]
+  assert.deepEqual([...p.subarray(PANEL * K, PANEL * K + 4)], [PANEL, PANEL + 1, N + PANEL, N + PANEL + 1]);
+});
+
+// gemvPanels (the many-row LM head): the same chains on the panel layout, so every output's bits equal the
+// reference's and gemvKMajor's on the K-major weight, at any R, thread count and ISA, also where the last
+// panel is narrower than PANEL (N = 1000, 385, 258) or N < PANEL.
+test(
+  "gemvPanels: the bits of gemvKMajor on the K-major weight (R, threads, ISA, f32 and bf16)",
+  { skip },
+  () => {
+    const { rng, seed } = freshRng();
+    for (const [N, K] of [...SHAPES, [8192, 16] as [number, number]])
+      for (const beta of [0, 1]) {
+        const X = rng.randn(32 * K);
+        const Wt = rng.randn(K * N);
+        const Wb = new Uint16Array(K * N);
+        refGemm.f32ToBf16(Wt, Wb);
+        const Wp = toPanels(Wt, K, N, new Float32Array(K * N));
+        const Wpb = toPanels(Wb, K, N, new Uint16Array(K * N));
+        const Y0 = rng.randn(32 * N);
+        const want = Y0.slice();
+        const wantB = Y0.slice();
+        native!.gemvKMajor(32, N, K, 1, X, Wt, beta, want);
+        native!.gemvKMajorBf16(32, N, K, 1, X, Wb, beta, wantB);
+        if (N * K <= 30000) {
+          const ref = Y0.slice();
+          refGemm.gemvPanels(32, N, K, 1, X, Wp, beta, ref);
+          assert.ok(bits(ref).equals(bits(want)), `ref gemvPanels N=${N} K=${K} beta=${beta} (seed ${seed})`);
+        }
+        for (const threads of [1, 2])
+          withThreads(threads, () =>
+            eachIsa((isa) => {
+              for (const [R, r0] of [
+                [1, 7],
+                [3, 5],
+                [32, 0],
+              ]) {
+                const x = X.subarray(r0 * K, (r0 + R) * K);
+                const got = Y0.slice(r0 * N, (r0 + R) * N);
+                const gotB = got.slice();
+                native!.gemvPanels(R, N, K, 1, x, Wp, beta, got);
+                native!.gemvPanelsBf16(R, N, K, 1, x, Wpb, beta, gotB);
+                const what = `${isa} threads=${threads} R=${R} N=${N} K=${K} beta=${beta} (seed ${seed})`;
+                assert.ok(bits(got).equals(bits(want.subarray(r0 * N, (r0 + R) * N))), `f32 ${what}`);
+                assert.ok(bits(gotB).equals(bits(wantB.subarray(r0 * N, (r0 + R) * N))), `bf16 ${what}`);
+              }
+            }),
+          );
+      }
+  },
+);
+
 test("gemvKMajor: close to gemvRows on the untransposed weight", { skip }, () => {
   const { rng, seed } = freshRng();
   for (const [N, K] of SHAPES) {
@@ -192,5 +251,6 @@ test("gemvKMajor: argument errors name the op and the sizes", () => {
       () => impl.gemvKMajorBf16(2, 3, 4, 1, f(8), new Uint16Array(11), 0, f(6)),
       /gemvKMajorBf16: Wt has 11 elements, needs 12/,
     );
+    assert.throws(() => impl.gemvPanels(2, 3, 4, 1, f(8), f(11), 0, f(6)), /gemvPanels: Wt has 11 elements/);
   }
 });

@@ -1,6 +1,6 @@
 // Pointwise kernels: native vs the TypeScript reference on fresh random inputs of awkward sizes, gradient
 // checks of every backward (central differences in float64 through the reference), AdamW against a
-// hand-computed step, firstNonFinite, and argument errors.
+// hand-computed step, firstNonFinite, argmax against the sequential scan, and argument errors.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { assertClose, eachIsa, freshRng, relErr, withThreads } from "../helpers.js";
@@ -632,6 +632,40 @@ describe("pointwise fixed values and errors", () => {
       }
       assert.equal(K.firstNonFinite(new Float32Array(0)), -1);
     });
+
+    it(
+      `${name}: argmax picks what the sequential scan picks (ties, NaN, -0 and +0, infinities)`,
+      { skip },
+      () => {
+        assert.ok(K !== null);
+        const { rng, seed } = freshRng();
+        const scan = (x: Float32Array) => {
+          let best = 0;
+          for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
+          return best;
+        };
+        const cases: [string, (x: Float32Array) => void][] = [
+          ["random", () => {}],
+          ["the max twice", (x) => (x[x.length - 1] = x[scan(x)])],
+          ["the max at 0 and later", (x) => (x[0] = x[x.length - 1] = 99)],
+          ["NaN at 0", (x) => (x[0] = NaN)],
+          ["NaN elsewhere", (x) => (x[Math.floor(x.length / 2)] = NaN)],
+          ["NaN after the max", (x) => ((x[0] = 50), x.fill(NaN, 1))],
+          ["-0 then +0", (x) => (x.fill(-1), (x[Math.floor(x.length / 3)] = -0), (x[x.length - 1] = 0))],
+          ["+0 then -0", (x) => (x.fill(-1), (x[Math.floor(x.length / 3)] = 0), (x[x.length - 1] = -0))],
+          ["+Inf twice", (x) => (x[x.length - 1] = x[Math.floor(x.length / 2)] = Infinity)],
+          ["all -Inf", (x) => x.fill(-Infinity)],
+          ["all -Inf, one NaN at the end", (x) => (x.fill(-Infinity), (x[x.length - 1] = NaN))],
+        ];
+        for (const len of [1, 2, 7, 8, 9, 16, 17, 33, 8192])
+          for (const [what, make] of cases) {
+            const x = rng.randn(len);
+            make(x);
+            assert.equal(K.argmax(x), scan(x), `${what}, length ${len} (seed ${seed})`);
+          }
+        assert.equal(K.argmax(new Float32Array(0)), 0);
+      },
+    );
 
     it(`${name}: sumSquares accumulates in double`, { skip }, () => {
       assert.ok(K !== null);

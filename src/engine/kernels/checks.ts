@@ -204,6 +204,12 @@ export const KERNEL_CHECKS: CheckTable = {
   gemvKMajorBf16(R, N, K, _alpha, X, Wt, _beta, Y) {
     gemvRowsCheck("gemvKMajorBf16", R, N, K, X, Wt, Y, "Wt");
   },
+  gemvPanels(R, N, K, _alpha, X, Wt, _beta, Y) {
+    gemvRowsCheck("gemvPanels", R, N, K, X, Wt, Y, "Wt");
+  },
+  gemvPanelsBf16(R, N, K, _alpha, X, Wt, _beta, Y) {
+    gemvRowsCheck("gemvPanelsBf16", R, N, K, X, Wt, Y, "Wt");
+  },
   f32ToBf16(src, dst) {
     atLeast("f32ToBf16", "src", src, 0);
     atLeast("f32ToBf16", "dst", dst, src.length, `n=${src.length}`);
@@ -404,6 +410,7 @@ export const KERNEL_CHECKS: CheckTable = {
   add: (a, b, out) => sameLength("add", ["a", "b", "out"], [a, b, out]),
   mul: (a, b, out) => sameLength("mul", ["a", "b", "out"], [a, b, out]),
   firstNonFinite: (x) => atLeast("firstNonFinite", "x", x, 0),
+  argmax: (x) => atLeast("argmax", "x", x, 0),
 };
 
 /** The kernels of `impl` with their checks run first (native bindings: no call reaches C++ unchecked). */

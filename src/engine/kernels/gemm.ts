@@ -114,6 +114,28 @@ function refKMajor(
     }
 }
 
+/** Columns per panel of the panel layout (gemvPanels; native/gemm.h kPanel). */
+export const PANEL = 96;
+
+/** Wt [K, N] (K-major) → the panel layout: column n in the K × w panel at p0 = n − n mod PANEL, w = min(PANEL, N − p0). */
+export function toPanels<T extends Float32Array | Uint16Array>(Wt: T, K: number, N: number, out: T): T {
+  for (let p0 = 0; p0 < N; p0 += PANEL) {
+    const w = Math.min(PANEL, N - p0);
+    for (let k = 0; k < K; k++) for (let j = 0; j < w; j++) out[p0 * K + k * w + j] = Wt[k * N + p0 + j];
+  }
+  return out;
+}
+
+/** The panel layout → Wt [K, N] (toPanels undone). */
+function fromPanels(Wp: Float32Array, K: number, N: number): Float32Array {
+  const Wt = new Float32Array(K * N);
+  for (let p0 = 0; p0 < N; p0 += PANEL) {
+    const w = Math.min(PANEL, N - p0);
+    for (let k = 0; k < K; k++) for (let j = 0; j < w; j++) Wt[k * N + p0 + j] = Wp[p0 * K + k * w + j];
+  }
+  return Wt;
+}
+
 export const refGemm: GemmKernels = {
   gemm(transA, transB, M, N, K, alpha, A, B, beta, C) {
     KERNEL_CHECKS.gemm(transA, transB, M, N, K, alpha, A, B, beta, C);
@@ -172,6 +194,18 @@ export const refGemm: GemmKernels = {
     refKMajor(R, N, K, alpha, X, Wf, beta, Y);
   },
 
+  gemvPanels(R, N, K, alpha, X, Wt, beta, Y) {
+    KERNEL_CHECKS.gemvPanels(R, N, K, alpha, X, Wt, beta, Y);
+    refKMajor(R, N, K, alpha, X, fromPanels(Wt.subarray(0, K * N), K, N), beta, Y);
+  },
+
+  gemvPanelsBf16(R, N, K, alpha, X, Wt, beta, Y) {
+    KERNEL_CHECKS.gemvPanelsBf16(R, N, K, alpha, X, Wt, beta, Y);
+    const Wf = new Float32Array(K * N);
+    refGemm.bf16ToF32(Wt.subarray(0, K * N), Wf);
+    refKMajor(R, N, K, alpha, X, fromPanels(Wf, K, N), beta, Y);
+  },
+
   f32ToBf16(src, dst) {
     KERNEL_CHECKS.f32ToBf16(src, dst);
     for (let i = 0; i < src.length; i++) dst[i] = bf16Round(src[i]);
@@ -191,6 +225,8 @@ interface GemmAddon {
   gemvRowsBf16: GemmKernels["gemvRowsBf16"];
   gemvKMajor: GemmKernels["gemvKMajor"];
   gemvKMajorBf16: GemmKernels["gemvKMajorBf16"];
+  gemvPanels: GemmKernels["gemvPanels"];
+  gemvPanelsBf16: GemmKernels["gemvPanelsBf16"];
   f32ToBf16: GemmKernels["f32ToBf16"];
   bf16ToF32: GemmKernels["bf16ToF32"];
   peakGflops(threads: number, seconds: number): number;
@@ -217,6 +253,8 @@ export const nativeGemm: GemmKernels | null =
         gemvRowsBf16: addon.gemvRowsBf16,
         gemvKMajor: addon.gemvKMajor,
         gemvKMajorBf16: addon.gemvKMajorBf16,
+        gemvPanels: addon.gemvPanels,
+        gemvPanelsBf16: addon.gemvPanelsBf16,
         f32ToBf16: addon.f32ToBf16,
         bf16ToF32: addon.bf16ToF32,
       });

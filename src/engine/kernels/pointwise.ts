@@ -292,6 +292,12 @@ export const refPointwiseF64: PointwiseKernelsF64 = withChecks({
     for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) return i;
     return -1;
   },
+
+  argmax(x) {
+    let best = 0;
+    for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
+    return best;
+  },
 });
 
 export const refPointwise: PointwiseKernels = refPointwiseF64;
@@ -324,6 +330,7 @@ const NATIVE_NAMES: { [K in keyof PointwiseKernels]: true } = {
   add: true,
   mul: true,
   firstNonFinite: true,
+  argmax: true,
 };
 
 /** The native functions missing from the loaded addon (empty when complete or when there is no addon). */

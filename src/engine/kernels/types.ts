@@ -104,6 +104,33 @@ export interface GemmKernels {
     beta: number,
     Y: Float32Array,
   ): void;
+  /**
+   * gemvKMajor with Wt in the panel layout (toPanels): column n lives in the K × w panel starting at
+   * column p0 = n − n mod PANEL (w = min(PANEL, N − p0)), row-major from Wt[p0 · K]. The same chains, so
+   * the same bits as gemvKMajor; each panel is contiguous (R > 1 reads it from cache without the set
+   * conflicts a large N's row stride causes: the LM head).
+   */
+  gemvPanels(
+    R: number,
+    N: number,
+    K: number,
+    alpha: number,
+    X: Float32Array,
+    Wt: Float32Array,
+    beta: number,
+    Y: Float32Array,
+  ): void;
+  /** gemvPanels with Wt stored as bf16 bits. */
+  gemvPanelsBf16(
+    R: number,
+    N: number,
+    K: number,
+    alpha: number,
+    X: Float32Array,
+    Wt: Uint16Array,
+    beta: number,
+    Y: Float32Array,
+  ): void;
   /** f32 → bf16 with round-to-nearest-even (NaN stays NaN). */
   f32ToBf16(src: Float32Array, dst: Uint16Array): void;
   /** bf16 → f32 (exact). */
@@ -307,4 +334,9 @@ export interface PointwiseKernels {
   mul(a: Float32Array, b: Float32Array, out: Float32Array): void;
   /** Index of the first NaN or ±Inf, or -1. */
   firstNonFinite(x: Float32Array): number;
+  /**
+   * Index of the largest element, as the scan best = 0; if (x[i] > x[best]) best = i: the first of equal
+   * values (also -0 and +0), a NaN never wins unless at index 0; 0 when empty (greedy sampling).
+   */
+  argmax(x: Float32Array): number;
 }
