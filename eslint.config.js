@@ -1,7 +1,7 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "build/", "node_modules/", "assets/", "coverage/"] },
+  { ignores: ["dist/", "build/", "node_modules/", "assets/", "coverage/", "runs/", "data/"] },
   ...tseslint.configs.recommended,
   {
     rules: {
