@@ -11,10 +11,9 @@ export interface SamplingOptions {
   topK?: number;
 }
 
-export function argmax(logits: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
-  return best;
+/** The first index of the largest logit (a NaN never wins unless first): the pointwise argmax kernel. */
+export function argmax(logits: Float32Array): number {
+  return kernels.pointwise.argmax(logits);
 }
 
 export function validateSampling(o: SamplingOptions): void {
@@ -29,7 +28,7 @@ export function validateSampling(o: SamplingOptions): void {
 
 export function sampleToken(logits: Float32Array, o: SamplingOptions, rng: Rng): number {
   const t = o.temperature ?? 0;
-  if (t === 0) return kernels.pointwise.argmax(logits); // argmax's choice (native: a vector scan)
+  if (t === 0) return argmax(logits);
   const V = logits.length;
   let order = Array.from({ length: V }, (_, i) => i).sort((a, b) => logits[b] - logits[a]);
   if ((o.topK ?? 0) > 0) order = order.slice(0, o.topK);

@@ -33,6 +33,24 @@ const SHAPES: [number, number][] = [
   [1000, 256],
 ];
 
+/**
+ * Runs body on rows [r0, r0 + R) of 32, on 1 and 2 threads under each ISA: one row (7), R = 3 from row 5 (a
+ * row block's middle) and all 32.
+ */
+function eachRowSpan(body: (R: number, r0: number, where: string) => void): void {
+  for (const threads of [1, 2])
+    withThreads(threads, () =>
+      eachIsa((isa) => {
+        for (const [R, r0] of [
+          [1, 7],
+          [3, 5],
+          [32, 0],
+        ])
+          body(R, r0, `${isa} threads=${threads}`);
+      }),
+    );
+}
+
 /** w [N, K] → [K, N]. */
 function transposed(w: Float32Array, N: number, K: number): Float32Array {
   const t = new Float32Array(N * K);
@@ -140,26 +158,16 @@ test(
           native!.gemvKMajor(1, N, K, 1, x, Wt, beta, alone.subarray(r * N, (r + 1) * N));
           native!.gemvKMajorBf16(1, N, K, 1, x, Wb, beta, aloneB.subarray(r * N, (r + 1) * N));
         }
-        for (const threads of [1, 2])
-          withThreads(threads, () =>
-            eachIsa((isa) => {
-              // Rows [r0, r0 + R) in one call: R = 3 starting at row 5 (a row block's middle), and all 32.
-              for (const [R, r0] of [
-                [1, 7],
-                [3, 5],
-                [32, 0],
-              ]) {
-                const x = X.subarray(r0 * K, (r0 + R) * K);
-                const many = Y0.slice(r0 * N, (r0 + R) * N);
-                const manyB = many.slice();
-                native!.gemvKMajor(R, N, K, 1, x, Wt, beta, many);
-                native!.gemvKMajorBf16(R, N, K, 1, x, Wb, beta, manyB);
-                const what = `${isa} threads=${threads} R=${R} N=${N} K=${K} beta=${beta} (seed ${seed})`;
-                assert.ok(bits(many).equals(bits(alone.subarray(r0 * N, (r0 + R) * N))), `f32 ${what}`);
-                assert.ok(bits(manyB).equals(bits(aloneB.subarray(r0 * N, (r0 + R) * N))), `bf16 ${what}`);
-              }
-            }),
-          );
+        eachRowSpan((R, r0, where) => {
+          const x = X.subarray(r0 * K, (r0 + R) * K);
+          const many = Y0.slice(r0 * N, (r0 + R) * N);
+          const manyB = many.slice();
+          native!.gemvKMajor(R, N, K, 1, x, Wt, beta, many);
+          native!.gemvKMajorBf16(R, N, K, 1, x, Wb, beta, manyB);
+          const what = `${where} R=${R} N=${N} K=${K} beta=${beta} (seed ${seed})`;
+          assert.ok(bits(many).equals(bits(alone.subarray(r0 * N, (r0 + R) * N))), `f32 ${what}`);
+          assert.ok(bits(manyB).equals(bits(aloneB.subarray(r0 * N, (r0 + R) * N))), `bf16 ${what}`);
+        });
       }
   },
 );
@@ -200,25 +208,16 @@ test(
           refGemm.gemvPanels(32, N, K, 1, X, Wp, beta, ref);
           assert.ok(bits(ref).equals(bits(want)), `ref gemvPanels N=${N} K=${K} beta=${beta} (seed ${seed})`);
         }
-        for (const threads of [1, 2])
-          withThreads(threads, () =>
-            eachIsa((isa) => {
-              for (const [R, r0] of [
-                [1, 7],
-                [3, 5],
-                [32, 0],
-              ]) {
-                const x = X.subarray(r0 * K, (r0 + R) * K);
-                const got = Y0.slice(r0 * N, (r0 + R) * N);
-                const gotB = got.slice();
-                native!.gemvPanels(R, N, K, 1, x, Wp, beta, got);
-                native!.gemvPanelsBf16(R, N, K, 1, x, Wpb, beta, gotB);
-                const what = `${isa} threads=${threads} R=${R} N=${N} K=${K} beta=${beta} (seed ${seed})`;
-                assert.ok(bits(got).equals(bits(want.subarray(r0 * N, (r0 + R) * N))), `f32 ${what}`);
-                assert.ok(bits(gotB).equals(bits(wantB.subarray(r0 * N, (r0 + R) * N))), `bf16 ${what}`);
-              }
-            }),
-          );
+        eachRowSpan((R, r0, where) => {
+          const x = X.subarray(r0 * K, (r0 + R) * K);
+          const got = Y0.slice(r0 * N, (r0 + R) * N);
+          const gotB = got.slice();
+          native!.gemvPanels(R, N, K, 1, x, Wp, beta, got);
+          native!.gemvPanelsBf16(R, N, K, 1, x, Wpb, beta, gotB);
+          const what = `${where} R=${R} N=${N} K=${K} beta=${beta} (seed ${seed})`;
+          assert.ok(bits(got).equals(bits(want.subarray(r0 * N, (r0 + R) * N))), `f32 ${what}`);
+          assert.ok(bits(gotB).equals(bits(wantB.subarray(r0 * N, (r0 + R) * N))), `bf16 ${what}`);
+        });
       }
   },
 );

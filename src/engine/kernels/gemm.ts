@@ -117,22 +117,22 @@ function refKMajor(
 /** Columns per panel of the panel layout (gemvPanels; native/gemm.h kPanel). */
 export const PANEL = 96;
 
-/** Wt [K, N] (K-major) → the panel layout: column n in the K × w panel at p0 = n − n mod PANEL, w = min(PANEL, N − p0). */
+/** Where Wt[k, n] sits in the panel layout: in the K × w panel at p0 = n − n mod PANEL, w = min(PANEL, N − p0). */
+function panelIndex(k: number, n: number, K: number, N: number): number {
+  const p0 = n - (n % PANEL);
+  return p0 * K + k * Math.min(PANEL, N - p0) + (n - p0);
+}
+
+/** Wt [K, N] (K-major) → the panel layout (gemvPanels). */
 export function toPanels<T extends Float32Array | Uint16Array>(Wt: T, K: number, N: number, out: T): T {
-  for (let p0 = 0; p0 < N; p0 += PANEL) {
-    const w = Math.min(PANEL, N - p0);
-    for (let k = 0; k < K; k++) for (let j = 0; j < w; j++) out[p0 * K + k * w + j] = Wt[k * N + p0 + j];
-  }
+  for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) out[panelIndex(k, n, K, N)] = Wt[k * N + n];
   return out;
 }
 
 /** The panel layout → Wt [K, N] (toPanels undone). */
 function fromPanels(Wp: Float32Array, K: number, N: number): Float32Array {
   const Wt = new Float32Array(K * N);
-  for (let p0 = 0; p0 < N; p0 += PANEL) {
-    const w = Math.min(PANEL, N - p0);
-    for (let k = 0; k < K; k++) for (let j = 0; j < w; j++) Wt[k * N + p0 + j] = Wp[p0 * K + k * w + j];
-  }
+  for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) Wt[k * N + n] = Wp[panelIndex(k, n, K, N)];
   return Wt;
 }
 
