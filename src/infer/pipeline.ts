@@ -3,7 +3,7 @@
 // vectors can be computed once at indexing time and reused by every request that retrieves it.
 //
 // The decoder input is laid out by src/infer/prompt.ts (the one owner of the prompt format):
-//   <|bos|> <|question|> question <|context|> [1] title 1: passage 1 chunks … [n] title n: … <|answer|>
+//   <|bos|> <|question|> question <|context|> 1 title 1 passage 1 chunks … n title n … <|answer|>
 // where each chunk is one projected vector, or its raw tokens when the selection expands it.
 import { noGrad, type Tensor } from "../engine/tensor.js";
 import { concatRows } from "../engine/ops.js";

@@ -4,7 +4,7 @@
 //
 // RAG prompt (answering from passages):
 //   <|bos|> (<|user|> q <|assistant|> a)* <|question|> question <|context|>
-//     [1] title 1:  passage 1 chunks   [2] title 2:  passage 2 chunks   …   <|answer|>
+//     1 title 1  passage 1 chunks   2 title 2  passage 2 chunks   …   <|answer|>
 // An answer (the one generated, and earlier turns' answers) is read as text that follows a space, as every
 // word inside a passage does: " Algiers" is then the same tokens after <|answer|> as in "Capital - name:
 // Algiers", so the decoder can copy them; the space is not part of the answer text handed out.
@@ -20,6 +20,7 @@ import { sliceRows } from "../engine/ops.js";
 import type { LlamaConfig } from "../io/config.js";
 import type { Segment } from "../models/llama.js";
 import { chunkTokens, type RefragModel } from "../models/refrag.js";
+import type { QueryChunk } from "./selection.js";
 
 /** What the prompt needs from a tokenizer. */
 export interface PipelineTokenizer {
@@ -107,9 +108,13 @@ export function toPassage(p: unknown, i: number): Passage {
   };
 }
 
-/** The raw header before passage i (0-based) of a prompt: `[i+1] title:` (or `[i+1]:` without a title). */
+/**
+ * The raw header before passage i (0-based) of a prompt: `i+1 title` (or `i+1` without a title). No
+ * brackets or colon: the chunk vectors after it already mark where it ends, and at 8 passages each of
+ * those three tokens cost 8 decoder positions (24 of the ~163 of an all-compressed prompt).
+ */
 export function passageHeader(i: number, title?: string): string {
-  return title === undefined || title.trim() === "" ? `[${i + 1}]:` : `[${i + 1}] ${title.trim()}:`;
+  return title === undefined || title.trim() === "" ? `${i + 1}` : `${i + 1} ${title.trim()}`;
 }
 
 /** Everything before the context: `<|bos|>`, earlier turns, the question, `<|context|>`; and after it. */
@@ -147,6 +152,8 @@ export function answerDecoder(tokenizer: PipelineTokenizer): { decode(ids: reado
 
 /** One passage of a prompt, tokenised: its raw header, its text's ids and their chunks of k. */
 export interface PromptPassage {
+  /** The title ("" without one), as the query heuristic reads it. */
+  title: string;
   header: Int32Array;
   ids: Int32Array;
   chunks: Int32Array[];
@@ -165,7 +172,7 @@ export function promptPassages(
     const ids = Int32Array.from(tokenizer.encode(p.text, { allowSpecial: false }));
     if (ids.length === 0) return;
     const header = Int32Array.from(tokenizer.encode(passageHeader(i, p.title), { allowSpecial: false }));
-    out.push({ header, ids, chunks: chunkTokens(ids, k) });
+    out.push({ title: p.title?.trim() ?? "", header, ids, chunks: chunkTokens(ids, k) });
   });
   return out;
 }
@@ -179,12 +186,15 @@ export const QUERY_OVERLAP = 8;
  * QUERY_OVERLAP tokens of the chunk before it in the same passage (a key such as "Capital - name:" often
  * ends the chunk before its value), and the chunk itself.
  */
-export function chunkQueryTexts(tokenizer: PipelineTokenizer, passages: readonly PromptPassage[]): string[] {
+export function chunkQueryTexts(
+  tokenizer: PipelineTokenizer,
+  passages: readonly PromptPassage[],
+): QueryChunk[] {
   return passages.flatMap((p) => {
     const header = tokenizer.decode([...p.header]);
     return p.chunks.map((c, j) => {
       const tail = j === 0 ? [] : [...p.chunks[j - 1].subarray(-QUERY_OVERLAP)];
-      return `${header} ${tokenizer.decode([...tail, ...c])}`;
+      return { text: `${header} ${tokenizer.decode([...tail, ...c])}`, title: p.title };
     });
   });
 }

@@ -2,7 +2,8 @@
 // token by token), random (a fraction p), perplexity-desc / perplexity-asc (the paper's heuristic baselines:
 // expand the chunks the decoder finds hardest / easiest), policy (the learned RL policy: its top chunks,
 // or a sample without replacement), query (our question-aware heuristic, which the paper's policy is not:
-// the chunks that share the most, and the rarest, words with the question).
+// the chunks that share the most, and the rarest, words with the question, field names first, in the
+// passages whose titles the question names).
 import { crossEntropyRows } from "../engine/ops.js";
 import { Rng } from "../engine/random.js";
 import { noGrad, type Tensor } from "../engine/tensor.js";
@@ -29,8 +30,8 @@ export interface SelectionOptions {
 /**
  * What a request expands when it does not say: 5% of the chunks, those the query heuristic picks. The
  * shipped model was fine-tuned reading 10% (scripts/train_all.sh, `train finetune --select query`), yet
- * answers better at 5% with fewer positions (docs/results/table3.md: 20.0% vs 18.0% on the test questions,
- * 37.4% vs 31.1% on conversation turns). The one default of the CLI, the server, the OpenAI routes, the
+ * answers better at 5% with fewer positions (docs/results/table3.md: 50.2% vs 42.0% on the test questions,
+ * 64.0% vs 54.5% on conversation turns). The one default of the CLI, the server, the OpenAI routes, the
  * page and the pipeline.
  */
 export const DEFAULT_SELECTION: Readonly<{ mode: SelectionMode; fraction: number }> = {
@@ -187,21 +188,66 @@ export function queryWords(text: string): string[] {
   ).filter((w) => !QUERY_STOPWORDS.has(w));
 }
 
+// Endings cut before words are compared, longest first, so that "independent" meets "Independence" and
+// "borders" meets "border"; a stem keeps at least 4 letters.
+const QUERY_SUFFIXES = [
+  "ations",
+  "ation",
+  "ences",
+  "ence",
+  "ents",
+  "ent",
+  "ings",
+  "ing",
+  "ies",
+  "ed",
+  "es",
+  "s",
+];
+
+/** A word's stem as the query heuristic compares it (a light suffix cut, not a linguistic stemmer). */
+export function queryStem(word: string): string {
+  for (const s of QUERY_SUFFIXES)
+    if (word.endsWith(s) && word.length - s.length >= 4) return word.slice(0, -s.length);
+  return word;
+}
+
+/** What the query heuristic reads of one chunk: its text (prompt.ts chunkQueryTexts) and its passage's title. */
+export interface QueryChunk {
+  text: string;
+  title?: string;
+}
+
 /**
- * The query heuristic's score of each chunk: the sum, over the question's distinct words that the chunk's
- * text holds, of ln(1 + L / df), where df is how many of the L chunks hold that word (words every passage
- * repeats weigh little). A word cut by a chunk boundary counts in neither part. Chunks that share no word
- * score 0.
+ * The query heuristic's score of each chunk. Words are compared by stem (queryStem). Each of the
+ * question's distinct words that the chunk's text holds adds ln(1 + L / df), where df is how many of the L
+ * chunks hold it (words every passage repeats weigh little), twice that where the word opens a line that
+ * holds a colon (a field name: "Independence: 26 July 1847" rather than "independent body"). The sum is
+ * scaled by (t + 1) / (n + 1) for a passage title of n distinct words of which the question holds t, so that
+ * for a question about Guinea the "Guinea" passages go before "Papua New Guinea". A word cut by a chunk
+ * boundary counts in neither part. Chunks that share no word score 0.
  */
-export function queryScores(question: string, chunkTexts: readonly string[]): Float64Array {
-  const q = new Set(queryWords(question));
-  const holds = chunkTexts.map((t) => new Set(queryWords(t).filter((w) => q.has(w))));
+export function queryScores(question: string, chunks: readonly QueryChunk[]): Float64Array {
+  const stems = (text: string) => queryWords(text).map(queryStem);
+  const q = new Set(stems(question));
+  const holds = chunks.map((c) => {
+    const weight = new Map<string, number>();
+    for (const line of c.text.split("\n")) {
+      const key = line.includes(":");
+      stems(line).forEach((w, i) => {
+        if (q.has(w)) weight.set(w, Math.max(weight.get(w) ?? 0, key && i === 0 ? 2 : 1));
+      });
+    }
+    return weight;
+  });
   const df = new Map<string, number>();
-  for (const h of holds) for (const w of h) df.set(w, (df.get(w) ?? 0) + 1);
-  const L = chunkTexts.length;
-  return Float64Array.from(holds, (h) => {
+  for (const h of holds) for (const w of h.keys()) df.set(w, (df.get(w) ?? 0) + 1);
+  const L = chunks.length;
+  return Float64Array.from(holds, (h, j) => {
     let s = 0;
-    for (const w of h) s += Math.log(1 + L / df.get(w)!);
+    for (const [w, weight] of h) s += weight * Math.log(1 + L / df.get(w)!);
+    const title = new Set(stems(chunks[j].title ?? ""));
+    if (title.size > 0) s *= ([...title].filter((w) => q.has(w)).length + 1) / (title.size + 1);
     return s;
   });
 }
@@ -216,8 +262,8 @@ export function selectChunks(
     vectors: Tensor;
     /** Raw tokens before chunk j (passage headers), read by the perplexity heuristic. */
     prefixes?: ReadonlyMap<number, Int32Array>;
-    /** The question and the text of each chunk (prompt.ts chunkQueryTexts), read by the query heuristic. */
-    query?: { question: string; chunkTexts: () => readonly string[] };
+    /** The question and what it reads of each chunk (prompt.ts chunkQueryTexts), for the query heuristic. */
+    query?: { question: string; chunkTexts: () => readonly QueryChunk[] };
   },
 ): boolean[] {
   const L = ctx.chunks.length;

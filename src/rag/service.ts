@@ -142,7 +142,7 @@ export class RagService {
     const prompt = await this.pipeline.prepare({
       question: req.question,
       history,
-      // The prompt (src/infer/prompt.ts) reads "[i] title:" as raw tokens before each passage's chunks.
+      // The prompt (src/infer/prompt.ts) reads "i title" as raw tokens before each passage's chunks.
       passages: passages.map((p) => ({ id: p.id, title: p.title, text: p.text })),
       selection: req.selection,
     });

@@ -62,12 +62,16 @@ test("prompt: the query heuristic reads each chunk with its passage's title and 
     ],
     16,
   );
-  const texts = chunkQueryTexts(tokenizer, passages);
-  assert.equal(texts.length, passages[0].chunks.length + passages[1].chunks.length);
-  assert.ok(
-    texts.slice(0, passages[0].chunks.length).every((t) => t.startsWith("[1] Algeria — Government:")),
+  const chunks = chunkQueryTexts(tokenizer, passages);
+  const texts = chunks.map((c) => c.text);
+  assert.deepEqual(
+    chunks.map((c) => c.title),
+    passages.flatMap((p, i) => p.chunks.map(() => ["Algeria — Government", ""][i])),
+    "each chunk carries its passage's title",
   );
-  assert.ok(texts.slice(passages[0].chunks.length).every((t) => t.startsWith("[2]:")));
+  assert.equal(texts.length, passages[0].chunks.length + passages[1].chunks.length);
+  assert.ok(texts.slice(0, passages[0].chunks.length).every((t) => t.startsWith("1 Algeria — Government ")));
+  assert.ok(texts.slice(passages[0].chunks.length).every((t) => t.startsWith("2 ")));
   // The chunk that holds the answer also shows the key before it, and never text of another passage.
   const j = passages[0].chunks.findIndex((c) => tokenizer.decode([...c]).includes("Algiers"));
   assert.ok(j > 0, "the value is not in the first chunk");

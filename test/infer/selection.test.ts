@@ -12,6 +12,7 @@ import { refragConfigFor, SHAPES } from "../../src/models/presets.js";
 import {
   expandCount,
   queryScores,
+  queryStem,
   queryWords,
   sampleWithoutReplacement,
   selectChunks,
@@ -159,7 +160,7 @@ test("selection modes produce masks of the requested size", () => {
   );
   // Query: the chunks sharing the question's words, best first (chunk texts given here directly).
   const texts = chunks.map((_, j): string =>
-    j === 7 ? "the Capital - name: X" : j === 2 ? "capital city" : "other",
+    j === 7 ? "the old Capital city" : j === 2 ? "capital city" : "other",
   );
   const texts2 = [...texts];
   texts2[4] = "Algeria capital";
@@ -172,7 +173,10 @@ test("selection modes produce masks of the requested size", () => {
           before,
           chunks,
           vectors,
-          query: { question: "What is the capital of Algeria?", chunkTexts: () => t },
+          query: {
+            question: "What is the capital of Algeria?",
+            chunkTexts: () => t.map((text) => ({ text })),
+          },
         },
       ),
     );
@@ -205,12 +209,40 @@ test("query heuristic: words, stopwords, and rarer shared words weigh more", () 
     "km",
   ]);
   const q = "Who discovered the element radium?";
-  const s = queryScores(q, ["radium element", "element", "element", "element", "who is the"]);
+  const chunks = (texts: string[]) => texts.map((text) => ({ text }));
+  const s = queryScores(q, chunks(["radium element", "element", "element", "element", "who is the"]));
   assert.ok(s[0] > s[1] && s[1] === s[2] && s[2] === s[3], `${s}`);
   assert.equal(s[4], 0, "function and question words score nothing");
   // idf ln(1 + L/df): "radium" (in 1 of 5 chunks) weighs ln 6, "element" (in 4) ln 2.25.
   assertClose([s[0], s[1]], [Math.log(6) + Math.log(1 + 5 / 4), Math.log(1 + 5 / 4)], 1e-12, "scores");
   assert.deepEqual([...queryScores(q, [])], []);
+});
+
+test("query heuristic: stems, field names and titles", () => {
+  assert.equal(queryStem("independent"), queryStem("Independence".toLowerCase()));
+  assert.equal(queryStem("borders"), "border");
+  assert.equal(queryStem("cases"), "case", "a stem keeps 4 letters");
+  // Stems: "independent" in the question meets the field "Independence".
+  const when = "When did Liberia become independent?";
+  const [a, b] = queryScores(when, [{ text: "Independence: 26 July 1847" }, { text: "Liberia coast" }]);
+  assert.ok(a > 0 && b > 0, `${a} ${b}`);
+  // A word that opens a "field:" line weighs twice what it weighs inside a line.
+  const pop = "What is the population of Russia?";
+  const key = queryScores(pop, [
+    { text: "Hospital beds per 1,000 population\nPopulation: 142,423,773" },
+    { text: "Physicians: 4.31 per 1,000 population" },
+    { text: "other" },
+  ]);
+  assertClose([key[0], key[1]], [2 * Math.log(1 + 3 / 2), Math.log(1 + 3 / 2)], 1e-12, "field names");
+  // Titles: a passage whose title words the question holds goes first; a title multiplies by (t+1)/(n+1).
+  const guinea = "What is the internet country code of Guinea?";
+  const code = "Internet country code: .xx";
+  const g = queryScores(guinea, [
+    { text: code, title: "Papua New Guinea — Communications" },
+    { text: code, title: "Guinea — Communications" },
+  ]);
+  assert.ok(g[1] > g[0], `${g}`);
+  assertClose([g[1] / g[0]], [2 / 3 / (2 / 5)], 1e-12, "title factors");
 });
 
 test("chunk-vector cache: keyed by encoder, passage and k; F32 exact, BF16 within bf16 precision; persists", async () => {

@@ -58,7 +58,13 @@ test("langchain: the chat model streams the pipeline's greedy answer over retrie
   const chat = new RefragChatModel({ baseUrl, model: "tiny", maxTokens: 6, temperature: 0 });
   const docs = await new RefragRetriever({ index, k: 1 }).invoke("lighthouse ships");
   const question = "What guides ships at night?";
-  const want = await pipeline.answer({ question, passages: docs.map((d) => d.pageContent), maxNewTokens: 6 });
+  // The same passages (titles too: the prompt reads them) that the chat model sends.
+  const read0 = docs.map((d) => ({
+    id: String(d.metadata.id),
+    title: String(d.metadata.title),
+    text: d.pageContent,
+  }));
+  const want = await pipeline.answer({ question, passages: read0, maxNewTokens: 6 });
   const pieces: string[] = [];
   let last: Record<string, unknown> = {};
   const tokens: string[] = [];
@@ -87,7 +93,7 @@ test("langchain: the chat model streams the pipeline's greedy answer over retrie
     res.content,
     await pipeline.answer({
       question: "erupting volcano lava",
-      passages: [passages[1].text],
+      passages: [passages[1]],
       maxNewTokens: 6,
     }),
   );

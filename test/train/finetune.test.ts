@@ -52,7 +52,7 @@ test("finetune: the answer loss falls; over-long and malformed examples are hand
       ),
       /none of the 1 examples fits/,
     );
-    // Titles are read raw before their passage's chunks, as at inference: [1] title: … [2] title: ….
+    // Titles are read raw before their passage's chunks, as at inference: 1 title … 2 title ….
     const titled = {
       ...examples[0],
       passages: [
@@ -63,7 +63,7 @@ test("finetune: the answer loss falls; over-long and malformed examples are hand
     const [t] = prepareExamples(model, tokenizer, [titled], 0).prepared;
     assert.deepEqual(
       t.passages.map((x) => [...x.header]),
-      ["[1] The house:", "[2] Garden:"].map((h) => tokenizer.encode(h)),
+      ["1 The house", "2 Garden"].map((h) => tokenizer.encode(h)),
     );
     // The answer is read as passage words are: its tokens appear, unchanged, in the passage it is copied from.
     const ids = [...t.answer];
