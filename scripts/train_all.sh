@@ -162,6 +162,16 @@ ft=$!
 stage refrag16h train finetune --from "$RUNS/refrag16c" --expand 0.1 --select query "${SFT2[@]}"
 wait "$ft"
 
+# 10. The RL policy again (session 10): policy16c's 600 steps at G = 4 had not found what helps perplexity
+#     most here (the chunks nearest the continuation), so it trains on with G = 8 and a higher learning rate
+#     (240 steps, then 300 more from there with seed 2): policy16e, Table 1's selection comparison at 32 windows
+#     per domain (docs/results/selection32-policy16e.md). Encoder, projector and decoder stay mixed16c's.
+stage policy16c train policy --data "$DATA/train.u16" --from "$RUNS/mixed16c" --chunks 128 --expand 0.0667 \
+  --steps 600 --lr 2e-4
+POL=(--data "$DATA/train.u16" --chunks 128 --expand 0.0667 --lr 5e-4 --group 8)
+stage policy16d train policy --from "$RUNS/policy16c" "${POL[@]}" --steps 240
+stage policy16e train policy --from "$RUNS/policy16d" "${POL[@]}" --steps 300 --seed 2
+
 say "done. Ship (as assets/model was): refrag convert dtype $RUNS/refrag16h assets/model --type bf16"
 say "tables: BASELINE=$DECODER REFRAG8=$RUNS/cpt8 REFRAG16=$CPT16 REFRAG32=$RUNS/cpt32 POLICY16=$RUNS/policy16 \\"
 say "  REC_CURRICULUM=$REC16 REC_NONE=$RUNS/rec16-none QA_MODEL=assets/model FT_BASELINE=$RUNS/llama-ft-h scripts/paper_tables.sh"
