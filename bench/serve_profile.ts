@@ -11,10 +11,11 @@ import { peakGflops } from "../src/engine/kernels/gemm.js";
 import { setNumThreads } from "../src/engine/native.js";
 import { Rng } from "../src/engine/random.js";
 import { noGrad } from "../src/engine/tensor.js";
-import { concatRows, sliceRows } from "../src/engine/ops.js";
+import { sliceRows } from "../src/engine/ops.js";
 import { RefragPipeline } from "../src/infer/pipeline.js";
 import { KVCache, type Segment } from "../src/models/llama.js";
 import { LlamaDecodeStep } from "../src/models/llama_decode.js";
+import { LlamaPrefill } from "../src/models/llama_prefill.js";
 import { preset, refragConfigFor } from "../src/models/presets.js";
 import { RefragModel, segmentLength } from "../src/models/refrag.js";
 import { vectorCacheFor } from "../src/rag/vectors.js";
@@ -117,17 +118,14 @@ const runs = prompts.map(prefill);
 const prefillMs = (cpu() - t) / R;
 const prefillWall = (performance.now() - wall0) / R;
 // All R prompts in one packed forward (what the engine does when they join together).
+const prefillPass = new LlamaPrefill(d);
 const packed = () =>
-  noGrad(() => {
-    const caches = prompts.map(() => new KVCache(c, need));
-    const inputs = prompts.map((p) => d.model.embed(p));
-    const h = d.model.forward(concatRows(inputs), { packed: { rows: inputs.map((x) => x.rows), caches } });
-    let end = 0;
-    return inputs.map((x) => {
-      end += x.rows;
-      return d.logits(sliceRows(h, end - 1, end)).data;
-    });
-  });
+  noGrad(() =>
+    prefillPass.run(
+      prompts,
+      prompts.map(() => new KVCache(c, need)),
+    ),
+  );
 packed();
 t = cpu();
 const wallP = performance.now();

@@ -10,11 +10,11 @@
 // Prefill stacks the joining prompts' rows into one forward pass: the packed GEMM's rows do not depend
 // on how many rows it multiplies (M ≥ 2), and attention runs per prompt on its own cache, so each prompt's
 // cache and logits equal its prefill alone (generate()).
-import { concatRows, sliceRows } from "../engine/ops.js";
 import { Rng } from "../engine/random.js";
 import { noGrad } from "../engine/tensor.js";
 import { KVCache, type LlamaForCausalLM, type Segment } from "../models/llama.js";
 import { LlamaDecodeStep } from "../models/llama_decode.js";
+import { LlamaPrefill } from "../models/llama_prefill.js";
 import { segmentLength } from "../models/refrag.js";
 import {
   checkContext,
@@ -129,6 +129,7 @@ export class BatchEngine {
   private running = false;
   private closed = false;
   private readonly decodeStep: LlamaDecodeStep;
+  private readonly prefillPass: LlamaPrefill;
   /** Called after every decode step with the rows it ran (metrics). */
   onStep: ((rows: number, ms: number) => void) | null = null;
   /** Called after every prefill with the requests and prompt positions it ran together (metrics). */
@@ -151,6 +152,7 @@ export class BatchEngine {
         `BatchEngine: prefillPositions must be a positive integer, got ${this.prefillPositions}`,
       );
     this.decodeStep = new LlamaDecodeStep(decoder, this.maxActive);
+    this.prefillPass = new LlamaPrefill(decoder);
   }
 
   /** Requests waiting for a row. */
@@ -221,8 +223,9 @@ export class BatchEngine {
             const logits = this.prefill(group);
             const positions = group.reduce((a, row) => a + row.stats.promptPositions!, 0);
             this.onPrefill?.(group.length, positions, performance.now() - t);
+            const V = this.decoder.config.vocab_size;
             group.forEach((row, i) => {
-              if (this.emit(row, logits[i], 0)) this.active.push(row);
+              if (this.emit(row, logits.subarray(i * V, (i + 1) * V), 0)) this.active.push(row);
             });
           } catch (e) {
             for (const row of group) this.finish(row, e);
@@ -324,26 +327,21 @@ export class BatchEngine {
   }
 
   /**
-   * The rows' prompts in one forward pass (each with its own cache, attention per prompt); logits of each
-   * prompt's last position, computed one row at a time as generate() does.
+   * The rows' prompts in one forward pass (each with its own cache, attention per prompt; LlamaPrefill):
+   * logits [rows, V] of each prompt's last position, the bits generate() gets for it alone.
    */
-  private prefill(rows: Row[]): Float32Array[] {
+  private prefill(rows: Row[]): Float32Array {
     const d = this.decoder;
     const caches = rows.map((row) => {
       row.cache = new KVCache(d.config, checkContext(d, row.stats.promptPositions!, row.maxNew));
       return row.cache;
     });
-    return noGrad(() => {
-      const inputs = rows.map((row) => d.model.embed(row.req.prompt));
-      const lengths = inputs.map((x) => x.rows);
-      const x = inputs.length === 1 ? inputs[0] : concatRows(inputs);
-      const hidden = d.model.forward(x, { packed: { rows: lengths, caches } });
-      let end = 0;
-      return lengths.map((n) => {
-        end += n;
-        return d.logits(sliceRows(hidden, end - 1, end)).data;
-      });
-    });
+    return noGrad(() =>
+      this.prefillPass.run(
+        rows.map((row) => row.req.prompt),
+        caches,
+      ),
+    );
   }
 
   /** One decode step for rows: each feeds its last token at its own position. Logits [R, V]. */

@@ -4,7 +4,7 @@
 // question tokens, REFRAG chunk vectors and expanded chunks interleave freely.
 //
 // Shapes: T tokens (rows), C hidden size, H query heads, Hkv key/value heads, D head dim, V vocab.
-import { add, attention, concatRows, linear, rope, sliceRows, swiglu } from "../engine/ops.js";
+import { add, attention, concatRows, linear, rope, swiglu } from "../engine/ops.js";
 import { Rng } from "../engine/random.js";
 import { Tensor, isGradEnabled } from "../engine/tensor.js";
 import { Embedding, Linear, RMSNorm } from "../nn/layers.js";
@@ -81,12 +81,6 @@ export interface ForwardOptions {
   batch?: number;
   /** Incremental decoding: new positions continue from cache.length, and the cache is extended. */
   cache?: KVCache;
-  /**
-   * Several sequences of any lengths stacked along rows (batched prefill): sequence i has rows[i] rows
-   * and its own cache, as `cache` above. The weight products run once over all rows; attention runs per
-   * sequence on its own cache, exactly as that sequence alone would.
-   */
-  packed?: { rows: readonly number[]; caches: readonly KVCache[] };
 }
 
 class LlamaAttention extends Module {
@@ -120,7 +114,6 @@ class LlamaAttention extends Module {
     const q = rope(this.q_proj.forward(x), H, positions, c.rope_theta);
     let k = rope(this.k_proj.forward(x), Hkv, positions, c.rope_theta);
     let v = this.v_proj.forward(x);
-    if (o.packed !== undefined) return this.o_proj.forward(this.packedAttention(q, k, v, layer, o.packed));
     let qOffset = 0;
     if (o.cache !== undefined) {
       // Append the new keys/values, then attend over the whole cached prefix.
@@ -136,37 +129,6 @@ class LlamaAttention extends Module {
     }
     const a = attention(q, k, v, { batch: o.batch ?? 1, heads: H, kvHeads: Hkv, causal: true, qOffset });
     return this.o_proj.forward(a);
-  }
-
-  /** Attention of stacked sequences, each appended to and attending over its own cache. */
-  private packedAttention(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    layer: number,
-    packed: NonNullable<ForwardOptions["packed"]>,
-  ): Tensor {
-    const c = this.config;
-    const kvDim = k.cols;
-    let start = 0;
-    const parts = packed.rows.map((n, i) => {
-      const cache = packed.caches[i];
-      const past = cache.length;
-      cache.keys[layer].set(k.data.subarray(start * kvDim, (start + n) * kvDim), past * kvDim);
-      cache.values[layer].set(v.data.subarray(start * kvDim, (start + n) * kvDim), past * kvDim);
-      const total = past + n;
-      const keys = new Tensor(cache.keys[layer].subarray(0, total * kvDim), [total, kvDim]);
-      const values = new Tensor(cache.values[layer].subarray(0, total * kvDim), [total, kvDim]);
-      const qi = sliceRows(q, start, start + n);
-      start += n;
-      return attention(qi, keys, values, {
-        heads: c.num_attention_heads,
-        kvHeads: c.num_key_value_heads,
-        causal: true,
-        qOffset: past,
-      });
-    });
-    return parts.length === 1 ? parts[0] : concatRows(parts);
   }
 }
 
@@ -255,39 +217,13 @@ export class LlamaModel extends Module {
         );
     }
     const positions = new Int32Array(rows);
-    if (o.packed !== undefined) this.packedPositions(rows, o, positions);
-    else for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) positions[b * T + t] = past + t;
+    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) positions[b * T + t] = past + t;
     let h = inputs;
     this.layers.forEach((layer, i) => {
       h = layer.forward(h, positions, i, o);
     });
     if (o.cache !== undefined) o.cache.length = past + T;
-    o.packed?.caches.forEach((cache, i) => (cache.length += o.packed!.rows[i]));
     return this.norm.forward(h);
-  }
-
-  /** Checks a packed forward's sequences and fills each one's positions (from its cache's length). */
-  private packedPositions(rows: number, o: ForwardOptions, positions: Int32Array): void {
-    const p = o.packed!;
-    if (o.cache !== undefined || (o.batch ?? 1) !== 1)
-      throw new Error("LlamaModel.forward: packed sequences take neither cache nor batch");
-    if (isGradEnabled())
-      throw new Error("LlamaModel.forward: packed sequences are for inference; wrap the call in noGrad()");
-    if (p.rows.length !== p.caches.length || p.rows.reduce((a, n) => a + n, 0) !== rows)
-      throw new Error(
-        `LlamaModel.forward: packed rows [${p.rows.join(", ")}] with ${p.caches.length} caches for ${rows} input rows`,
-      );
-    let r = 0;
-    p.rows.forEach((n, i) => {
-      const cache = p.caches[i];
-      if (!Number.isInteger(n) || n < 1 || cache.length + n > cache.capacity)
-        throw new Error(
-          `LlamaModel.forward: packed sequence ${i}: ${cache.length} cached + ${n} new positions (capacity ${cache.capacity})`,
-        );
-      if (p.caches.indexOf(cache) !== i)
-        throw new Error(`LlamaModel.forward: packed sequence ${i} shares a cache`);
-      for (let t = 0; t < n; t++) positions[r++] = cache.length + t;
-    });
   }
 }
 
