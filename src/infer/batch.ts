@@ -12,7 +12,7 @@
 // cache and logits equal its prefill alone (generate()).
 import { Rng } from "../engine/random.js";
 import { noGrad } from "../engine/tensor.js";
-import { KVCache, type LlamaForCausalLM, type Segment } from "../models/llama.js";
+import { KVCache, type LlamaConfig, type LlamaForCausalLM, type Segment } from "../models/llama.js";
 import { LlamaDecodeStep } from "../models/llama_decode.js";
 import { LlamaPrefill } from "../models/llama_prefill.js";
 import { segmentLength } from "../models/refrag.js";
@@ -50,6 +50,55 @@ export interface BatchEngineOptions {
   prefillPositions?: number;
   tokenizer?: TextDecoder | null;
 }
+
+/**
+ * KV caches of finished requests, kept for the next ones: a new cache is ~2 MiB of fresh, zeroed pages
+ * per request at bench:serve's sizes (page faults, and external memory that drives V8's collections), a
+ * kept one is warm. Attention reads only a cache's first `length` positions, so a cache handed out again
+ * starts at length 0 and its old contents are never read. Capacities are rounded up to a multiple of
+ * CACHE_ROUND positions so requests of similar sizes share; at most `maxKept` caches and `maxBytes` are kept.
+ */
+export class KVCachePool {
+  private readonly kept: KVCache[] = [];
+  private bytes = 0;
+
+  constructor(
+    readonly config: LlamaConfig,
+    readonly maxKept: number,
+    readonly maxBytes = 256 * 2 ** 20,
+  ) {}
+
+  /** A cache of at least `capacity` positions, empty: the smallest kept one that fits, or a new one. */
+  take(capacity: number): KVCache {
+    let best = -1;
+    this.kept.forEach((c, i) => {
+      if (c.capacity >= capacity && (best < 0 || c.capacity < this.kept[best].capacity)) best = i;
+    });
+    if (best < 0) return new KVCache(this.config, Math.ceil(capacity / CACHE_ROUND) * CACHE_ROUND);
+    const [cache] = this.kept.splice(best, 1);
+    this.bytes -= cacheBytes(cache);
+    cache.truncate(0);
+    return cache;
+  }
+
+  /** Keeps a cache nobody reads any more (the oldest kept ones go when the limits are reached). */
+  give(cache: KVCache): void {
+    const n = cacheBytes(cache);
+    if (n > this.maxBytes) return;
+    this.kept.push(cache);
+    this.bytes += n;
+    while (this.kept.length > this.maxKept || this.bytes > this.maxBytes)
+      this.bytes -= cacheBytes(this.kept.shift()!);
+  }
+
+  /** Caches kept. */
+  get size(): number {
+    return this.kept.length;
+  }
+}
+
+const CACHE_ROUND = 64;
+const cacheBytes = (c: KVCache) => 2 * c.keys.length * c.keys[0].byteLength;
 
 /** A pushed sequence of tokens read as an async iterator. */
 class Channel {
@@ -130,6 +179,8 @@ export class BatchEngine {
   private closed = false;
   private readonly decodeStep: LlamaDecodeStep;
   private readonly prefillPass: LlamaPrefill;
+  /** KV caches of finished rows, handed to joining ones. */
+  readonly caches: KVCachePool;
   /** Called after every decode step with the rows it ran (metrics). */
   onStep: ((rows: number, ms: number) => void) | null = null;
   /** Called after every prefill with the requests and prompt positions it ran together (metrics). */
@@ -153,6 +204,7 @@ export class BatchEngine {
       );
     this.decodeStep = new LlamaDecodeStep(decoder, this.maxActive);
     this.prefillPass = new LlamaPrefill(decoder);
+    this.caches = new KVCachePool(decoder.config, this.maxActive);
   }
 
   /** Requests waiting for a row. */
@@ -270,6 +322,8 @@ export class BatchEngine {
   private finish(row: Row, error: unknown): void {
     row.stats.kvBytes = row.cache?.bytesUsed() ?? 0;
     row.stats.totalMs = performance.now() - row.t0;
+    if (row.cache !== null) this.caches.give(row.cache);
+    row.cache = null;
     row.channel.close(error);
   }
 
@@ -333,7 +387,7 @@ export class BatchEngine {
   private prefill(rows: Row[]): Float32Array {
     const d = this.decoder;
     const caches = rows.map((row) => {
-      row.cache = new KVCache(d.config, checkContext(d, row.stats.promptPositions!, row.maxNew));
+      row.cache = this.caches.take(checkContext(d, row.stats.promptPositions!, row.maxNew));
       return row.cache;
     });
     return noGrad(() =>

@@ -1,10 +1,11 @@
 // Continuous batching: a request's logits are bit-identical alone and among 31 others (batch invariance),
-// its greedy tokens equal the unbatched generate()'s, the queue is bounded, and a leaving client frees its row.
+// its greedy tokens equal the unbatched generate()'s, the queue is bounded, a leaving client frees its row,
+// and a KV cache handed on from a finished request (old keys past its length) gives a fresh cache's bits.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import "../helpers.js";
 import { Rng } from "../../src/engine/random.js";
-import { BatchEngine, QueueFullError, type BatchRequest } from "../../src/infer/batch.js";
+import { BatchEngine, KVCachePool, QueueFullError, type BatchRequest } from "../../src/infer/batch.js";
 import { ContextLengthError, generate } from "../../src/infer/generate.js";
 import { llamaConfig, LlamaForCausalLM } from "../../src/models/llama.js";
 import { tokenizer } from "../tiny_refrag.js";
@@ -188,4 +189,50 @@ test("batch: the queue is bounded, a context too long fails at submit, a leaving
     none.push(t.id);
   assert.deepEqual(none, []);
   assert.equal(s.finishReason, "aborted");
+});
+
+test("batch: a kept KV cache, dirty past its length, gives the bits of a fresh one", async () => {
+  const [long, short] = prompts(2, 11);
+  const engine = new BatchEngine(decoder, { maxActive: 4 });
+  await run(engine, long, 40); // leaves a cache written up to ~70 positions
+  assert.equal(engine.caches.size, 1);
+  const reused = await run(engine, short, 20);
+  assert.equal(engine.caches.size, 1, "the short request took the kept cache and gave it back");
+  const fresh = await run(new BatchEngine(decoder), short, 20);
+  assert.deepEqual(reused.ids, fresh.ids);
+  fresh.logits.forEach((l, i) => assert.ok(bits(reused.logits[i]).equals(bits(l)), `logits of token ${i}`));
+});
+
+test("KVCachePool: the smallest kept cache that fits, emptied; capacities rounded up; bounded", () => {
+  const pool = new KVCachePool(decoder.config, 2, 2 * 2 ** 20);
+  const a = pool.take(70);
+  assert.equal(a.capacity, 128);
+  const b = pool.take(10);
+  assert.equal(b.capacity, 64);
+  a.length = b.length = 9;
+  pool.give(a);
+  pool.give(b);
+  assert.equal(pool.take(20), b, "the smaller one that fits");
+  assert.equal(b.length, 0);
+  assert.equal(pool.take(100), a);
+  assert.notEqual(pool.take(100), a, "nothing kept: a new cache");
+  // At most 2 caches (the oldest goes), and none past maxBytes (512 bytes a position here: 2 MiB is 4,096).
+  for (let i = 0; i < 3; i++) pool.give(pool.take(64));
+  assert.equal(pool.size, 1, "one cache, taken and given back");
+  const other = () => new KVCachePool(decoder.config, 1).take(64);
+  const [c1, c2] = [other(), other()];
+  pool.give(c1);
+  pool.give(c2);
+  assert.equal(pool.size, 2);
+  assert.equal(
+    pool.take(64),
+    c1,
+    "the loop's cache (kept first) went when c2 came: c1 is the first that fits",
+  );
+  assert.equal(pool.size, 1);
+  assert.equal(pool.take(64), c2);
+  const big = new KVCachePool(decoder.config, 1).take(4100);
+  pool.give(big);
+  assert.equal(pool.size, 0);
+  assert.notEqual(pool.take(4100), big, "a cache past maxBytes is not kept");
 });
