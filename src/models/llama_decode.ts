@@ -35,6 +35,10 @@ interface Buffers {
   rstd: Float32Array; // [R]
   positions: Int32Array; // [R] the new token's position in each sequence
   lengths: Int32Array; // [R] keys each row attends to (positions + 1)
+  kRows: Float32Array[]; // [R] row r of k, a view (appended to row r's cache)
+  vRows: Float32Array[]; // [R] row r of v, a view
+  keys: Float32Array[]; // [R] this layer's cached keys of each row (refilled per layer)
+  values: Float32Array[]; // [R] this layer's cached values of each row
 }
 
 /** How the step multiplies by a weight: K-major on the transposed copy, or the dot-product gemvRows. */
@@ -143,12 +147,12 @@ export class LlamaDecodeStep {
       K.pointwise.rope(R, Hkv, D, c.rope_theta, b.positions, b.k, false);
       for (let r = 0; r < R; r++) {
         const slot = b.positions[r] * kvDim;
-        caches[r].keys[l].set(b.k.subarray(r * kvDim, (r + 1) * kvDim), slot);
-        caches[r].values[l].set(b.v.subarray(r * kvDim, (r + 1) * kvDim), slot);
+        b.keys[r] = caches[r].keys[l];
+        b.values[r] = caches[r].values[l];
+        b.keys[r].set(b.kRows[r], slot);
+        b.values[r].set(b.vRows[r], slot);
       }
-      const keys = caches.map((cache) => cache.keys[l]);
-      const values = caches.map((cache) => cache.values[l]);
-      K.attention.attentionDecodeRows(R, H, Hkv, D, scale, b.q, keys, values, b.lengths, b.att);
+      K.attention.attentionDecodeRows(R, H, Hkv, D, scale, b.q, b.keys, b.values, b.lengths, b.att);
       this.residualLinear(R, b.att, at.o_proj, b.x, b.xb);
       // MLP: x += down_proj(silu(gate_proj(xn)) · up_proj(xn)).
       const m = layer.mlp;
@@ -214,6 +218,10 @@ export class LlamaDecodeStep {
       rstd: cut(full.rstd, 1),
       positions: cut(full.positions, 1),
       lengths: cut(full.lengths, 1),
+      kRows: full.kRows.slice(0, R),
+      vRows: full.vRows.slice(0, R),
+      keys: full.keys.slice(0, R),
+      values: full.values.slice(0, R),
     };
     this.views.set(R, b);
     return b;
@@ -223,12 +231,16 @@ export class LlamaDecodeStep {
     const c = this.decoder.config;
     const HD = c.num_attention_heads * headDim(c);
     const kvDim = c.num_key_value_heads * headDim(c);
+    const k = new Float32Array(R * kvDim);
+    const v = new Float32Array(R * kvDim);
+    const rows = (a: Float32Array) =>
+      Array.from({ length: R }, (_, r) => a.subarray(r * kvDim, (r + 1) * kvDim));
     return {
       x: new Float32Array(R * c.hidden_size),
       xb: new Float32Array(R * c.hidden_size),
       q: new Float32Array(R * HD),
-      k: new Float32Array(R * kvDim),
-      v: new Float32Array(R * kvDim),
+      k,
+      v,
       att: new Float32Array(R * HD),
       gate: new Float32Array(R * c.intermediate_size),
       up: new Float32Array(R * c.intermediate_size),
@@ -236,6 +248,10 @@ export class LlamaDecodeStep {
       rstd: new Float32Array(R),
       positions: new Int32Array(R),
       lengths: new Int32Array(R),
+      kRows: rows(k),
+      vRows: rows(v),
+      keys: new Array<Float32Array>(R).fill(k),
+      values: new Array<Float32Array>(R).fill(v),
     };
   }
 }
