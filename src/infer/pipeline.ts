@@ -64,6 +64,8 @@ export interface PreparedPrompt {
   expand: boolean[];
   /** Raw context tokens (what the full-context decoder would read). */
   contextTokens: number;
+  /** Each passage's text tokens, in the order given (0 for a passage left out: no tokens). */
+  passageTokens: number[];
   positions: number;
 }
 
@@ -128,7 +130,9 @@ export class RefragPipeline {
         ? [{ ids: before }, { ids: after }]
         : promptSegments(this.model, { before, passages, projected: this.model.project(all), expand, after }),
     );
-    return { segments, chunks, expand, contextTokens, positions: segmentLength(segments) };
+    const passageTokens = req.passages.map(() => 0);
+    for (const p of passages) passageTokens[p.index] = p.ids.length;
+    return { segments, chunks, expand, contextTokens, passageTokens, positions: segmentLength(segments) };
   }
 
   /** Stream the answer. */

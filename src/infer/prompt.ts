@@ -152,6 +152,8 @@ export function answerDecoder(tokenizer: PipelineTokenizer): { decode(ids: reado
 
 /** One passage of a prompt, tokenised: its raw header, its text's ids and their chunks of k. */
 export interface PromptPassage {
+  /** Its place in the passages given (0-based; the header reads number + 1). */
+  index: number;
   /** The title ("" without one), as the query heuristic reads it. */
   title: string;
   header: Int32Array;
@@ -172,7 +174,7 @@ export function promptPassages(
     const ids = Int32Array.from(tokenizer.encode(p.text, { allowSpecial: false }));
     if (ids.length === 0) return;
     const header = Int32Array.from(tokenizer.encode(passageHeader(i, p.title), { allowSpecial: false }));
-    out.push({ title: p.title?.trim() ?? "", header, ids, chunks: chunkTokens(ids, k) });
+    out.push({ index: i, title: p.title?.trim() ?? "", header, ids, chunks: chunkTokens(ids, k) });
   });
   return out;
 }

@@ -186,8 +186,8 @@ export class RagService {
     const k = this.pipeline.model.chunkSize;
     let c = 0;
     let saved = 0;
-    for (const p of passages) {
-      p.tokens = this.pipeline.tokenizer.encode(p.text, { allowSpecial: false }).length;
+    for (const [i, p] of passages.entries()) {
+      p.tokens = prompt.passageTokens[i];
       const n = Math.ceil(p.tokens / k);
       p.expanded = prompt.expand.slice(c, c + n);
       p.chunkText = prompt.chunks
