@@ -9,10 +9,11 @@
 // Vectorised across n: broadcast X[r, k] and FMA it into accumulators that hold 16 (AVX-512) or 8 (AVX2)
 // consecutive outputs. A tile of RB rows × NB vectors loads each Wt vector once per k and uses it RB times;
 // the last vector of a row of Wt is masked when N is not a multiple of the width. The outputs go in blocks
-// of NB vectors; each block's K × 16·NB panel of Wt is read by every row block from L2 (the first one
-// streams it from memory), and while the row blocks work on one panel they prefetch the next into L2, a
-// slice each (a panel's rows are N apart, a page apart for the LM head, where the hardware prefetcher
-// cannot follow). One row under AVX-512 (the single-stream decode step) reads Wt in address order instead
+// of NB vectors; each block's K × 16·NB panel of Wt is read by every row block (the first one streams it
+// from memory), under AVX-512 in K blocks of 24 KiB that stay in L1 while every row block applies them
+// (the row blocks' running sums wait in a scratch between K blocks, stored and reloaded as f32: the same
+// chains), and while the row blocks work on one panel they prefetch the next into L2, a slice each (a
+// panel's rows are N apart, a page apart for the LM head, where the hardware prefetcher cannot follow). One row under AVX-512 (the single-stream decode step) reads Wt in address order instead
 // (section "one row"): the same chains, at close to the memory's read bandwidth.
 // Shapes: X R×K, Wt K×N (f32 or bf16 bits), Y R×N, all row-major and contiguous.
 #include <immintrin.h>
@@ -48,6 +49,8 @@ struct Tile {
   const void* next;  // the next output block's panel of Wt, to prefetch into L2, or null
   int64_t ldn;       // next's row stride
   int pass, mask;    // this row block prefetches the next panel's rows k with (k & mask) == pass
+  int64_t k0, k1;    // the rows of Wt this call applies, [k0, k1) (AVX-512; AVX2 takes [0, K))
+  float* part;       // the running sums before k0 and after k1 (RB × 16·NB floats) when not [0, K)
 };
 
 // ---- AVX-512 ----------------------------------------------------------------------------------------
@@ -77,8 +80,9 @@ REFRAG_AVX512 void tile_avx512(const Tile& t, const T* wt, __mmask16 last) {
   #pragma GCC unroll 8
   for (int r = 0; r < RB; r++)
     #pragma GCC unroll 32
-    for (int j = 0; j < NB; j++) acc[r][j] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < K; k++) {
+    for (int j = 0; j < NB; j++)
+      acc[r][j] = t.k0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(t.part + (r * NB + j) * 16);
+  for (int64_t k = t.k0; k < t.k1; k++) {
     const T* w = wt + k * t.ldw;
     if (next != nullptr && (k & t.mask) == t.pass)
 #pragma GCC unroll 32
@@ -93,6 +97,13 @@ REFRAG_AVX512 void tile_avx512(const Tile& t, const T* wt, __mmask16 last) {
       #pragma GCC unroll 32
       for (int j = 0; j < NB; j++) acc[r][j] = _mm512_fmadd_ps(xv, wv[j], acc[r][j]);
     }
+  }
+  if (t.k1 < K) {  // more rows of Wt to come: the sums wait in part (stored and reloaded as f32: exact)
+    #pragma GCC unroll 8
+    for (int r = 0; r < RB; r++)
+      #pragma GCC unroll 32
+      for (int j = 0; j < NB; j++) _mm512_storeu_ps(t.part + (r * NB + j) * 16, acc[r][j]);
+    return;
   }
   #pragma GCC unroll 8
   for (int r = 0; r < RB; r++)
@@ -170,7 +181,7 @@ REFRAG_AVX512 void row_range(int64_t n0, int64_t n1, int64_t K, float alpha, con
   if (n <= 16 * kRowRegs) {
     static constexpr auto strips = strip_table<T>(std::make_integer_sequence<int, kRowRegs>());
     const int64_t nb = (n + 15) / 16;
-    strips[nb - 1](Tile{K, N, N, x, y + n0, alpha, beta, nullptr, 0, 0, 0}, Wt + n0, lanes(n - 16 * (nb - 1)));
+    strips[nb - 1](Tile{K, N, N, x, y + n0, alpha, beta, nullptr, 0, 0, 0, 0, K, nullptr}, Wt + n0, lanes(n - 16 * (nb - 1)));
     return;
   }
   static constexpr auto blocks = row_block_table<T>(std::make_integer_sequence<int, 8>());  // 8 = 128 / 16
@@ -296,12 +307,23 @@ std::pair<const T*, int64_t> block_at(const T* Wt, bool panels, int64_t n, int64
 
 // Outputs [n0, n1) of every row: blocks of s.vecs vectors (the last one shorter, its last vector masked),
 // each block applied to the rows in runs of s.rows.
+// Rows of Wt per K block when several row blocks share an output block (AVX-512): the block's slice of Wt,
+// kKBlockBytes, stays in L1 while every row block applies it, instead of each row block streaming the
+// whole K × 16·NB panel from L2 (which held R = 32 products to ~100 GFLOP/s).
+constexpr int64_t kKBlockBytes = 24 << 10;
+
+// Outputs [n0, n1) of every row: blocks of s.vecs vectors (the last one shorter, its last vector masked),
+// each block applied to the rows in runs of s.rows; under AVX-512 with several runs, in K blocks (the runs'
+// running sums kept in a scratch between blocks).
 template <typename T>
 void kmajor_range(bool wide, Shape s, bool panels, int64_t n0, int64_t n1, int64_t R, int64_t K, float alpha,
                   const float* X, const T* Wt, float beta, float* Y, int64_t N) {
   const int64_t block = int64_t(s.vecs) * s.width;
   const int64_t nrb = (R + s.rows - 1) / s.rows;
   const int passes = nrb >= 8 ? 8 : nrb >= 4 ? 4 : nrb >= 2 ? 2 : 1;  // a power of two, ≤ nrb
+  const int64_t kc = wide && nrb > 1 ? std::max<int64_t>(1, kKBlockBytes / (block * int64_t(sizeof(T)))) : K;
+  thread_local std::vector<float> scratch;
+  if (kc < K && scratch.size() < static_cast<size_t>(nrb * s.rows * block)) scratch.resize(nrb * s.rows * block);
   for (int64_t n = n0; n < n1; n += block) {
     const int64_t nn = std::min(block, n1 - n);
     const int nb = static_cast<int>((nn + s.width - 1) / s.width);
@@ -309,15 +331,19 @@ void kmajor_range(bool wide, Shape s, bool panels, int64_t n0, int64_t n1, int64
     const auto [w, ldw] = block_at(Wt, panels, n, N, K);
     const bool pf = n + block < n1;
     const auto [next, ldn] = pf ? block_at(Wt, panels, n + block, N, K) : std::pair<const T*, int64_t>{nullptr, 0};
-    for (int64_t r0 = 0; r0 < R; r0 += s.rows) {
-      const int rb = static_cast<int>(std::min<int64_t>(s.rows, R - r0));
-      const Tile t{K,    N,    ldw, X + r0 * K, Y + r0 * N + n, alpha, beta, next, ldn,
-                   static_cast<int>((r0 / s.rows) & (passes - 1)), passes - 1};
-      switch (rb) {
-        case 1: tile_rows<T, 1>(wide, nb, t, w, last); break;
-        case 2: tile_rows<T, 2>(wide, nb, t, w, last); break;
-        case 3: tile_rows<T, 3>(wide, nb, t, w, last); break;
-        default: tile_rows<T, 4>(wide, nb, t, w, last); break;
+    for (int64_t k0 = 0; k0 < K; k0 += kc) {
+      const int64_t k1 = std::min(K, k0 + kc);
+      for (int64_t r0 = 0; r0 < R; r0 += s.rows) {
+        const int rb = static_cast<int>(std::min<int64_t>(s.rows, R - r0));
+        float* part = kc < K ? scratch.data() + r0 * block : nullptr;
+        const Tile t{K,    N,    ldw, X + r0 * K, Y + r0 * N + n, alpha, beta, next, ldn,
+                     static_cast<int>((r0 / s.rows) & (passes - 1)), passes - 1, k0, k1, part};
+        switch (rb) {
+          case 1: tile_rows<T, 1>(wide, nb, t, w, last); break;
+          case 2: tile_rows<T, 2>(wide, nb, t, w, last); break;
+          case 3: tile_rows<T, 3>(wide, nb, t, w, last); break;
+          default: tile_rows<T, 4>(wide, nb, t, w, last); break;
+        }
       }
     }
   }

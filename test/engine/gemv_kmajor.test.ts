@@ -18,7 +18,9 @@ const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLeng
 // block, K = 1 and odd K, and the shipped widths (the LM head's is cut to 1,000 outputs). One row under
 // AVX-512 holds up to 384 outputs in registers ([384, 5]: all 24 vectors) and goes wider in blocks of 8
 // rows of Wt, 128 outputs at a time ([385, 23]: one masked lane past them, a block of 7 rows at the end;
-// [700, 37]: 5 full chunks and a masked partial one).
+// [700, 37]: 5 full chunks and a masked partial one). Several row blocks (R > 4) under AVX-512 apply Wt in
+// K blocks of 64 rows (f32) or 128 (bf16) with running sums in a scratch between them: K = 131 ends in a
+// 3-row block, 688 in 48 and 256 in a full one.
 const SHAPES: [number, number][] = [
   [1, 1],
   [3, 7],
