@@ -188,7 +188,8 @@ export function queryWords(text: string): string[] {
   ).filter((w) => !QUERY_STOPWORDS.has(w));
 }
 
-// Endings cut before words are compared, longest first, so that "independent" meets "Independence" and
+// Endings cut before words are compared (each before the shorter endings it contains), so that
+// "independent" meets "Independence" and
 // "borders" meets "border"; a stem keeps at least 4 letters.
 const QUERY_SUFFIXES = [
   "ations",
