@@ -189,8 +189,7 @@ export function queryWords(text: string): string[] {
 }
 
 // Endings cut before words are compared (each before the shorter endings it contains), so that
-// "independent" meets "Independence" and
-// "borders" meets "border"; a stem keeps at least 4 letters.
+// "independent" meets "Independence" and "borders" meets "border"; a stem keeps at least 4 letters.
 const QUERY_SUFFIXES = [
   "ations",
   "ation",
