@@ -3,9 +3,9 @@
 // all of them packed in one forward (the engine's batched prefill); 32-row decode steps with every kernel
 // call timed by family; one-row steps for comparison; GFLOP/s against the machine's peak (peakGflops).
 // Wall and CPU milliseconds: run it with the machine's other jobs paused and read the wall figures.
-//   npm run bench:serve-profile [-- --rows 32 --tokens 64]
+//   npm run bench:serve-profile [-- --rows 32 --tokens 64 --kv-cache bf16]
 import { parseArgs } from "node:util";
-import { positiveInt } from "../src/cli/args.js";
+import { choice, positiveInt } from "../src/cli/args.js";
 import { kernels } from "../src/engine/kernels/index.js";
 import { peakGflops } from "../src/engine/kernels/gemm.js";
 import { setNumThreads } from "../src/engine/native.js";
@@ -13,7 +13,7 @@ import { Rng } from "../src/engine/random.js";
 import { noGrad } from "../src/engine/tensor.js";
 import { sliceRows } from "../src/engine/ops.js";
 import { RefragPipeline } from "../src/infer/pipeline.js";
-import { KVCache, type Segment } from "../src/models/llama.js";
+import { KV_CACHE_DTYPES, KVCache, type Segment } from "../src/models/llama.js";
 import { LlamaDecodeStep } from "../src/models/llama_decode.js";
 import { LlamaPrefill } from "../src/models/llama_prefill.js";
 import { preset, refragConfigFor } from "../src/models/presets.js";
@@ -27,11 +27,14 @@ const { values } = parseArgs({
   options: {
     rows: { type: "string", default: "32" },
     tokens: { type: "string", default: "64" },
+    "kv-cache": { type: "string", default: "bf16" },
   },
 });
 setNumThreads(1);
 const R = positiveInt("--rows", values.rows);
 const T = positiveInt("--tokens", values.tokens);
+// The server's KV cache storage by default (RagServiceOptions.kvCache).
+const kv = choice("--kv-cache", values["kv-cache"], KV_CACHE_DTYPES);
 const shape = preset("shipped");
 const tokenizer = Tokenizer.fromFile(defaultTokenizerPath());
 const model = new RefragModel(
@@ -91,7 +94,7 @@ for (const [group, obj] of Object.entries(kernels) as [string, unknown][]) {
 
 const need = Math.max(...positions) + T + 1;
 const prefill = (p: Segment[]) => {
-  const cache = new KVCache(c, need);
+  const cache = new KVCache(c, need, kv);
   const logits = noGrad(() => {
     const h = d.model.forward(d.model.embed(p), { cache });
     return d.logits(sliceRows(h, h.rows - 1, h.rows)).data;
@@ -123,7 +126,7 @@ const packed = () =>
   noGrad(() =>
     prefillPass.run(
       prompts,
-      prompts.map(() => new KVCache(c, need)),
+      prompts.map(() => new KVCache(c, need, kv)),
     ),
   );
 packed();

@@ -23,7 +23,12 @@
 #include "checks.h"
 #include "common.h"
 #include "pool.h"
+#include "weights_simd.h"
 
+// GCC 12's avx512fintrin.h builds results from self-initialised undefined vectors, which
+// -W(maybe-)uninitialized reports in every caller (a known false positive).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #define AVX2 __attribute__((target("avx2,fma")))
 
 namespace refrag {
@@ -227,10 +232,14 @@ void pack_rows(const float* x, int64_t stride, int64_t j0, int64_t n, int64_t D,
 
 // ---- forward, tiled ---------------------------------------------------------------------------------
 
-struct FwdIo {
-  const float *q, *k, *v;
+// K and V are f32, or bf16 bits (a bf16 KV cache, decode path only): widened exactly as they are read.
+template <typename T>
+struct FwdIoT {
+  const float* q;
+  const T *k, *v;
   float *out, *lse;
 };
+using FwdIo = FwdIoT<float>;
 
 // One softmax step for a row of scores s[0, np): scales, masks columns >= nvalid, updates the running max
 // m and sum l, writes p in place and returns the factor the row's accumulated output must be scaled by.
@@ -349,41 +358,54 @@ void forward_tiled(const Shape& sh, const FwdIo& io) {
 
 // ---- forward, direct (decode) -----------------------------------------------------------------------
 
+// 8 floats of a key or value row, f32 or bf16; the masked form reads only the first n (n < 8).
+AVX2 inline __m256 kv_load8(const float* p) { return _mm256_loadu_ps(p); }
+AVX2 inline __m256 kv_load8(const uint16_t* p) { return load8(p); }
+AVX2 inline __m256 kv_mask8(const float* p, int64_t n) { return _mm256_maskload_ps(p, lane_mask(n)); }
+AVX2 inline __m256 kv_mask8(const uint16_t* p, int64_t n) {
+  uint16_t buf[8] = {};
+  std::memcpy(buf, p, n * sizeof(uint16_t));
+  return load8(buf);
+}
+
 // Dot products of q with 8 consecutive keys (row stride ks).
-AVX2 inline __m256 dot8(const float* q, const float* k, int64_t ks, int64_t D) {
+template <typename T>
+AVX2 inline __m256 dot8(const float* q, const T* k, int64_t ks, int64_t D) {
   __m256 a[8];
   for (int u = 0; u < 8; u++) a[u] = _mm256_setzero_ps();
   int64_t d = 0;
   for (; d + 8 <= D; d += 8) {
     const __m256 qv = _mm256_loadu_ps(q + d);
 #pragma GCC unroll 8
-    for (int u = 0; u < 8; u++) a[u] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + u * ks + d), a[u]);
+    for (int u = 0; u < 8; u++) a[u] = _mm256_fmadd_ps(qv, kv_load8(k + u * ks + d), a[u]);
   }
   if (d < D) {
     const __m256i mk = lane_mask(D - d);
     const __m256 qv = _mm256_maskload_ps(q + d, mk);
 #pragma GCC unroll 8
-    for (int u = 0; u < 8; u++) a[u] = _mm256_fmadd_ps(qv, _mm256_maskload_ps(k + u * ks + d, mk), a[u]);
+    for (int u = 0; u < 8; u++) a[u] = _mm256_fmadd_ps(qv, kv_mask8(k + u * ks + d, D - d), a[u]);
   }
   __m256 t0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
   __m256 t1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
   return _mm256_add_ps(_mm256_permute2f128_ps(t0, t1, 0x20), _mm256_permute2f128_ps(t0, t1, 0x31));
 }
 
-AVX2 inline float dot1(const float* q, const float* k, int64_t D) {
+template <typename T>
+AVX2 inline float dot1(const float* q, const T* k, int64_t D) {
   __m256 a = _mm256_setzero_ps();
   int64_t d = 0;
-  for (; d + 8 <= D; d += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + d), a);
+  for (; d + 8 <= D; d += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), kv_load8(k + d), a);
   if (d < D) {
     const __m256i mk = lane_mask(D - d);
-    a = _mm256_fmadd_ps(_mm256_maskload_ps(q + d, mk), _mm256_maskload_ps(k + d, mk), a);
+    a = _mm256_fmadd_ps(_mm256_maskload_ps(q + d, mk), kv_mask8(k + d, D - d), a);
   }
   return hsum(a);
 }
 
 // Continues the online softmax of one query row over keys [c0, c0 + n) (n <= 256) read straight from
 // the token-major cache; o[Dp] holds the unnormalised output, m and l the running max and sum.
-AVX2 void direct_update(const Shape& sh, const float* q, const float* kh, const float* vh, int64_t c0, int64_t n,
+template <typename T>
+AVX2 void direct_update(const Shape& sh, const float* q, const T* kh, const T* vh, int64_t c0, int64_t n,
                         float* o, float& m, float& l) {
   const int64_t D = sh.D, Dp = sh.Dp(), stride = sh.Hkv * D;
   alignas(32) float s[256];
@@ -394,22 +416,21 @@ AVX2 void direct_update(const Shape& sh, const float* q, const float* kh, const 
   // o = alpha·o + Σ_j p_j v_j, four vectors of the row at a time kept in registers.
   for (int64_t d0 = 0; d0 < Dp; d0 += 32) {
     const int nv = static_cast<int>(std::min<int64_t>(4, (Dp - d0) / 8));
-    __m256i mk[4];
     __m256 acc[4];
     for (int u = 0; u < 4; u++) {
-      mk[u] = lane_mask(D - d0 - 8 * u);
       acc[u] = u < nv ? _mm256_mul_ps(_mm256_set1_ps(alpha), _mm256_loadu_ps(o + d0 + 8 * u)) : _mm256_setzero_ps();
     }
-    const float* vrow = vh + c0 * stride + d0;
+    const T* vrow = vh + c0 * stride + d0;
     if (nv == 4 && d0 + 32 <= D) {
       for (int64_t jj = 0; jj < n; jj++, vrow += stride) {
         const __m256 p = _mm256_broadcast_ss(s + jj);
-        for (int u = 0; u < 4; u++) acc[u] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vrow + 8 * u), acc[u]);
+        for (int u = 0; u < 4; u++) acc[u] = _mm256_fmadd_ps(p, kv_load8(vrow + 8 * u), acc[u]);
       }
     } else {
       for (int64_t jj = 0; jj < n; jj++, vrow += stride) {
         const __m256 p = _mm256_broadcast_ss(s + jj);
-        for (int u = 0; u < nv; u++) acc[u] = _mm256_fmadd_ps(p, _mm256_maskload_ps(vrow + 8 * u, mk[u]), acc[u]);
+        for (int u = 0; u < nv; u++)
+          acc[u] = _mm256_fmadd_ps(p, kv_mask8(vrow + 8 * u, std::min<int64_t>(8, D - d0 - 8 * u)), acc[u]);
       }
     }
     for (int u = 0; u < nv; u++) _mm256_storeu_ps(o + d0 + 8 * u, acc[u]);
@@ -418,11 +439,20 @@ AVX2 void direct_update(const Shape& sh, const float* q, const float* kh, const 
 
 constexpr int64_t CH = 32;  // keys per chunk of the direct path: 32 × Hkv × D floats of K and of V stay in L2
 
-// Every cache line of one cache row (n floats), into L2.
-inline void prefetch_row(const float* p, int64_t n) {
+// Every cache line of one cache row (n values), into L2.
+template <typename T>
+inline void prefetch_row(const T* p, int64_t n) {
   const char* c = reinterpret_cast<const char*>(p);
-  for (int64_t b = 0; b < 4 * n; b += 64) _mm_prefetch(c + b, _MM_HINT_T1);
-  _mm_prefetch(c + 4 * n - 1, _MM_HINT_T1);
+  const int64_t bytes = int64_t(sizeof(T)) * n;
+  for (int64_t b = 0; b < bytes; b += 64) _mm_prefetch(c + b, _MM_HINT_T1);
+  _mm_prefetch(c + bytes - 1, _MM_HINT_T1);
+}
+
+// 16 floats of a value row, f32 or bf16.
+__attribute__((target("avx512f,avx2,fma"))) inline __m512 kv_load16(const float* p) { return _mm512_loadu_ps(p); }
+__attribute__((target("avx512f,avx2,fma"))) inline __m512 kv_load16(const uint16_t* p) {
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
 // One query row (Tq = 1, decode) of every head over keys [c0, c0 + n), n <= CH: per head exactly
@@ -434,9 +464,9 @@ inline void prefetch_row(const float* p, int64_t n) {
 // `ahead` key rows while the values are summed. From memory, 4k positions (bench:decode-memory): per-head
 // loops ~8 GB/s, all heads ~13, with the prefetch ~18 (the core's read bandwidth: ~27).
 // st: per head h, o[D], m, l at st + h·(D + 2).
-template <int NV>
-__attribute__((target("avx512f,avx2,fma"))) void direct_update_heads(const Shape& sh, const float* q, const float* k,
-                                                                   const float* v, int64_t c0, int64_t n,
+template <typename T, int NV>
+__attribute__((target("avx512f,avx2,fma"))) void direct_update_heads(const Shape& sh, const float* q, const T* k,
+                                                                   const T* v, int64_t c0, int64_t n,
                                                                    int64_t ahead, float* st) {
   const int64_t D = sh.D, Hq = sh.Hq, g = sh.group(), stride = sh.Hkv * D, W = D + 2;
   alignas(32) float s[NV][CH];  // s[h][j]; Hq = 16·NV / D <= NV
@@ -464,19 +494,20 @@ __attribute__((target("avx512f,avx2,fma"))) void direct_update_heads(const Shape
   }
   for (int64_t jj = 0; jj < n; jj++) {
     if (jj < ahead) prefetch_row(k + (c0 + CH + jj) * stride, stride);
-    const float* vrow = v + (c0 + jj) * stride;
+    const T* vrow = v + (c0 + jj) * stride;
 #pragma GCC unroll 16
     for (int u = 0; u < NV; u++)
-      acc[u] = _mm512_fmadd_ps(_mm512_set1_ps(s[hu[u]][jj]), _mm512_loadu_ps(vrow + vo[u]), acc[u]);
+      acc[u] = _mm512_fmadd_ps(_mm512_set1_ps(s[hu[u]][jj]), kv_load16(vrow + vo[u]), acc[u]);
   }
 #pragma GCC unroll 16
   for (int u = 0; u < NV; u++) _mm512_storeu_ps(st + hu[u] * W + du[u], acc[u]);
 }
 
-using HeadsFn = void (*)(const Shape&, const float*, const float*, const float*, int64_t, int64_t, int64_t, float*);
-template <int... I>
-constexpr std::array<HeadsFn, sizeof...(I)> heads_table(std::integer_sequence<int, I...>) {
-  return {&direct_update_heads<I + 1>...};
+template <typename T>
+using HeadsFn = void (*)(const Shape&, const float*, const T*, const T*, int64_t, int64_t, int64_t, float*);
+template <typename T, int... I>
+constexpr std::array<HeadsFn<T>, sizeof...(I)> heads_table(std::integer_sequence<int, I...>) {
+  return {&direct_update_heads<T, I + 1>...};
 }
 
 // Past this many bytes of K and V read by one call (all its rows), the cache is taken to stream from L3 or
@@ -489,10 +520,11 @@ constexpr int64_t kStreamBytes = int64_t(1) << 20;
 // it in chunks, every query row of every head consuming a chunk while it is in cache, so the cache is
 // read once, in address order. Per-range partial softmax states are merged at the end. `stream`: the
 // call's cache is past kStreamBytes.
-void forward_direct(const Shape& sh, const FwdIo& io, bool stream) {
+template <typename T>
+void forward_direct(const Shape& sh, const FwdIoT<T>& io, bool stream) {
   const int64_t D = sh.D, Dp = sh.Dp(), rows = sh.Hq * sh.Tq, W = Dp + 2;
   // One query row with every head's outputs in at most 16 zmm registers: all heads at once.
-  static constexpr auto heads = heads_table(std::make_integer_sequence<int, 16>());
+  static constexpr auto heads = heads_table<T>(std::make_integer_sequence<int, 16>());
   const bool together = sh.Tq == 1 && isa() == Isa::avx512 && D % 16 == 0 && sh.Hq * D <= 16 * 16;
   int64_t nsplit = (4 * num_threads() + sh.B - 1) / sh.B;
   nsplit = std::max<int64_t>(1, std::min(nsplit, (sh.Tk + 255) / 256));
@@ -517,8 +549,8 @@ void forward_direct(const Shape& sh, const FwdIo& io, bool stream) {
         continue;
       }
       for (int64_t h = 0; h < sh.Hq; h++) {
-        const float* kh = io.k + (b * sh.Tk * sh.Hkv + h / sh.group()) * D;
-        const float* vh = io.v + (b * sh.Tk * sh.Hkv + h / sh.group()) * D;
+        const T* kh = io.k + (b * sh.Tk * sh.Hkv + h / sh.group()) * D;
+        const T* vh = io.v + (b * sh.Tk * sh.Hkv + h / sh.group()) * D;
         for (int64_t i = 0; i < sh.Tq; i++) {
           const int64_t n = std::min(std::min(CH, ke - c0), sh.limit(b, i) - c0);
           if (n <= 0) continue;
@@ -760,23 +792,44 @@ Napi::Value js_attention_forward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// Element r of a JS array argument as a Float32Array of at least `need` elements.
-const float* row_array(const Args& a, size_t i, const Napi::Array& arr, int64_t r, int64_t need, const char* name) {
+// Element r of a JS array argument as a typed array of type `type` with at least `need` elements.
+const void* row_array(const Args& a, size_t i, const Napi::Array& arr, int64_t r, int64_t need, const char* name,
+                      napi_typedarray_type type) {
   const Napi::Value e = arr.Get(static_cast<uint32_t>(r));
-  if (!e.IsTypedArray() || e.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    fail(a.env(), a.op, std::string(name) + "[" + std::to_string(r) + "] (argument " + std::to_string(i) + ") must be a Float32Array");
+  const char* want = type == napi_float32_array ? "a Float32Array" : "a Uint16Array";
+  if (!e.IsTypedArray() || e.As<Napi::TypedArray>().TypedArrayType() != type)
+    fail(a.env(), a.op, std::string(name) + "[" + std::to_string(r) + "] (argument " + std::to_string(i) + ") must be " +
+                            want + " like " + name + "[0]");
   const auto t = e.As<Napi::TypedArray>();
   if (static_cast<int64_t>(t.ElementLength()) < need)
     fail(a.env(), a.op, std::string(name) + "[" + std::to_string(r) + "] has " + std::to_string(t.ElementLength()) +
                             " elements, needs " + std::to_string(need));
-  return reinterpret_cast<const float*>(static_cast<const uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset());
+  return static_cast<const uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+}
+
+template <typename T>
+void decode_rows(int64_t R, int64_t Hq, int64_t Hkv, int64_t D, float scale, const float* q,
+                 const std::vector<const void*>& kp, const std::vector<const void*>& vp, const int32_t* len,
+                 float* out) {
+  const int64_t qrow = Hq * D, kvrow = Hkv * D;
+  std::vector<float> lse(R * Hq);
+  int64_t bytes = 0;  // K and V the call reads
+  for (int64_t r = 0; r < R; r++) bytes += len[r] * kvrow * 2 * int64_t(sizeof(T));
+  parallel_tasks(R, [&](int64_t r) {
+    const Shape sh{1, 1, len[r], Hq, Hkv, D, len[r] - 1, true, scale, nullptr};
+    const FwdIoT<T> io{q + r * qrow, static_cast<const T*>(kp[r]), static_cast<const T*>(vp[r]), out + r * qrow,
+                       lse.data() + r * Hq};
+    forward_direct(sh, io, bytes >= kStreamBytes);
+  });
 }
 
 // attentionDecodeRows(R, Hq, Hkv, D, scale, q, keys, values, lengths, out): R sequences with one query row
-// each, at position lengths[r] - 1, over their own caches keys[r], values[r] ([≥ lengths[r], Hkv, D]).
-// Row r gets exactly the bits of attentionForward(B = 1, Tq = 1, Tk = lengths[r], qOffset = lengths[r] - 1,
-// causal): the same forward_direct, whose key split depends only on Tk and the thread count (not on
-// whether it runs inside a pool task), so rows can run on different threads.
+// each, at position lengths[r] - 1, over their own caches keys[r], values[r] ([≥ lengths[r], Hkv, D]), all
+// Float32Array or all Uint16Array (bf16 bits, a bf16 KV cache: widened exactly, so a row gets the bits of
+// its f32-widened cache). Row r gets exactly the bits of attentionForward(B = 1, Tq = 1, Tk = lengths[r],
+// qOffset = lengths[r] - 1, causal) on f32 keys and values: the same forward_direct, whose key split
+// depends only on Tk and the thread count (not on whether it runs inside a pool task), so rows can run on
+// different threads.
 Napi::Value js_attention_decode_rows(const Napi::CallbackInfo& info) {
   Args a(info, "attentionDecodeRows", 10);
   const int64_t R = dim_arg(a, 0, "R"), Hq = dim_arg(a, 1, "Hq", 1), Hkv = dim_arg(a, 2, "Hkv", 1);
@@ -785,7 +838,8 @@ Napi::Value js_attention_decode_rows(const Napi::CallbackInfo& info) {
   a.require(Hq % Hkv == 0, "Hq (" + std::to_string(Hq) + ") must be a multiple of Hkv (" + std::to_string(Hkv) + ")");
   const int64_t qrow = checked_product(a, {Hq, D}, "a query row"), kvrow = checked_product(a, {Hkv, D}, "a key row");
   const int64_t nq = checked_product(a, {R, qrow}, "q");
-  a.require(info[6].IsArray() && info[7].IsArray(), "keys and values (arguments 6, 7) must be arrays of Float32Array");
+  a.require(info[6].IsArray() && info[7].IsArray(),
+            "keys and values (arguments 6, 7) must be arrays of Float32Array or of Uint16Array");
   const auto ks = info[6].As<Napi::Array>(), vs = info[7].As<Napi::Array>();
   a.require(ks.Length() >= R && vs.Length() >= R,
             "keys and values need R = " + std::to_string(R) + " arrays, got " + std::to_string(ks.Length()) + " and " +
@@ -793,21 +847,21 @@ Napi::Value js_attention_decode_rows(const Napi::CallbackInfo& info) {
   const float* q = a.f32(5, nq);
   const int32_t* len = a.i32(8, R);
   float* out = a.f32(9, nq);
-  std::vector<const float*> kp(R), vp(R);
+  if (R == 0) return info.Env().Undefined();
+  const Napi::Value k0 = ks.Get(0u);
+  const bool bf16 = k0.IsTypedArray() && k0.As<Napi::TypedArray>().TypedArrayType() == napi_uint16_array;
+  const napi_typedarray_type type = bf16 ? napi_uint16_array : napi_float32_array;
+  std::vector<const void*> kp(R), vp(R);
   for (int64_t r = 0; r < R; r++) {
     a.require(len[r] >= 1, "lengths[" + std::to_string(r) + "] = " + std::to_string(len[r]) + " must be >= 1");
     const int64_t need = checked_product(a, {len[r], kvrow}, "a cache");
-    kp[r] = row_array(a, 6, ks, r, need, "keys");
-    vp[r] = row_array(a, 7, vs, r, need, "values");
+    kp[r] = row_array(a, 6, ks, r, need, "keys", type);
+    vp[r] = row_array(a, 7, vs, r, need, "values", type);
   }
-  std::vector<float> lse(R * Hq);
-  int64_t bytes = 0;  // K and V the call reads
-  for (int64_t r = 0; r < R; r++) bytes += len[r] * kvrow * 8;
-  parallel_tasks(R, [&](int64_t r) {
-    const Shape sh{1, 1, len[r], Hq, Hkv, D, len[r] - 1, true, scale, nullptr};
-    const FwdIo io{q + r * qrow, kp[r], vp[r], out + r * qrow, lse.data() + r * Hq};
-    forward_direct(sh, io, bytes >= kStreamBytes);
-  });
+  if (bf16)
+    decode_rows<uint16_t>(R, Hq, Hkv, D, scale, q, kp, vp, len, out);
+  else
+    decode_rows<float>(R, Hq, Hkv, D, scale, q, kp, vp, len, out);
   return info.Env().Undefined();
 }
 

@@ -12,8 +12,8 @@ export function freshRng(label = ""): { rng: Rng; seed: number } {
   return { rng: new Rng(seed), seed };
 }
 
-/** max |a - b| / max(max |b|, tiny): a scale-aware relative error. */
-export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+/** max |a - b| / max(max |b|, floor): a scale-aware relative error (floor: the smallest scale used). */
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>, floor = 1e-30): number {
   assert.equal(a.length, b.length, "relErr: length mismatch");
   let num = 0;
   let den = 0;
@@ -21,18 +21,23 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
     num = Math.max(num, Math.abs(a[i] - b[i]));
     den = Math.max(den, Math.abs(b[i]));
   }
-  return num / Math.max(den, 1e-30);
+  return num / Math.max(den, floor);
 }
 
-/** Assert a relative error below tol, with the seed in the message so a failure can be replayed. */
+/**
+ * Assert a relative error below tol, with the seed in the message so a failure can be replayed. floor: the
+ * smallest scale the error is relative to (a few values near a zero of the function would otherwise make
+ * the error of the approximation unbounded).
+ */
 export function assertClose(
   actual: ArrayLike<number>,
   expected: ArrayLike<number>,
   tol: number,
   what: string,
   seed?: number,
+  floor?: number,
 ): void {
-  const e = relErr(actual, expected);
+  const e = relErr(actual, expected, floor);
   assert.ok(
     e <= tol,
     `${what}: relative error ${e.toExponential(3)} > ${tol}` + (seed === undefined ? "" : ` (seed ${seed})`),

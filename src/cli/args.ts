@@ -42,3 +42,10 @@ export function unitInterval(flag: string, value: string, excludeZero = false): 
     throw new Error(`${flag} must be a number in ${excludeZero ? "(0, 1]" : "[0, 1]"}, got "${value}"`);
   return n;
 }
+
+/** One of a fixed set of words. */
+export function choice<T extends string>(flag: string, value: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(value))
+    throw new Error(`${flag} must be one of ${choices.join(", ")}, got "${value}"`);
+  return value as T;
+}

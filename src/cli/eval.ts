@@ -20,7 +20,8 @@ import { SELECTION_MODES } from "../infer/selection.js";
 import { loadRefrag } from "../models/load.js";
 import type { RagExample } from "../retrieval/rag_examples.js";
 import { Tokenizer } from "../tokenizer/index.js";
-import { nonNegInt, positiveInt, unitInterval } from "./args.js";
+import { choice, nonNegInt, positiveInt, unitInterval } from "./args.js";
+import { KV_CACHE_DTYPES } from "../models/llama.js";
 import { registerCurvesCommand } from "./curves.js";
 import { registerInductionEval } from "./induction.js";
 import { registerPerplexityTable } from "./eval_perplexity.js";
@@ -37,6 +38,7 @@ interface QaFlags {
   passages?: string;
   fraction: string;
   maxTokens: string;
+  kvCache: string;
   limit?: string;
   title: string;
   out?: string;
@@ -84,6 +86,7 @@ export function registerEvalCommands(program: Command): void {
     .option("--passages <n>", "without --rows: read each example's first n passages")
     .option("--fraction <p>", "fraction expanded by random / perplexity / policy", "0.1")
     .option("--max-tokens <n>", "answer token budget", "32")
+    .option("--kv-cache <dtype>", `KV cache storage while answering: ${KV_CACHE_DTYPES.join(", ")}`, "f32")
     .option("--limit <n>", "only the first n examples of each file")
     .option("--title <text>", "the report's title", "Table 3 (miniature): RAG answers")
     .option("--out <file>", "report NAME.json (+ NAME.md, NAME.svg; NAME.partial.jsonl lets a run resume)")
@@ -119,6 +122,7 @@ export function registerEvalCommands(program: Command): void {
       const bar = progressBar("qa");
       const result = await qaTable(pipelines, rows, data, {
         maxNewTokens: positiveInt("--max-tokens", o.maxTokens),
+        kvCache: choice("--kv-cache", o.kvCache, KV_CACHE_DTYPES),
         cache,
         fingerprints: new Map(specs.map((s) => [s.name, weightsFingerprint(s.dir)])),
         onProgress: (d, t) => bar.update(d, t, "answers"),

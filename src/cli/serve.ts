@@ -3,11 +3,12 @@
 import { basename, join } from "node:path";
 import type { Command } from "commander";
 import { RefragPipeline } from "../infer/pipeline.js";
+import { KV_CACHE_DTYPES, type KVCacheDtype } from "../models/llama.js";
 import { loadRefrag } from "../models/load.js";
 import { chunkEncoderFor, checkNotVectorFolder, legacyVectorsNote, vectorCacheFor } from "../rag/vectors.js";
 import { RETRIEVAL_MODES, type RetrievalMode } from "../retrieval/dense.js";
 import { Tokenizer } from "../tokenizer/index.js";
-import { nonNegNumber, port } from "./args.js";
+import { choice, nonNegNumber, port } from "./args.js";
 import { modelDirOrShipped } from "./model_dir.js";
 
 /** Where the ingestion token comes from when --ingest-token is not given. */
@@ -28,6 +29,8 @@ export interface ServeOptions {
   denseWeight?: number;
   /** Enables POST /v1/documents behind this bearer token. */
   ingestToken?: string | null;
+  /** KV cache storage (default bf16; RagServiceOptions.kvCache). */
+  kvCache?: KVCacheDtype;
 }
 
 /** Loads a checkpoint (and a store), starts the server and closes it cleanly on SIGINT / SIGTERM. */
@@ -70,6 +73,7 @@ export async function serveModel(o: ServeOptions): Promise<{ address: string; pa
     modelName: basename(o.model),
     logger: o.log ?? false,
     encodedPassages: () => cache.encoded,
+    kvCache: o.kvCache,
     ingest:
       store === null || ingestToken === null
         ? null
@@ -112,6 +116,11 @@ export function registerServeCommands(program: Command): void {
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--port <n>", "port (0 picks a free one)", "8080")
     .option("--log", "log every request", false)
+    .option(
+      "--kv-cache <dtype>",
+      `KV cache storage: ${KV_CACHE_DTYPES.join(", ")} (bf16 halves what a decode step reads)`,
+      "bf16",
+    )
     .action(
       async (o: {
         model?: string;
@@ -124,10 +133,10 @@ export function registerServeCommands(program: Command): void {
         host: string;
         port: string;
         log: boolean;
+        kvCache: string;
       }) => {
         if (o.index !== undefined && o.store !== undefined) throw new Error("give one of --index or --store");
-        if (!(RETRIEVAL_MODES as readonly string[]).includes(o.retrieval))
-          throw new Error(`--retrieval must be one of ${RETRIEVAL_MODES.join(", ")}, got "${o.retrieval}"`);
+        const retrievalMode = choice("--retrieval", o.retrieval, RETRIEVAL_MODES);
         const token = o.ingestToken ?? process.env[INGEST_TOKEN_ENV] ?? null;
         const modelDir = modelDirOrShipped(o.model);
         const { address, passages } = await serveModel({
@@ -136,7 +145,8 @@ export function registerServeCommands(program: Command): void {
           host: o.host,
           port: port("--port", o.port),
           log: o.log,
-          retrieval: o.retrieval as RetrievalMode,
+          retrieval: retrievalMode,
+          kvCache: choice("--kv-cache", o.kvCache, KV_CACHE_DTYPES),
           embedder: o.embedder ?? null,
           denseWeight: nonNegNumber("--dense-weight", o.denseWeight),
           ingestToken: token === "" ? null : token,

@@ -7,6 +7,7 @@
 // never aborts an evaluation. Conversation turns carry their history (earlier questions with their
 // reference answers), which the pipeline lays out before the question (src/infer/prompt.ts); the
 // follow-up accuracy is over turns that have one. Several models in one table: qa_table.ts.
+import type { KVCacheDtype } from "../models/llama.js";
 import { ContextLengthError } from "../infer/generate.js";
 import type { RagStats, RefragPipeline } from "../infer/pipeline.js";
 import type { PassageInput } from "../infer/prompt.js";
@@ -89,6 +90,8 @@ export async function evalQa(
   selections: readonly SelectionOptions[],
   opts: {
     maxNewTokens?: number;
+    /** KV cache storage while answering (default f32). */
+    kvCache?: KVCacheDtype;
     /** Read only each example's first n passages (0: none). */
     passages?: number | null;
     onProgress?: (done: number, total: number) => void;
@@ -126,6 +129,7 @@ export async function evalQa(
             history: ex.history,
             selection,
             maxNewTokens: opts.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS,
+            kvCache: opts.kvCache,
           },
           stats,
         )) {

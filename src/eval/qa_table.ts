@@ -4,6 +4,7 @@
 // data set (strong retriever: top K; weak retriever: K drawn from the top 200; conversations, multi-turn;
 // summaries). QA sets report accuracy and F1, conversations the follow-up accuracy too, summaries
 // ROUGE-1/2/L; every row has its time to first token beside it.
+import type { KVCacheDtype } from "../models/llama.js";
 import { createHash } from "node:crypto";
 import type { RefragPipeline } from "../infer/pipeline.js";
 import {
@@ -157,6 +158,8 @@ export async function qaTable(
   data: readonly QaDataSet[],
   o: {
     maxNewTokens?: number;
+    /** KV cache storage while answering (default f32). */
+    kvCache?: KVCacheDtype;
     cache?: QaCellCache;
     fingerprints?: ReadonlyMap<string, string>;
     log?: (line: string) => void;
@@ -172,12 +175,14 @@ export async function qaTable(
     for (const row of rows) {
       const pipeline = pipelines.get(row.model);
       if (pipeline === undefined) throw new Error(`QA table: row ${row.label} names an unknown model`);
-      const weights = o.fingerprints?.get(row.model);
+      const fp = o.fingerprints?.get(row.model);
+      const weights = fp === undefined || (o.kvCache ?? "f32") === "f32" ? fp : `${fp} kv=${o.kvCache}`;
       const key = weights === undefined ? undefined : qaCellKey(row, weights, d, examples, maxNewTokens);
       let r = key === undefined ? undefined : o.cache?.get(key);
       if (r === undefined) {
         [r] = await evalQa(pipeline, d.examples, [row.selection], {
           maxNewTokens,
+          kvCache: o.kvCache,
           passages: row.passages,
           onProgress: (done) => o.onProgress?.(before + done, total),
         });

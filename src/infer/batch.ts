@@ -12,7 +12,13 @@
 // cache and logits equal its prefill alone (generate()).
 import { Rng } from "../engine/random.js";
 import { noGrad } from "../engine/tensor.js";
-import { KVCache, type LlamaConfig, type LlamaForCausalLM, type Segment } from "../models/llama.js";
+import {
+  KVCache,
+  type KVCacheDtype,
+  type LlamaConfig,
+  type LlamaForCausalLM,
+  type Segment,
+} from "../models/llama.js";
 import { LlamaDecodeStep } from "../models/llama_decode.js";
 import { LlamaPrefill } from "../models/llama_prefill.js";
 import { segmentLength } from "../models/refrag.js";
@@ -49,6 +55,8 @@ export interface BatchEngineOptions {
   /** Prompt positions prefilled together in one forward pass, at most (default 2048; a longer prompt goes alone). */
   prefillPositions?: number;
   tokenizer?: TextDecoder | null;
+  /** How every row's KV cache stores keys and values (default f32; see GenerationOptions.kvCache). */
+  kvCache?: KVCacheDtype;
 }
 
 /**
@@ -66,6 +74,7 @@ export class KVCachePool {
     readonly config: LlamaConfig,
     readonly maxKept: number,
     readonly maxBytes = 256 * 2 ** 20,
+    readonly dtype: KVCacheDtype = "f32",
   ) {}
 
   /** A cache of at least `capacity` positions, empty: the smallest kept one that fits, or a new one. */
@@ -74,7 +83,8 @@ export class KVCachePool {
     this.kept.forEach((c, i) => {
       if (c.capacity >= capacity && (best < 0 || c.capacity < this.kept[best].capacity)) best = i;
     });
-    if (best < 0) return new KVCache(this.config, Math.ceil(capacity / CACHE_ROUND) * CACHE_ROUND);
+    if (best < 0)
+      return new KVCache(this.config, Math.ceil(capacity / CACHE_ROUND) * CACHE_ROUND, this.dtype);
     const [cache] = this.kept.splice(best, 1);
     this.bytes -= cacheBytes(cache);
     cache.truncate(0);
@@ -204,7 +214,7 @@ export class BatchEngine {
       );
     this.decodeStep = new LlamaDecodeStep(decoder, this.maxActive);
     this.prefillPass = new LlamaPrefill(decoder);
-    this.caches = new KVCachePool(decoder.config, this.maxActive);
+    this.caches = new KVCachePool(decoder.config, this.maxActive, undefined, o.kvCache ?? "f32");
   }
 
   /** Requests waiting for a row. */
@@ -223,6 +233,10 @@ export class BatchEngine {
   submit(req: BatchRequest, stats?: Partial<EngineStats>): TokenStream {
     if (this.closed) throw new EngineClosedError("the server is shutting down");
     validateSampling(req);
+    if (req.kvCache !== undefined && req.kvCache !== this.caches.dtype)
+      throw new Error(
+        `BatchEngine: this engine's KV caches are ${this.caches.dtype}; a request cannot ask for ${req.kvCache}`,
+      );
     const maxNew = req.maxNewTokens ?? 64;
     if (!Number.isInteger(maxNew) || maxNew < 1)
       throw new Error(`generate: maxNewTokens must be a positive integer, got ${maxNew}`);

@@ -5,7 +5,7 @@
 import { sliceRows } from "../engine/ops.js";
 import { Rng } from "../engine/random.js";
 import { noGrad } from "../engine/tensor.js";
-import { KVCache, type LlamaForCausalLM, type Segment } from "../models/llama.js";
+import { KVCache, type KVCacheDtype, type LlamaForCausalLM, type Segment } from "../models/llama.js";
 import { LlamaDecodeStep } from "../models/llama_decode.js";
 import { segmentLength } from "../models/refrag.js";
 import { sampleToken, validateSampling, type SamplingOptions } from "./sampling.js";
@@ -20,6 +20,11 @@ export interface GenerationOptions extends SamplingOptions {
   stop?: string[];
   seed?: number;
   signal?: AbortSignal;
+  /**
+   * How the KV cache stores keys and values (default f32; bf16 halves what each decode step reads and
+   * rounds every key and value to bf16). The batch engine sets it for all its rows (BatchEngineOptions).
+   */
+  kvCache?: KVCacheDtype;
 }
 
 export type { TextDecoder } from "./text_stream.js";
@@ -79,7 +84,7 @@ export async function* generate(
   if (!Number.isInteger(maxNew) || maxNew < 1)
     throw new Error(`generate: maxNewTokens must be a positive integer, got ${maxNew}`);
   const positions = segmentLength(prompt);
-  const cache = new KVCache(decoder.config, checkContext(decoder, positions, maxNew));
+  const cache = new KVCache(decoder.config, checkContext(decoder, positions, maxNew), o.kvCache);
   const rng = new Rng(o.seed ?? 0);
   const stopIds = new Set(o.stopTokenIds ?? []);
   const s = stats ?? {};

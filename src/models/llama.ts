@@ -5,6 +5,8 @@
 //
 // Shapes: T tokens (rows), C hidden size, H query heads, Hkv key/value heads, D head dim, V vocab.
 import { add, attention, concatRows, linear, rope, swiglu } from "../engine/ops.js";
+import { kernels } from "../engine/kernels/index.js";
+import type { KVRows } from "../engine/kernels/types.js";
 import { Rng } from "../engine/random.js";
 import { Tensor, isGradEnabled } from "../engine/tensor.js";
 import { Embedding, Linear, RMSNorm } from "../nn/layers.js";
@@ -48,24 +50,66 @@ export type Segment = { ids: Int32Array } | { embeds: Tensor };
  * Key/value cache for incremental decoding: per layer, keys and values for positions [0, length),
  * stored token-major [capacity, Hkv·D] so attention reads a prefix view without copies.
  */
+/**
+ * How a KV cache stores keys and values: f32, or bf16 (half the bytes a decode step reads; every key and
+ * value is rounded to the nearest bf16 when stored, and attention reads the rounded values, prompt and
+ * decode alike).
+ */
+export type KVCacheDtype = "f32" | "bf16";
+export const KV_CACHE_DTYPES: readonly KVCacheDtype[] = ["f32", "bf16"];
+
 export class KVCache {
-  readonly keys: Float32Array[];
-  readonly values: Float32Array[];
+  /** Per layer [capacity, Hkv·D], token-major: Float32Array, or Uint16Array of bf16 bits. */
+  readonly keys: KVRows[];
+  readonly values: KVRows[];
   length = 0;
+  private readonly kvDim: number;
 
   constructor(
     readonly config: LlamaConfig,
     readonly capacity: number,
+    readonly dtype: KVCacheDtype = "f32",
   ) {
-    const kvDim = config.num_key_value_heads * headDim(config);
-    this.keys = Array.from({ length: config.num_hidden_layers }, () => new Float32Array(capacity * kvDim));
-    this.values = Array.from({ length: config.num_hidden_layers }, () => new Float32Array(capacity * kvDim));
+    if (!KV_CACHE_DTYPES.includes(dtype))
+      throw new Error(`KVCache: dtype must be one of ${KV_CACHE_DTYPES.join(", ")}, got ${String(dtype)}`);
+    this.kvDim = config.num_key_value_heads * headDim(config);
+    const n = capacity * this.kvDim;
+    const make = () => (dtype === "bf16" ? new Uint16Array(n) : new Float32Array(n));
+    this.keys = Array.from({ length: config.num_hidden_layers }, make);
+    this.values = Array.from({ length: config.num_hidden_layers }, make);
   }
 
   /** Bytes held for the cached positions (what a KV-cache size comparison should report). */
   bytesUsed(): number {
-    const kvDim = this.config.num_key_value_heads * headDim(this.config);
-    return 2 * this.config.num_hidden_layers * this.length * kvDim * 4;
+    return 2 * this.config.num_hidden_layers * this.length * this.kvDim * this.keys[0].BYTES_PER_ELEMENT;
+  }
+
+  /** Stores rows of keys k and values v ([n, Hkv·D]) of layer l from position pos (bf16: rounded). */
+  write(l: number, pos: number, k: Float32Array, v: Float32Array): void {
+    if (this.dtype === "f32") return this.store(l, pos, k, v);
+    const at = pos * this.kvDim;
+    kernels.gemm.f32ToBf16(k, this.keys[l].subarray(at, at + k.length) as Uint16Array);
+    kernels.gemm.f32ToBf16(v, this.values[l].subarray(at, at + v.length) as Uint16Array);
+  }
+
+  /** write() for rows already in the cache's storage type (bf16 bits for a bf16 cache). */
+  store(l: number, pos: number, k: KVRows, v: KVRows): void {
+    const keys = this.keys[l];
+    if (k.constructor !== keys.constructor || v.constructor !== keys.constructor)
+      throw new Error(`KVCache.store: rows of a ${this.dtype} cache must be ${keys.constructor.name}`);
+    keys.set(k, pos * this.kvDim);
+    this.values[l].set(v, pos * this.kvDim);
+  }
+
+  /** Keys and values of layer l at positions [0, n) as f32: views of an f32 cache, widened copies of bf16. */
+  read(l: number, n: number): [Float32Array, Float32Array] {
+    const f32 = (a: KVRows) => {
+      if (a instanceof Float32Array) return a.subarray(0, n * this.kvDim);
+      const out = new Uint32Array(n * this.kvDim);
+      for (let i = 0; i < out.length; i++) out[i] = a[i] << 16;
+      return new Float32Array(out.buffer);
+    };
+    return [f32(this.keys[l]), f32(this.values[l])];
   }
 
   /** Forget everything from position `length` on (e.g. to reuse a prompt prefix). */
@@ -120,11 +164,11 @@ class LlamaAttention extends Module {
       const cache = o.cache;
       const kvDim = k.cols;
       const past = cache.length;
-      cache.keys[layer].set(k.data, past * kvDim);
-      cache.values[layer].set(v.data, past * kvDim);
+      cache.write(layer, past, k.data, v.data);
       const total = past + x.rows;
-      k = new Tensor(cache.keys[layer].subarray(0, total * kvDim), [total, kvDim]);
-      v = new Tensor(cache.values[layer].subarray(0, total * kvDim), [total, kvDim]);
+      const [keys, values] = cache.read(layer, total);
+      k = new Tensor(keys, [total, kvDim]);
+      v = new Tensor(values, [total, kvDim]);
       qOffset = past;
     }
     const a = attention(q, k, v, { batch: o.batch ?? 1, heads: H, kvHeads: Hkv, causal: true, qOffset });

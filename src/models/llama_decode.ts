@@ -15,6 +15,7 @@
 // Shapes: R rows (sequences), C hidden size, H / Hkv heads, D head dim, I intermediate size, V vocab.
 import { toPanels } from "../engine/kernels/gemm.js";
 import { kernels } from "../engine/kernels/index.js";
+import type { KVRows } from "../engine/kernels/types.js";
 import type { Tensor } from "../engine/tensor.js";
 import type { Linear } from "../nn/layers.js";
 import { headDim, type KVCache, type LlamaForCausalLM } from "./llama.js";
@@ -37,8 +38,14 @@ interface Buffers {
   lengths: Int32Array; // [R] keys each row attends to (positions + 1)
   kRows: Float32Array[]; // [R] row r of k, a view (appended to row r's cache)
   vRows: Float32Array[]; // [R] row r of v, a view
-  keys: Float32Array[]; // [R] this layer's cached keys of each row (refilled per layer)
-  values: Float32Array[]; // [R] this layer's cached values of each row
+  kBf16: Uint16Array; // [R, Hkv·D] k rounded to bf16 (for bf16 caches)
+  vBf16: Uint16Array; // [R, Hkv·D]
+  kRowsBf16: Uint16Array[]; // [R] row r of kBf16, a view
+  vRowsBf16: Uint16Array[]; // [R] row r of vBf16, a view
+  qkv: Float32Array; // [R, H·D + 2·Hkv·D] q, k, v of a fused product (several rows)
+  gateUp: Float32Array; // [R, 2·I] gate, up of a fused product
+  keys: KVRows[]; // [R] this layer's cached keys of each row (refilled per layer)
+  values: KVRows[]; // [R] this layer's cached values of each row
 }
 
 /** How the step multiplies by a weight: K-major on the transposed copy, or the dot-product gemvRows. */
@@ -69,6 +76,39 @@ function panels(w: Tensor): Float32Array | Uint16Array {
     if (!(p instanceof Uint16Array)) w.panels = toPanels(t, Kd, N, new Uint16Array(N * Kd));
   } else if (!(p instanceof Float32Array)) w.panels = toPanels(t, Kd, N, new Float32Array(N * Kd));
   return w.panels!;
+}
+
+/**
+ * Weights [N_i, K] with one input stacked along N, [ΣN_i, K], K-major in the panel layout: built on first
+ * use from each weight's kmajor copy, kept (keyed by the first weight) until one of those copies changes.
+ */
+const fused = new WeakMap<
+  Tensor,
+  { parts: (Float32Array | Uint16Array)[]; panels: Float32Array | Uint16Array }
+>();
+function fusedPanels(ws: Tensor[]): Float32Array | Uint16Array {
+  const parts = ws.map(kmajor);
+  const hit = fused.get(ws[0]);
+  if (hit !== undefined && hit.parts.length === parts.length && hit.parts.every((p, i) => p === parts[i]))
+    return hit.panels;
+  const Kd = ws[0].shape[1];
+  const widths = ws.map((w) => w.shape[0]);
+  const N = widths.reduce((a, n) => a + n, 0);
+  const bf16 = parts.every((p) => p instanceof Uint16Array);
+  if (!bf16 && !parts.every((p) => p instanceof Float32Array))
+    throw new Error("fusedPanels: the weights must all have bf16 copies or none");
+  const make = (n: number) => (bf16 ? new Uint16Array(n) : new Float32Array(n));
+  const t = make(N * Kd);
+  for (let k = 0; k < Kd; k++) {
+    let off = 0;
+    parts.forEach((p, i) => {
+      t.set(p.subarray(k * widths[i], (k + 1) * widths[i]), k * N + off);
+      off += widths[i];
+    });
+  }
+  const panels = toPanels(t, Kd, N, make(N * Kd));
+  fused.set(ws[0], { parts, panels });
+  return panels;
 }
 
 /**
@@ -119,14 +159,21 @@ export class LlamaDecodeStep {
       throw new Error(
         `LlamaDecodeStep.step: ${R} tokens for ${caches.length} caches (1 to ${this.maxRows} rows)`,
       );
-    for (const cache of caches)
+    for (const cache of caches) {
       if (cache.length >= cache.capacity)
         throw new Error(`LlamaDecodeStep.step: the KV cache is full (${cache.capacity} positions)`);
+      if (cache.dtype !== caches[0].dtype)
+        throw new Error(
+          `LlamaDecodeStep.step: the caches of one step must share a dtype (${cache.dtype}, ${caches[0].dtype})`,
+        );
+    }
+    const bf16 = caches[0].dtype === "bf16";
+    // Several rows: products that share an input run as one (the same chains per output, so the same bits).
+    const fuse = R > 1 && this.kernel === "kmajor";
     const C = c.hidden_size;
     const H = c.num_attention_heads;
     const Hkv = c.num_key_value_heads;
     const D = headDim(c);
-    const kvDim = Hkv * D;
     const eps = c.rms_norm_eps;
     const scale = 1 / Math.sqrt(D);
     const b = this.buffers(R);
@@ -140,25 +187,35 @@ export class LlamaDecodeStep {
       const at = layer.self_attn;
       // Attention: x += o_proj(attention(rope(q), rope(k), v)) over each row's cache.
       K.pointwise.rmsnormForward(R, C, eps, b.x, layer.input_layernorm.weight.data, b.xb, b.rstd);
-      this.linear(R, b.xb, at.q_proj, 0, b.q);
-      this.linear(R, b.xb, at.k_proj, 0, b.k);
-      this.linear(R, b.xb, at.v_proj, 0, b.v);
+      if (fuse) this.fusedLinear(R, b.xb, [at.q_proj, at.k_proj, at.v_proj], b.qkv, [b.q, b.k, b.v]);
+      else {
+        this.linear(R, b.xb, at.q_proj, 0, b.q);
+        this.linear(R, b.xb, at.k_proj, 0, b.k);
+        this.linear(R, b.xb, at.v_proj, 0, b.v);
+      }
       K.pointwise.rope(R, H, D, c.rope_theta, b.positions, b.q, false);
       K.pointwise.rope(R, Hkv, D, c.rope_theta, b.positions, b.k, false);
+      if (bf16) {
+        // One rounding call for all rows (elementwise: the bits of rounding each row).
+        K.gemm.f32ToBf16(b.k, b.kBf16);
+        K.gemm.f32ToBf16(b.v, b.vBf16);
+      }
       for (let r = 0; r < R; r++) {
-        const slot = b.positions[r] * kvDim;
+        if (bf16) caches[r].store(l, b.positions[r], b.kRowsBf16[r], b.vRowsBf16[r]);
+        else caches[r].store(l, b.positions[r], b.kRows[r], b.vRows[r]);
         b.keys[r] = caches[r].keys[l];
         b.values[r] = caches[r].values[l];
-        b.keys[r].set(b.kRows[r], slot);
-        b.values[r].set(b.vRows[r], slot);
       }
       K.attention.attentionDecodeRows(R, H, Hkv, D, scale, b.q, b.keys, b.values, b.lengths, b.att);
       this.residualLinear(R, b.att, at.o_proj, b.x, b.xb);
       // MLP: x += down_proj(silu(gate_proj(xn)) · up_proj(xn)).
       const m = layer.mlp;
       K.pointwise.rmsnormForward(R, C, eps, b.x, layer.post_attention_layernorm.weight.data, b.xb, b.rstd);
-      this.linear(R, b.xb, m.gate_proj, 0, b.gate);
-      this.linear(R, b.xb, m.up_proj, 0, b.up);
+      if (fuse) this.fusedLinear(R, b.xb, [m.gate_proj, m.up_proj], b.gateUp, [b.gate, b.up]);
+      else {
+        this.linear(R, b.xb, m.gate_proj, 0, b.gate);
+        this.linear(R, b.xb, m.up_proj, 0, b.up);
+      }
       K.pointwise.swigluForward(b.gate, b.up, b.gate);
       this.residualLinear(R, b.gate, m.down_proj, b.x, b.xb);
     });
@@ -176,6 +233,27 @@ export class LlamaDecodeStep {
     const N = l.weight.shape[0];
     if (l.bias !== undefined)
       for (let r = 0; r < R; r++) K.pointwise.axpy(1, l.bias.data, y.subarray(r * N, (r + 1) * N));
+  }
+
+  /**
+   * outs[i] [R, N_i] = x · W_iᵀ (+ bias_i) for linears with the same input, as one product over their
+   * weights stacked along N (fusedPanels) into wide [R, ΣN_i], then split.
+   */
+  private fusedLinear(R: number, x: Float32Array, ls: Linear[], wide: Float32Array, outs: Float32Array[]) {
+    const Kd = ls[0].weight.shape[1];
+    const p = fusedPanels(ls.map((l) => l.weight));
+    const N = wide.length / R;
+    if (p instanceof Uint16Array) K.gemm.gemvPanelsBf16(R, N, Kd, 1, x, p, 0, wide);
+    else K.gemm.gemvPanels(R, N, Kd, 1, x, p, 0, wide);
+    let off = 0;
+    ls.forEach((l, i) => {
+      const n = l.weight.shape[0];
+      const out = outs[i];
+      for (let r = 0; r < R; r++) out.set(wide.subarray(r * N + off, r * N + off + n), r * n);
+      if (l.bias !== undefined)
+        for (let r = 0; r < R; r++) K.pointwise.axpy(1, l.bias.data, out.subarray(r * n, (r + 1) * n));
+      off += n;
+    });
   }
 
   /**
@@ -220,6 +298,12 @@ export class LlamaDecodeStep {
       lengths: cut(full.lengths, 1),
       kRows: full.kRows.slice(0, R),
       vRows: full.vRows.slice(0, R),
+      kBf16: full.kBf16.subarray(0, R * c.num_key_value_heads * headDim(c)),
+      vBf16: full.vBf16.subarray(0, R * c.num_key_value_heads * headDim(c)),
+      kRowsBf16: full.kRowsBf16.slice(0, R),
+      vRowsBf16: full.vRowsBf16.slice(0, R),
+      qkv: cut(full.qkv, HD + 2 * c.num_key_value_heads * headDim(c)),
+      gateUp: cut(full.gateUp, 2 * c.intermediate_size),
       keys: full.keys.slice(0, R),
       values: full.values.slice(0, R),
     };
@@ -233,8 +317,10 @@ export class LlamaDecodeStep {
     const kvDim = c.num_key_value_heads * headDim(c);
     const k = new Float32Array(R * kvDim);
     const v = new Float32Array(R * kvDim);
-    const rows = (a: Float32Array) =>
-      Array.from({ length: R }, (_, r) => a.subarray(r * kvDim, (r + 1) * kvDim));
+    const rows = <T extends Float32Array | Uint16Array>(a: T) =>
+      Array.from({ length: R }, (_, r) => a.subarray(r * kvDim, (r + 1) * kvDim) as T);
+    const kBf16 = new Uint16Array(R * kvDim);
+    const vBf16 = new Uint16Array(R * kvDim);
     return {
       x: new Float32Array(R * c.hidden_size),
       xb: new Float32Array(R * c.hidden_size),
@@ -250,6 +336,12 @@ export class LlamaDecodeStep {
       lengths: new Int32Array(R),
       kRows: rows(k),
       vRows: rows(v),
+      kBf16,
+      vBf16,
+      kRowsBf16: rows(kBf16),
+      vRowsBf16: rows(vBf16),
+      qkv: new Float32Array(R * (HD + 2 * kvDim)),
+      gateUp: new Float32Array(R * 2 * c.intermediate_size),
       keys: new Array<Float32Array>(R).fill(k),
       values: new Array<Float32Array>(R).fill(v),
     };

@@ -123,8 +123,13 @@ export class LlamaPrefill {
         const cache = caches[i];
         const past = cache.length;
         const total = past + n;
-        cache.keys[l].set(k.subarray(start * kvDim, (start + n) * kvDim), past * kvDim);
-        cache.values[l].set(v.subarray(start * kvDim, (start + n) * kvDim), past * kvDim);
+        cache.write(
+          l,
+          past,
+          k.subarray(start * kvDim, (start + n) * kvDim),
+          v.subarray(start * kvDim, (start + n) * kvDim),
+        );
+        const [keys, values] = cache.read(l, total);
         K.attention.attentionForward(
           1,
           n,
@@ -136,8 +141,8 @@ export class LlamaPrefill {
           true,
           1 / Math.sqrt(D),
           q.subarray(start * HD, (start + n) * HD),
-          cache.keys[l].subarray(0, total * kvDim),
-          cache.values[l].subarray(0, total * kvDim),
+          keys,
+          values,
           null,
           att.subarray(start * HD, (start + n) * HD),
           b.lse,

@@ -10,6 +10,7 @@
 //                        stop?, seed?}
 //                       -> text/event-stream: "passages", then "token" events, then "done" (or "error")
 // Concurrent requests share the decoder (continuous batching, src/infer/batch.ts); a full queue answers 429.
+import type { KVCacheDtype } from "../models/llama.js";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { checkHistory, type Passage, type RefragPipeline, type Turn } from "../infer/pipeline.js";
 import { toPassage } from "../infer/prompt.js";
@@ -64,6 +65,8 @@ export interface ServerOptions {
   logger?: boolean;
   /** The RAG service to serve (default: one over pipeline and index with the limits' queue sizes). */
   rag?: RagService;
+  /** KV cache storage of that default service (RagServiceOptions.kvCache; default bf16). */
+  kvCache?: KVCacheDtype;
   /** Passage vectors computed on the request path so far (for /metrics). */
   encodedPassages?: () => number;
   /** POST /v1/documents (live ingestion behind a token); absent: the route does not exist. */
@@ -237,7 +240,12 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   const { pipeline } = opts;
   const index = opts.index ?? null;
   const rag =
-    opts.rag ?? new RagService(pipeline, index, { maxQueue: limits.maxQueue, maxActive: limits.maxActive });
+    opts.rag ??
+    new RagService(pipeline, index, {
+      maxQueue: limits.maxQueue,
+      maxActive: limits.maxActive,
+      kvCache: opts.kvCache,
+    });
   const metrics = new ServerMetrics(rag.engine, opts.encodedPassages);
   const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 1 << 20 });
   const model = pipeline.model;

@@ -7,10 +7,13 @@ import { test } from "node:test";
 import { eachIsa, freshRng, assertClose } from "../helpers.js";
 import { cpuFeatures, setNumThreads } from "../../src/engine/native.js";
 import { nativeAttention, refAttention } from "../../src/engine/kernels/attention.js";
+import { kernels } from "../../src/engine/kernels/index.js";
+
+const gemmKernels = kernels.gemm;
 
 const native = nativeAttention;
 const skip = native === null ? "native addon not built" : false;
-const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+const bits = (a: Float32Array | Uint16Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 // [Hq, Hkv, D]: multi-head, grouped-query, a head dim that is not a multiple of 8.
 const HEADS: [number, number, number][] = [
@@ -127,6 +130,58 @@ test(
     }
   },
 );
+
+// A bf16 KV cache (Uint16Array of bf16 bits) is read as its exact f32 values: the bits of the same call on
+// the widened caches, native and reference alike, on both paths (all heads, per head) and 1 or 2 threads.
+test("attentionDecodeRows: bf16 caches give the bits of their widened f32 caches", { skip }, () => {
+  const { rng, seed } = freshRng();
+  const widen = (a: Uint16Array) => new Float32Array(Uint32Array.from(a, (b) => b << 16).buffer);
+  const toBf16 = (a: Float32Array) => {
+    const out = new Uint16Array(a.length);
+    gemmKernels.f32ToBf16(a, out);
+    return out;
+  };
+  for (const threads of [1, 2]) {
+    setNumThreads(threads);
+    try {
+      for (const [Hq, Hkv, D] of HEADS)
+        for (const R of [1, 5]) {
+          const lengths = Int32Array.from({ length: R }, (_, r) => 1 + rng.int(r === 1 ? 600 : 70));
+          const keys = Array.from(lengths, (n) => toBf16(rng.randn((n + 5) * Hkv * D)));
+          const values = Array.from(lengths, (n) => toBf16(rng.randn((n + 5) * Hkv * D)));
+          const q = rng.randn(R * Hq * D);
+          const args = [R, Hq, Hkv, D, 1 / Math.sqrt(D), q] as const;
+          const what = `threads=${threads} R=${R} Hq=${Hq} Hkv=${Hkv} D=${D}`;
+          for (const impl of [native!, refAttention]) {
+            const got = new Float32Array(R * Hq * D);
+            impl.attentionDecodeRows(...args, keys, values, lengths, got);
+            const want = new Float32Array(R * Hq * D);
+            impl.attentionDecodeRows(...args, keys.map(widen), values.map(widen), lengths, want);
+            assert.ok(bits(got).equals(bits(want)), `${what}: bf16 and widened f32 differ (seed ${seed})`);
+          }
+        }
+    } finally {
+      setNumThreads(1);
+    }
+  }
+  const f = (n: number) => new Float32Array(n);
+  assert.throws(
+    () =>
+      native!.attentionDecodeRows(
+        2,
+        2,
+        1,
+        4,
+        0.5,
+        f(16),
+        [new Uint16Array(8), f(8)],
+        [new Uint16Array(8), new Uint16Array(8)],
+        Int32Array.of(2, 2),
+        f(16),
+      ),
+    /keys\[1\] .*must be a Uint16Array like keys\[0\]/,
+  );
+});
 
 test("attentionDecodeRows: argument errors name the op", () => {
   for (const impl of [refAttention, ...(native ? [native] : [])]) {

@@ -151,7 +151,9 @@ function compareElementwise(K: PointwiseKernels, rng: Rng, seed: number, n: numb
     const [a, b] = [new Float32Array(n), new Float32Array(n)];
     run(K, a);
     run(R, b);
-    assertClose(a, b, tol, `${name} ${what}`, seed);
+    // Relative to at least the inputs' scale (~1): at short lengths every output can sit near a zero of
+    // the function (gelu' at x ≈ -0.75), where the relative error of an approximation has no bound.
+    assertClose(a, b, tol, `${name} ${what}`, seed, 1);
   }
   const ss = K.sumSquares(x);
   const ssRef = R.sumSquares(x);

@@ -7,7 +7,7 @@ import "../helpers.js";
 import { Rng } from "../../src/engine/random.js";
 import { BatchEngine, KVCachePool, QueueFullError, type BatchRequest } from "../../src/infer/batch.js";
 import { ContextLengthError, generate } from "../../src/infer/generate.js";
-import { llamaConfig, LlamaForCausalLM } from "../../src/models/llama.js";
+import { llamaConfig, LlamaForCausalLM, type KVCacheDtype } from "../../src/models/llama.js";
 import { tokenizer } from "../tiny_refrag.js";
 
 const decoder = new LlamaForCausalLM(
@@ -50,16 +50,18 @@ async function run(engine: BatchEngine, prompt: Int32Array, maxNewTokens: number
 
 const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
-test("batch: logits are bit-identical alone and in a crowd of 32 joining at different steps", async () => {
+/** 32 requests alone, then in a crowd: the same tokens and logits; the first runs alone, for comparisons. */
+async function crowdCheck(kvCache: KVCacheDtype): Promise<Run[]> {
   const ps = prompts(32, 7);
-  const engine = new BatchEngine(decoder, { maxActive: 32 });
+  const engine = new BatchEngine(decoder, { maxActive: 32, kvCache });
   const alone: Run[] = [];
   for (const p of ps) alone.push(await run(engine, p, 10));
   // The unbatched loop agrees token for token.
   for (const [i, p] of ps.slice(0, 4).entries()) {
     const ids: number[] = [];
-    for await (const t of generate(decoder, [{ ids: p }], null, { maxNewTokens: 10 })) ids.push(t.id);
-    assert.deepEqual(ids, alone[i].ids, `request ${i}: generate() and the engine disagree`);
+    for await (const t of generate(decoder, [{ ids: p }], null, { maxNewTokens: 10, kvCache }))
+      ids.push(t.id);
+    assert.deepEqual(ids, alone[i].ids, `${kvCache} request ${i}: generate() and the engine disagree`);
   }
   // The crowd: 20 at once, the other 12 join while those decode.
   let steps = 0;
@@ -89,6 +91,33 @@ test("batch: logits are bit-identical alone and in a crowd of 32 joining at diff
   });
   // Different prompts gave different answers (no row read another's cache).
   assert.ok(new Set(crowd.map((c) => c.ids.join(","))).size > 16);
+  return alone;
+}
+
+test("batch: logits are bit-identical alone and in a crowd of 32 joining at different steps", async () => {
+  await crowdCheck("f32");
+});
+
+test("batch: with bf16 KV caches too; their logits are close to f32's, not equal", async () => {
+  const f32 = await crowdCheck("f32");
+  const bf16 = await crowdCheck("bf16");
+  let diff = 0;
+  let equalRows = 0;
+  f32.forEach((r, i) =>
+    r.logits.forEach((l, s) => {
+      const m = bf16[i].logits[s];
+      if (m === undefined) return;
+      if (bits(l).equals(bits(m))) equalRows++;
+      l.forEach((x, j) => (diff = Math.max(diff, Math.abs(x - m[j]))));
+    }),
+  );
+  assert.ok(equalRows < 32, `${equalRows} logits rows equal: the bf16 caches were not used`);
+  assert.ok(diff < 1e-3, `bf16 caches moved a logit by ${diff}`);
+  const engine = new BatchEngine(decoder, { kvCache: "bf16" });
+  assert.throws(
+    () => engine.submit({ prompt: [{ ids: Int32Array.of(1, 2) }], kvCache: "f32" }),
+    /KV caches are bf16/,
+  );
 });
 
 test("batch: one-position prompts prefill alone; longer ones together, within prefillPositions", async () => {
@@ -129,6 +158,24 @@ test("batch: bf16 weights are batch-invariant too", async () => {
   d.useBf16Weights();
   const engine = new BatchEngine(d);
   const ps = prompts(6, 9);
+  const alone: Run[] = [];
+  for (const p of ps) alone.push(await run(engine, p, 6));
+  const crowd = await Promise.all(ps.map((p) => run(engine, p, 6)));
+  crowd.forEach((c, i) =>
+    c.logits.forEach((l, s) =>
+      assert.ok(bits(l).equals(bits(alone[i].logits[s])), `request ${i}, step ${s}`),
+    ),
+  );
+});
+
+// Several rows run q/k/v and gate/up as one product each (fused panels); biases are added after the split.
+test("batch: biases are batch-invariant too (fused products)", async () => {
+  const d = new LlamaForCausalLM({ ...decoder.config, attention_bias: true, mlp_bias: true }, new Rng(6));
+  d.model.embed_tokens.weight.data.set(decoder.model.embed_tokens.weight.data);
+  for (const p of d.parameters())
+    if (p.shape.length === 1) p.data.forEach((_, i) => (p.data[i] = 0.02 * (i % 5) - 0.04));
+  const engine = new BatchEngine(d);
+  const ps = prompts(6, 10);
   const alone: Run[] = [];
   for (const p of ps) alone.push(await run(engine, p, 6));
   const crowd = await Promise.all(ps.map((p) => run(engine, p, 6)));

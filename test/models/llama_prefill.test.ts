@@ -6,10 +6,17 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { withThreads } from "../helpers.js";
+import { kernels } from "../../src/engine/kernels/index.js";
 import { sliceRows } from "../../src/engine/ops.js";
 import { Rng } from "../../src/engine/random.js";
 import { noGrad, Tensor } from "../../src/engine/tensor.js";
-import { KVCache, llamaConfig, LlamaForCausalLM, type Segment } from "../../src/models/llama.js";
+import {
+  KVCache,
+  llamaConfig,
+  LlamaForCausalLM,
+  type KVCacheDtype,
+  type Segment,
+} from "../../src/models/llama.js";
 import { LlamaPrefill } from "../../src/models/llama_prefill.js";
 
 const config = llamaConfig({
@@ -30,7 +37,7 @@ const tied = new LlamaForCausalLM(
 );
 for (const p of tied.parameters())
   if (p.shape.length === 1) p.data.forEach((_, i) => (p.data[i] = 0.01 * (i % 7) - 0.03));
-const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+const bits = (a: Float32Array | Uint16Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 /** Prompts of the given lengths: token ids, some with a block of ready vectors (REFRAG's chunk embeddings). */
 function prompts(lengths: number[], rng: Rng): Segment[][] {
@@ -47,15 +54,15 @@ function prompts(lengths: number[], rng: Rng): Segment[][] {
 }
 
 /** A cache with the prefix `past` already prefilled (alone), or an empty one. */
-function cacheWith(m: LlamaForCausalLM, past: Int32Array | null): KVCache {
-  const cache = new KVCache(config, 400);
+function cacheWith(m: LlamaForCausalLM, past: Int32Array | null, dtype: KVCacheDtype): KVCache {
+  const cache = new KVCache(config, 400, dtype);
   if (past !== null) noGrad(() => m.model.forward(m.model.embed([{ ids: past }]), { cache }));
   return cache;
 }
 
 /** generate()'s prefill of one prompt: its cache and the logits of its last position. */
-function alone(m: LlamaForCausalLM, p: Segment[], past: Int32Array | null) {
-  const cache = cacheWith(m, past);
+function alone(m: LlamaForCausalLM, p: Segment[], past: Int32Array | null, dtype: KVCacheDtype) {
+  const cache = cacheWith(m, past, dtype);
   const logits = noGrad(() => {
     const h = m.model.forward(m.model.embed(p), { cache });
     return m.logits(sliceRows(h, h.rows - 1, h.rows)).data;
@@ -63,18 +70,25 @@ function alone(m: LlamaForCausalLM, p: Segment[], past: Int32Array | null) {
   return { cache, logits };
 }
 
-function check(m: LlamaForCausalLM, pass: LlamaPrefill, lengths: number[], withPast: boolean, label: string) {
+function check(
+  m: LlamaForCausalLM,
+  pass: LlamaPrefill,
+  lengths: number[],
+  withPast: boolean,
+  label: string,
+  dtype: KVCacheDtype = "f32",
+) {
   const rng = new Rng(lengths.length * 31 + lengths[0]);
   const ps = prompts(lengths, rng);
   const pasts = lengths.map((_, i) =>
     withPast && i % 3 === 1 ? Int32Array.from({ length: 5 + i }, () => rng.int(300)) : null,
   );
-  const caches = pasts.map((past) => cacheWith(m, past));
+  const caches = pasts.map((past) => cacheWith(m, past, dtype));
   const logits = noGrad(() => pass.run(ps, caches)).slice();
   const V = config.vocab_size;
   assert.equal(logits.length, ps.length * V, `${label}: logits rows`);
   ps.forEach((p, i) => {
-    const want = alone(m, p, pasts[i]);
+    const want = alone(m, p, pasts[i], dtype);
     assert.ok(
       bits(logits.subarray(i * V, (i + 1) * V)).equals(bits(want.logits)),
       `${label}: prompt ${i} (${lengths[i]} positions): logits differ`,
@@ -115,6 +129,27 @@ test("LlamaPrefill: tied LM head, biases and bf16 weights", () => {
   } finally {
     model.useBf16Weights(false);
   }
+});
+
+test("LlamaPrefill: bf16 KV caches get the bits of their prefill alone, and hold the rounded f32 cache", () => {
+  const pass = new LlamaPrefill(model);
+  check(model, pass, [17, 2, 40, 13], false, "bf16 cache");
+  check(model, pass, [30, 25, 3], true, "bf16 cache after a cached prefix");
+  // The first layer's keys and values are the f32 cache's rounded to bf16 (later layers read rounded values).
+  const [p] = prompts([40], new Rng(5));
+  const f32 = alone(model, p, null, "f32");
+  const bf16 = alone(model, p, null, "bf16");
+  const used = 40 * kvDim;
+  const rounded = new Uint16Array(used);
+  kernels.gemm.f32ToBf16(f32.cache.keys[0].subarray(0, used) as Float32Array, rounded);
+  assert.ok(
+    bits(rounded).equals(bits(bf16.cache.keys[0].subarray(0, used))),
+    "layer 0 keys: rounded f32 keys",
+  );
+  assert.equal(bf16.cache.bytesUsed() * 2, f32.cache.bytesUsed());
+  let diff = 0;
+  f32.logits.forEach((x, i) => (diff = Math.max(diff, Math.abs(x - bf16.logits[i]))));
+  assert.ok(diff > 0 && diff < 0.05, `logits with a bf16 cache differ by ${diff} from f32's`);
 });
 
 test("LlamaPrefill: mismatched prompts, shared caches, full caches and the tape are refused", () => {

@@ -5,7 +5,7 @@
 // A row that sees no key gets out = 0 and lse = -Infinity, and contributes no gradient.
 import { loadAddon } from "../native.js";
 import { KERNEL_CHECKS, withChecks } from "./checks.js";
-import type { AttentionKernels } from "./types.js";
+import type { AttentionKernels, KVRows } from "./types.js";
 
 /** Float32 for the kernels; Float64 so tests can take finite differences of the spec in double precision. */
 export type Floats = Float32Array | Float64Array;
@@ -180,6 +180,13 @@ export const attentionDecodeRowsRef: AttentionKernels["attentionDecodeRows"] = (
   KERNEL_CHECKS.attentionDecodeRows(R, Hq, Hkv, D, scale, q, keys, values, lengths, out);
   const row = Hq * D;
   const lse = new Float32Array(Hq);
+  // bf16 bits widen exactly to f32 (the upper half of an f32).
+  const f32 = (a: KVRows, n: number) => {
+    if (a instanceof Float32Array) return a;
+    const out = new Uint32Array(n * Hkv * D);
+    for (let i = 0; i < out.length; i++) out[i] = a[i] << 16;
+    return new Float32Array(out.buffer);
+  };
   for (let r = 0; r < R; r++) {
     const n = lengths[r];
     const rows = (a: Float32Array) => a.subarray(r * row, (r + 1) * row);
@@ -194,8 +201,8 @@ export const attentionDecodeRowsRef: AttentionKernels["attentionDecodeRows"] = (
       true,
       scale,
       rows(q),
-      keys[r],
-      values[r],
+      f32(keys[r], n),
+      f32(values[r], n),
       null,
       rows(out),
       lse,

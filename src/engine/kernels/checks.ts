@@ -275,7 +275,7 @@ export const KERNEL_CHECKS: CheckTable = {
     finite(op, "scale", scale);
     if (Hq % Hkv !== 0) fail(op, `Hq (${Hq}) must be a multiple of Hkv (${Hkv})`);
     if (!Array.isArray(keys) || !Array.isArray(values))
-      fail(op, "keys and values must be arrays of Float32Array");
+      fail(op, "keys and values must be arrays of Float32Array or of Uint16Array (bf16)");
     if (keys.length < R || values.length < R)
       fail(op, `keys and values need R = ${R} arrays, got ${keys.length} and ${values.length}`);
     if (!(lengths instanceof Int32Array)) fail(op, "lengths must be an Int32Array");
@@ -290,7 +290,9 @@ export const KERNEL_CHECKS: CheckTable = {
         ["keys", keys[r]],
         ["values", values[r]],
       ] as const) {
-        if (!(a instanceof Float32Array)) fail(op, `${name}[${r}] must be a Float32Array`);
+        const bf16 = keys[0] instanceof Uint16Array;
+        if (bf16 ? !(a instanceof Uint16Array) : !(a instanceof Float32Array))
+          fail(op, `${name}[${r}] must be a ${bf16 ? "Uint16Array" : "Float32Array"} like keys[0]`);
         atLeast(op, `${name}[${r}]`, a, need);
       }
     }

@@ -146,6 +146,9 @@ export interface GemmKernels {
  * keys 0..Tk-1, so decode is Tq = 1, qOffset = Tk - 1).
  * kvLen: null, or per-batch number of valid keys (padding mask for bidirectional encoders).
  */
+/** One sequence's cached keys or values: f32, or bf16 bits (a bf16 KV cache). */
+export type KVRows = Float32Array | Uint16Array;
+
 export interface AttentionKernels {
   attentionForward(
     B: number,
@@ -169,6 +172,8 @@ export interface AttentionKernels {
    * q, out: [R, Hq, D]; keys[r], values[r]: [≥ lengths[r], Hkv, D] token-major; row r's query sits at
    * position lengths[r] - 1 and sees keys [0, lengths[r]). Row r gets exactly the bits of attentionForward
    * with B = 1, Tq = 1, Tk = lengths[r], qOffset = lengths[r] - 1, causal (one call instead of R).
+   * The caches are all Float32Array, or all Uint16Array holding bf16 bits (a bf16 KV cache), read as
+   * their exact f32 values: the bits of attentionForward on the widened keys and values.
    */
   attentionDecodeRows(
     R: number,
@@ -177,8 +182,8 @@ export interface AttentionKernels {
     D: number,
     scale: number,
     q: Float32Array,
-    keys: readonly Float32Array[],
-    values: readonly Float32Array[],
+    keys: readonly KVRows[],
+    values: readonly KVRows[],
     lengths: Int32Array,
     out: Float32Array,
   ): void;
