@@ -5,7 +5,7 @@
 // thread does only serving, as with clients on other machines (until 2026-12-03 they shared its thread, and
 // 1 and 32 streams alike paid for their SSE parsing there). Then TTFT for a 5-passage question from the
 // index with stored chunk vectors against vectors computed per request. Bounded: a fixed number of requests, each with a token budget.
-//   npm run bench:serve [-- --threads 1 --tokens 32 --streams 1,8,32 --requests 64]
+//   npm run bench:serve [-- --threads 1 --tokens 32 --streams 1,8,32 --requests 64 --warm-rounds 1]
 // Every level answers the same number of requests (rounds of n at once), so the single stream is timed over
 // as many answers as 32 streams are (with 2 requests it lasted 0.25 s and its figure swung by 1.5x), after
 // one untimed round that opens the level's connections.
@@ -35,6 +35,7 @@ const { values } = parseArgs({
     tokens: { type: "string", default: "64" },
     streams: { type: "string", default: "1,8,32" },
     requests: { type: "string", default: "64" },
+    "warm-rounds": { type: "string", default: "1" },
     "ttft-repeats": { type: "string", default: "9" },
     out: { type: "string", default: "bench/results/serve.json" },
   },
@@ -43,6 +44,7 @@ setNumThreads(positiveInt("--threads", values.threads));
 const maxTokens = positiveInt("--tokens", values.tokens);
 const levels = values.streams.split(",").map((s) => positiveInt("--streams", s));
 const requests = positiveInt("--requests", values.requests);
+const warmRounds = nonNegInt("--warm-rounds", values["warm-rounds"]);
 const ttftRepeats = nonNegInt("--ttft-repeats", values["ttft-repeats"]);
 const shape = preset(values.shape);
 const tokenizer = Tokenizer.fromFile(defaultTokenizerPath());
@@ -127,10 +129,11 @@ for (const n of levels) {
       url,
       Array.from({ length: n }, (_, i) => request(i)),
     );
-  // One untimed round first: it opens the level's n keep-alive connections, as the warm-up request did
-  // for the single stream. Timed from cold, the first round's requests reach the server one event-loop
-  // turn apart (accepting new connections), so each is prefilled alone while the others decode.
-  await round();
+  // Untimed rounds first (default 1): they open the level's n keep-alive connections, as the warm-up
+  // request did for the single stream. Timed from cold (--warm-rounds 0), the first round's requests reach
+  // the server one event-loop turn apart (accepting new connections), so each is prefilled alone while
+  // the others decode.
+  for (let w = 0; w < warmRounds; w++) await round();
   for (let r = 0; r < Math.ceil(requests / n); r++) {
     const reply = await round();
     const got = reply.results;
@@ -206,7 +209,7 @@ await client.terminate();
 
 const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "-");
 console.log(
-  `\nrefrag serving, ${shape.name} shape (random weights), ${numThreads()} thread(s), ${maxTokens}-token greedy answers, 5 passages per request, clients in a worker thread`,
+  `\nrefrag serving, ${shape.name} shape (random weights), ${numThreads()} thread(s), ${maxTokens}-token greedy answers, 5 passages per request, clients in a worker thread, ${warmRounds} untimed round(s) per level`,
 );
 console.log("streams  requests  errors  same as alone  tokens/s  TTFT p50 / p99 ms  time/token p50 / p99 ms");
 for (const r of results)
@@ -229,6 +232,7 @@ writeJson(values.out, {
   threads: numThreads(),
   maxTokens,
   requests,
+  warmRounds,
   clients: "worker thread",
   loadAverage: loadavg()[0],
   levels: results,

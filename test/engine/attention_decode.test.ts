@@ -152,13 +152,18 @@ test("attentionDecodeRows: bf16 caches give the bits of their widened f32 caches
           const q = rng.randn(R * Hq * D);
           const args = [R, Hq, Hkv, D, 1 / Math.sqrt(D), q] as const;
           const what = `threads=${threads} R=${R} Hq=${Hq} Hkv=${Hkv} D=${D}`;
-          for (const impl of [native!, refAttention]) {
+          const check = (impl: typeof refAttention, label: string) => {
             const got = new Float32Array(R * Hq * D);
             impl.attentionDecodeRows(...args, keys, values, lengths, got);
             const want = new Float32Array(R * Hq * D);
             impl.attentionDecodeRows(...args, keys.map(widen), values.map(widen), lengths, want);
-            assert.ok(bits(got).equals(bits(want)), `${what}: bf16 and widened f32 differ (seed ${seed})`);
-          }
+            assert.ok(
+              bits(got).equals(bits(want)),
+              `${what} ${label}: bf16 and widened f32 differ (seed ${seed})`,
+            );
+          };
+          eachIsa((isa) => check(native!, isa));
+          check(refAttention, "reference");
         }
     } finally {
       setNumThreads(1);
