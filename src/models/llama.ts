@@ -105,9 +105,9 @@ export class KVCache {
   read(l: number, n: number): [Float32Array, Float32Array] {
     const f32 = (a: KVRows) => {
       if (a instanceof Float32Array) return a.subarray(0, n * this.kvDim);
-      const out = new Uint32Array(n * this.kvDim);
-      for (let i = 0; i < out.length; i++) out[i] = a[i] << 16;
-      return new Float32Array(out.buffer);
+      const out = new Float32Array(n * this.kvDim);
+      kernels.gemm.bf16ToF32(a.subarray(0, out.length), out);
+      return out;
     };
     return [f32(this.keys[l]), f32(this.values[l])];
   }

@@ -40,11 +40,22 @@ export function product(op: string, what: string, ...sizes: number[]): number {
   return p;
 }
 
-function atLeast(op: string, name: string, a: ArrayLike<number>, n: number, shape = ""): void {
+/** A call's sizes for an error message, built only when one is thrown (checks run on every kernel call). */
+type Sizes = () => string;
+
+function atLeast(
+  op: string,
+  name: string,
+  a: ArrayLike<number>,
+  n: number,
+  shape: string | Sizes = "",
+): void {
   if (a === null || typeof a !== "object" || typeof a.length !== "number")
     fail(op, `${name} must be an array, got ${a === null ? "null" : typeof a}`);
-  if (a.length < n)
-    fail(op, `${name} has ${a.length} elements, needs ${n}${shape === "" ? "" : ` (${shape})`}`);
+  if (a.length < n) {
+    const sizes = typeof shape === "function" ? shape() : shape;
+    fail(op, `${name} has ${a.length} elements, needs ${n}${sizes === "" ? "" : ` (${sizes})`}`);
+  }
 }
 
 function sameLength(op: string, names: string[], arrays: ArrayLike<number>[]): void {
@@ -84,9 +95,9 @@ function embedding(
     if (ids[i] < 0 || ids[i] >= V) fail(op, `id ${ids[i]} at position ${i} outside table rows [0, ${V})`);
 }
 
-function gemmShape(op: string, sizes: [string, number][]): string {
+function gemmShape(op: string, sizes: [string, number][], extra = ""): Sizes {
   for (const [n, v] of sizes) dim(op, n, v);
-  return sizes.map(([n, v]) => `${n}=${v}`).join(" ");
+  return () => sizes.map(([n, v]) => `${n}=${v}`).join(" ") + extra;
 }
 
 /** gemvRows (W [N, K], named "W") and gemvKMajor (Wt [K, N], named "Wt"): the same sizes. */
@@ -153,29 +164,37 @@ function attention(
 /** Every kernel's rules (a missing kernel is a compile error). */
 export const KERNEL_CHECKS: CheckTable = {
   gemm(transA, transB, M, N, K, _alpha, A, B, _beta, C) {
-    const s = `${gemmShape("gemm", [
-      ["M", M],
-      ["N", N],
-      ["K", K],
-    ])} transA=${transA} transB=${transB}`;
+    const s = gemmShape(
+      "gemm",
+      [
+        ["M", M],
+        ["N", N],
+        ["K", K],
+      ],
+      ` transA=${transA} transB=${transB}`,
+    );
     atLeast("gemm", "A", A, product("gemm", "A", M, K), s);
     atLeast("gemm", "B", B, product("gemm", "B", K, N), s);
     atLeast("gemm", "C", C, product("gemm", "C", M, N), s);
   },
   gemmBatched(transA, transB, batch, M, N, K, _alpha, A, strideA, B, strideB, _beta, C, strideC) {
     const op = "gemmBatched";
-    const s = `${gemmShape(op, [
-      ["batch", batch],
-      ["M", M],
-      ["N", N],
-      ["K", K],
-      ["strideA", strideA],
-      ["strideB", strideB],
-      ["strideC", strideC],
-    ])} transA=${transA} transB=${transB}`;
+    const s = gemmShape(
+      op,
+      [
+        ["batch", batch],
+        ["M", M],
+        ["N", N],
+        ["K", K],
+        ["strideA", strideA],
+        ["strideB", strideB],
+        ["strideC", strideC],
+      ],
+      ` transA=${transA} transB=${transB}`,
+    );
     const mn = product(op, "C", M, N);
     if (batch > 1 && mn > 0 && strideC < mn)
-      fail(op, `strideC ${strideC} < M*N would make outputs overlap (${s})`);
+      fail(op, `strideC ${strideC} < M*N would make outputs overlap (${s()})`);
     const need = (stride: number, size: number) =>
       batch === 0 ? 0 : product(op, "a batch", batch - 1, stride) + size;
     atLeast(op, "A", A, need(strideA, product(op, "A", M, K)), s);
@@ -183,11 +202,15 @@ export const KERNEL_CHECKS: CheckTable = {
     atLeast(op, "C", C, need(strideC, mn), s);
   },
   gemmBf16(transB, M, N, K, _alpha, A, B, _beta, C) {
-    const s = `${gemmShape("gemmBf16", [
-      ["M", M],
-      ["N", N],
-      ["K", K],
-    ])} transB=${transB}`;
+    const s = gemmShape(
+      "gemmBf16",
+      [
+        ["M", M],
+        ["N", N],
+        ["K", K],
+      ],
+      ` transB=${transB}`,
+    );
     atLeast("gemmBf16", "A", A, product("gemmBf16", "A", M, K), s);
     atLeast("gemmBf16", "B", B, product("gemmBf16", "B", K, N), s);
     atLeast("gemmBf16", "C", C, product("gemmBf16", "C", M, N), s);
