@@ -816,6 +816,13 @@ void decode_rows(int64_t R, int64_t Hq, int64_t Hkv, int64_t D, float scale, con
   int64_t bytes = 0;  // K and V the call reads
   for (int64_t r = 0; r < R; r++) bytes += len[r] * kvrow * 2 * int64_t(sizeof(T));
   parallel_tasks(R, [&](int64_t r) {
+    // The next row's first keys and values into L2 while this row is read (each row's cache is its own
+    // allocation, so the hardware prefetcher starts over at every row).
+    if (r + 1 < R && bytes >= kStreamBytes)
+      for (int64_t j = 0; j < std::min<int64_t>(CH, len[r + 1]); j++) {
+        prefetch_row(static_cast<const T*>(kp[r + 1]) + j * kvrow, kvrow);
+        prefetch_row(static_cast<const T*>(vp[r + 1]) + j * kvrow, kvrow);
+      }
     const Shape sh{1, 1, len[r], Hq, Hkv, D, len[r] - 1, true, scale, nullptr};
     const FwdIoT<T> io{q + r * qrow, static_cast<const T*>(kp[r]), static_cast<const T*>(vp[r]), out + r * qrow,
                        lse.data() + r * Hq};
