@@ -95,8 +95,15 @@ export class KVCache {
   /** write() for rows already in the cache's storage type (bf16 bits for a bf16 cache). */
   store(l: number, pos: number, k: KVRows, v: KVRows): void {
     const keys = this.keys[l];
-    if (k.constructor !== keys.constructor || v.constructor !== keys.constructor)
-      throw new Error(`KVCache.store: rows of a ${this.dtype} cache must be ${keys.constructor.name}`);
+    const bf16 = this.dtype === "bf16";
+    if (
+      bf16
+        ? !(k instanceof Uint16Array && v instanceof Uint16Array)
+        : !(k instanceof Float32Array && v instanceof Float32Array)
+    )
+      throw new Error(
+        `KVCache.store: rows of a ${this.dtype} cache must be ${bf16 ? "Uint16Array" : "Float32Array"}`,
+      );
     keys.set(k, pos * this.kvDim);
     this.values[l].set(v, pos * this.kvDim);
   }

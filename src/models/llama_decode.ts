@@ -42,10 +42,33 @@ interface Buffers {
   vBf16: Uint16Array; // [R, Hkv·D]
   kRowsBf16: Uint16Array[]; // [R] row r of kBf16, a view
   vRowsBf16: Uint16Array[]; // [R] row r of vBf16, a view
-  qkv: Float32Array; // [R, H·D + 2·Hkv·D] q, k, v of a fused product (several rows)
-  gateUp: Float32Array; // [R, 2·I] gate, up of a fused product
+  qkv: Split; // q, k, v of a fused product (several rows)
+  gateUp: Split; // gate, up of a fused product
   keys: KVRows[]; // [R] this layer's cached keys of each row (refilled per layer)
   values: KVRows[]; // [R] this layer's cached values of each row
+}
+
+/** A fused product's output wide [R, ΣN_i] and the row views it is split by: src[i][r] → dst[i][r]. */
+interface Split {
+  wide: Float32Array;
+  src: Float32Array[][];
+  dst: Float32Array[][];
+}
+
+/** Row views of wide [R, ΣN_i] and of the parts outs[i] [R, N_i]. */
+function split(R: number, wide: Float32Array, outs: Float32Array[]): Split {
+  const N = wide.length / R;
+  let off = 0;
+  const src: Float32Array[][] = [];
+  const dst: Float32Array[][] = [];
+  for (const out of outs) {
+    const n = out.length / R;
+    const o = off;
+    src.push(Array.from({ length: R }, (_, r) => wide.subarray(r * N + o, r * N + o + n)));
+    dst.push(Array.from({ length: R }, (_, r) => out.subarray(r * n, (r + 1) * n)));
+    off += n;
+  }
+  return { wide, src, dst };
 }
 
 /** How the step multiplies by a weight: K-major on the transposed copy, or the dot-product gemvRows. */
@@ -187,7 +210,7 @@ export class LlamaDecodeStep {
       const at = layer.self_attn;
       // Attention: x += o_proj(attention(rope(q), rope(k), v)) over each row's cache.
       K.pointwise.rmsnormForward(R, C, eps, b.x, layer.input_layernorm.weight.data, b.xb, b.rstd);
-      if (fuse) this.fusedLinear(R, b.xb, [at.q_proj, at.k_proj, at.v_proj], b.qkv, [b.q, b.k, b.v]);
+      if (fuse) this.fusedLinear(R, b.xb, [at.q_proj, at.k_proj, at.v_proj], b.qkv);
       else {
         this.linear(R, b.xb, at.q_proj, 0, b.q);
         this.linear(R, b.xb, at.k_proj, 0, b.k);
@@ -211,7 +234,7 @@ export class LlamaDecodeStep {
       // MLP: x += down_proj(silu(gate_proj(xn)) · up_proj(xn)).
       const m = layer.mlp;
       K.pointwise.rmsnormForward(R, C, eps, b.x, layer.post_attention_layernorm.weight.data, b.xb, b.rstd);
-      if (fuse) this.fusedLinear(R, b.xb, [m.gate_proj, m.up_proj], b.gateUp, [b.gate, b.up]);
+      if (fuse) this.fusedLinear(R, b.xb, [m.gate_proj, m.up_proj], b.gateUp);
       else {
         this.linear(R, b.xb, m.gate_proj, 0, b.gate);
         this.linear(R, b.xb, m.up_proj, 0, b.up);
@@ -239,20 +262,17 @@ export class LlamaDecodeStep {
    * outs[i] [R, N_i] = x · W_iᵀ (+ bias_i) for linears with the same input, as one product over their
    * weights stacked along N (fusedPanels) into wide [R, ΣN_i], then split.
    */
-  private fusedLinear(R: number, x: Float32Array, ls: Linear[], wide: Float32Array, outs: Float32Array[]) {
+  private fusedLinear(R: number, x: Float32Array, ls: Linear[], s: Split) {
     const Kd = ls[0].weight.shape[1];
     const p = fusedPanels(ls.map((l) => l.weight));
-    const N = wide.length / R;
-    if (p instanceof Uint16Array) K.gemm.gemvPanelsBf16(R, N, Kd, 1, x, p, 0, wide);
-    else K.gemm.gemvPanels(R, N, Kd, 1, x, p, 0, wide);
-    let off = 0;
+    const N = s.wide.length / R;
+    if (p instanceof Uint16Array) K.gemm.gemvPanelsBf16(R, N, Kd, 1, x, p, 0, s.wide);
+    else K.gemm.gemvPanels(R, N, Kd, 1, x, p, 0, s.wide);
     ls.forEach((l, i) => {
-      const n = l.weight.shape[0];
-      const out = outs[i];
-      for (let r = 0; r < R; r++) out.set(wide.subarray(r * N + off, r * N + off + n), r * n);
-      if (l.bias !== undefined)
-        for (let r = 0; r < R; r++) K.pointwise.axpy(1, l.bias.data, out.subarray(r * n, (r + 1) * n));
-      off += n;
+      const src = s.src[i];
+      const dst = s.dst[i];
+      for (let r = 0; r < R; r++) dst[r].set(src[r]);
+      if (l.bias !== undefined) for (let r = 0; r < R; r++) K.pointwise.axpy(1, l.bias.data, dst[r]);
     });
   }
 
@@ -282,6 +302,11 @@ export class LlamaDecodeStep {
     if (R === this.maxRows) return full;
     const cut = <T extends Float32Array | Int32Array>(a: T, width: number): T =>
       a.subarray(0, R * width) as T;
+    const cutSplit = (s: Split): Split => ({
+      wide: s.wide.subarray(0, (R * s.wide.length) / this.maxRows),
+      src: s.src.map((rows) => rows.slice(0, R)),
+      dst: s.dst.map((rows) => rows.slice(0, R)),
+    });
     const HD = c.num_attention_heads * headDim(c);
     b = {
       x: cut(full.x, c.hidden_size),
@@ -302,8 +327,8 @@ export class LlamaDecodeStep {
       vBf16: full.vBf16.subarray(0, R * c.num_key_value_heads * headDim(c)),
       kRowsBf16: full.kRowsBf16.slice(0, R),
       vRowsBf16: full.vRowsBf16.slice(0, R),
-      qkv: cut(full.qkv, HD + 2 * c.num_key_value_heads * headDim(c)),
-      gateUp: cut(full.gateUp, 2 * c.intermediate_size),
+      qkv: cutSplit(full.qkv),
+      gateUp: cutSplit(full.gateUp),
       keys: full.keys.slice(0, R),
       values: full.values.slice(0, R),
     };
@@ -321,15 +346,18 @@ export class LlamaDecodeStep {
       Array.from({ length: R }, (_, r) => a.subarray(r * kvDim, (r + 1) * kvDim) as T);
     const kBf16 = new Uint16Array(R * kvDim);
     const vBf16 = new Uint16Array(R * kvDim);
+    const q = new Float32Array(R * HD);
+    const gate = new Float32Array(R * c.intermediate_size);
+    const up = new Float32Array(R * c.intermediate_size);
     return {
       x: new Float32Array(R * c.hidden_size),
       xb: new Float32Array(R * c.hidden_size),
-      q: new Float32Array(R * HD),
+      q,
       k,
       v,
       att: new Float32Array(R * HD),
-      gate: new Float32Array(R * c.intermediate_size),
-      up: new Float32Array(R * c.intermediate_size),
+      gate,
+      up,
       logits: new Float32Array(R * c.vocab_size),
       rstd: new Float32Array(R),
       positions: new Int32Array(R),
@@ -340,8 +368,8 @@ export class LlamaDecodeStep {
       vBf16,
       kRowsBf16: rows(kBf16),
       vRowsBf16: rows(vBf16),
-      qkv: new Float32Array(R * (HD + 2 * kvDim)),
-      gateUp: new Float32Array(R * 2 * c.intermediate_size),
+      qkv: split(R, new Float32Array(R * (HD + 2 * kvDim)), [q, k, v]),
+      gateUp: split(R, new Float32Array(R * 2 * c.intermediate_size), [gate, up]),
       keys: new Array<Float32Array>(R).fill(k),
       values: new Array<Float32Array>(R).fill(v),
     };
