@@ -152,12 +152,9 @@ test("batch: one-position prompts prefill alone; longer ones together, within pr
   );
 });
 
-test("batch: bf16 weights are batch-invariant too", async () => {
-  const d = new LlamaForCausalLM(decoder.config, new Rng(5));
-  d.model.embed_tokens.weight.data.set(decoder.model.embed_tokens.weight.data);
-  d.useBf16Weights();
+/** Each prompt's logits, 6 steps, bit-identical alone and with the others at once. */
+async function aloneEqualsCrowd(d: LlamaForCausalLM, ps: Int32Array[]): Promise<void> {
   const engine = new BatchEngine(d);
-  const ps = prompts(6, 9);
   const alone: Run[] = [];
   for (const p of ps) alone.push(await run(engine, p, 6));
   const crowd = await Promise.all(ps.map((p) => run(engine, p, 6)));
@@ -166,6 +163,13 @@ test("batch: bf16 weights are batch-invariant too", async () => {
       assert.ok(bits(l).equals(bits(alone[i].logits[s])), `request ${i}, step ${s}`),
     ),
   );
+}
+
+test("batch: bf16 weights are batch-invariant too", async () => {
+  const d = new LlamaForCausalLM(decoder.config, new Rng(5));
+  d.model.embed_tokens.weight.data.set(decoder.model.embed_tokens.weight.data);
+  d.useBf16Weights();
+  await aloneEqualsCrowd(d, prompts(6, 9));
 });
 
 // Several rows run q/k/v and gate/up as one product each (fused panels); biases are added after the split.
@@ -174,16 +178,7 @@ test("batch: biases are batch-invariant too (fused products)", async () => {
   d.model.embed_tokens.weight.data.set(decoder.model.embed_tokens.weight.data);
   for (const p of d.parameters())
     if (p.shape.length === 1) p.data.forEach((_, i) => (p.data[i] = 0.02 * (i % 5) - 0.04));
-  const engine = new BatchEngine(d);
-  const ps = prompts(6, 10);
-  const alone: Run[] = [];
-  for (const p of ps) alone.push(await run(engine, p, 6));
-  const crowd = await Promise.all(ps.map((p) => run(engine, p, 6)));
-  crowd.forEach((c, i) =>
-    c.logits.forEach((l, s) =>
-      assert.ok(bits(l).equals(bits(alone[i].logits[s])), `request ${i}, step ${s}`),
-    ),
-  );
+  await aloneEqualsCrowd(d, prompts(6, 10));
 });
 
 test("batch: text, stop strings and finish reasons match generate()", async () => {
