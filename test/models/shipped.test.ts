@@ -18,17 +18,11 @@ const fixture = JSON.parse(
   readFileSync(join(packageRoot(), "test", "fixtures", "algeria_capital.json"), "utf8"),
 ) as { question: string; passages: { id: string; title: string; text: string }[] };
 
-async function answer(pipeline: RefragPipeline, passages: typeof fixture.passages, mode?: "none") {
+async function answer(pipeline: RefragPipeline, passages: typeof fixture.passages, kvCache?: "bf16") {
   const stats: Partial<RagStats> = {};
   let text = "";
   for await (const t of pipeline.generate(
-    {
-      question: fixture.question,
-      passages,
-      maxNewTokens: 8,
-      temperature: 0,
-      ...(mode === undefined ? {} : { selection: { mode } }),
-    },
+    { question: fixture.question, passages, maxNewTokens: 8, temperature: 0, kvCache },
     stats,
   ))
     text += t.text;
@@ -50,4 +44,6 @@ test("shipped model: answers the demo's question from retrieved, compressed pass
     fixture.passages.filter((p) => !p.text.includes("Capital - name")),
   );
   assert.ok(!without.text.includes("Algiers"), `answered "${without.text}" without the passage`);
+  // The server's KV caches hold bf16 (RagServiceOptions.kvCache): the same answer.
+  assert.equal((await answer(pipeline, fixture.passages, "bf16")).text.trim(), "Algiers");
 });
