@@ -284,14 +284,15 @@ void tile_rows(bool wide, int nb, const Tile& t, const T* wt, int last) {
 // The tile shape: rows × vectors per tile. One row needs 8 independent chains to hide the FMA latency;
 // several rows share each loaded Wt vector: 4 × 6 = 24 accumulators + 6 loaded vectors + a broadcast of
 // the 32 zmm registers (measured against 4 × 4, 6 × 4, 8 × 3 at R = 32: the LM head gains most, the
-// others are at ~100 GFLOP/s either way); AVX2 has 16 ymm registers: 4 × 2. (One row under AVX-512 uses
+// others are at ~100 GFLOP/s either way); AVX2 has 16 ymm registers: 4 × 3 = 12 accumulators + 3 + 1
+// (at R = 32, forced AVX2 on an AVX-512 Xeon: ~85 GFLOP/s against 4 × 2's ~42, 6 × 2's ~48, 3 × 4's ~58). (One row under AVX-512 uses
 // its own shapes, row_range; its 1 × 8 here is only the unit threads split the outputs in.)
 struct Shape {
   int rows, vecs, width;  // width: outputs per vector
 };
 Shape tile_shape(bool wide, int64_t R) {
   if (R == 1) return {1, 8, wide ? 16 : 8};
-  return wide ? Shape{4, 6, 16} : Shape{4, 2, 8};
+  return wide ? Shape{4, 6, 16} : Shape{4, 3, 8};
 }
 
 // Where output block n's weights start and their row stride: Wt[0, n] and N in the K-major layout; in the
@@ -358,7 +359,7 @@ void gemv_kmajor_any(bool panels, int64_t R, int64_t N, int64_t K, float alpha, 
     return;
   }
   const bool wide = isa() == Isa::avx512;
-  // The panel layout takes the R > 1 tiles at every R (their blocks, 96 or 16 outputs, divide kPanel).
+  // The panel layout takes the R > 1 tiles at every R (their blocks, 96 or 24 outputs, divide kPanel).
   const Shape s = tile_shape(wide, panels ? 2 : R);
   if (threads <= 0) threads = num_threads();
   // Threads split the outputs in whole blocks (each output's chain runs on one thread, so the bits do not
