@@ -6,7 +6,15 @@ export { setNumThreads, numThreads, cpuFeatures, setIsa } from "./engine/native.
 export { kernels, referenceKernels, type Kernels } from "./engine/kernels/index.js";
 export { Module, Parameter } from "./nn/module.js";
 export { Linear, Embedding, RMSNorm, LayerNorm } from "./nn/layers.js";
-export { LlamaForCausalLM, LlamaModel, KVCache, llamaConfig, type Segment } from "./models/llama.js";
+export {
+  LlamaForCausalLM,
+  LlamaModel,
+  KVCache,
+  KV_CACHE_DTYPES,
+  llamaConfig,
+  type KVCacheDtype,
+  type Segment,
+} from "./models/llama.js";
 export { RobertaModel, RobertaForMaskedLM, robertaConfig, padBatch, type Pooling } from "./models/roberta.js";
 export { RefragProjector, projectorConfig } from "./models/projector.js";
 export { RefragPolicy, policyConfig } from "./models/policy.js";
