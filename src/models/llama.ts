@@ -47,10 +47,6 @@ export function headDim(c: LlamaConfig): number {
 export type Segment = { ids: Int32Array } | { embeds: Tensor };
 
 /**
- * Key/value cache for incremental decoding: per layer, keys and values for positions [0, length),
- * stored token-major [capacity, Hkv·D] so attention reads a prefix view without copies.
- */
-/**
  * How a KV cache stores keys and values: f32, or bf16 (half the bytes a decode step reads; every key and
  * value is rounded to the nearest bf16 when stored, and attention reads the rounded values, prompt and
  * decode alike).
@@ -58,6 +54,10 @@ export type Segment = { ids: Int32Array } | { embeds: Tensor };
 export type KVCacheDtype = "f32" | "bf16";
 export const KV_CACHE_DTYPES: readonly KVCacheDtype[] = ["f32", "bf16"];
 
+/**
+ * Key/value cache for incremental decoding: per layer, keys and values for positions [0, length),
+ * stored token-major [capacity, Hkv·D] (an f32 cache gives attention a prefix view without copies).
+ */
 export class KVCache {
   /** Per layer [capacity, Hkv·D], token-major: Float32Array, or Uint16Array of bf16 bits. */
   readonly keys: KVRows[];
