@@ -8,9 +8,11 @@
 // attention on the row's own cache) or a weight product whose rows do not depend on the other rows: by
 // default gemvKMajor on the weight stored transposed (one FMA chain over k per output; each weight is
 // transposed once, on first use, and kept on its Tensor; steps of several rows read a copy of it in the
-// panel layout, gemvPanels, with the same chains), or (kernel "gemvRows", kept for A/B runs)
-// gemvRows, whose rows are bit-identical to the one-row GEMV. So a sequence's logits do not depend on
-// which other sequences share the step.
+// panel layout, gemvPanels, with the same chains; q/k/v and gate/up as one product each, over a panel
+// copy of the stacked weights: a second copy of those weights in memory), or (kernel "gemvRows", kept
+// for A/B runs) gemvRows, whose rows are bit-identical to the one-row GEMV. So a sequence's logits do not
+// depend on which other sequences share the step. KV caches are f32 or bf16 (KVCache.dtype), one type per
+// step; a bf16 step rounds every row's new key and value in one call.
 //
 // Shapes: R rows (sequences), C hidden size, H / Hkv heads, D head dim, I intermediate size, V vocab.
 import { toPanels } from "../engine/kernels/gemm.js";
