@@ -358,16 +358,6 @@ void forward_tiled(const Shape& sh, const FwdIo& io) {
 
 // ---- forward, direct (decode) -----------------------------------------------------------------------
 
-// 8 floats of a key or value row, f32 or bf16; the masked form reads only the first n (n < 8).
-AVX2 inline __m256 kv_load8(const float* p) { return _mm256_loadu_ps(p); }
-AVX2 inline __m256 kv_load8(const uint16_t* p) { return load8(p); }
-AVX2 inline __m256 kv_mask8(const float* p, int64_t n) { return _mm256_maskload_ps(p, lane_mask(n)); }
-AVX2 inline __m256 kv_mask8(const uint16_t* p, int64_t n) {
-  uint16_t buf[8] = {};
-  std::memcpy(buf, p, n * sizeof(uint16_t));
-  return load8(buf);
-}
-
 // Dot products of q with 8 consecutive keys (row stride ks).
 template <typename T>
 AVX2 inline __m256 dot8(const float* q, const T* k, int64_t ks, int64_t D) {
@@ -377,13 +367,13 @@ AVX2 inline __m256 dot8(const float* q, const T* k, int64_t ks, int64_t D) {
   for (; d + 8 <= D; d += 8) {
     const __m256 qv = _mm256_loadu_ps(q + d);
 #pragma GCC unroll 8
-    for (int u = 0; u < 8; u++) a[u] = _mm256_fmadd_ps(qv, kv_load8(k + u * ks + d), a[u]);
+    for (int u = 0; u < 8; u++) a[u] = _mm256_fmadd_ps(qv, load8(k + u * ks + d), a[u]);
   }
   if (d < D) {
     const __m256i mk = lane_mask(D - d);
     const __m256 qv = _mm256_maskload_ps(q + d, mk);
 #pragma GCC unroll 8
-    for (int u = 0; u < 8; u++) a[u] = _mm256_fmadd_ps(qv, kv_mask8(k + u * ks + d, D - d), a[u]);
+    for (int u = 0; u < 8; u++) a[u] = _mm256_fmadd_ps(qv, load8_part(k + u * ks + d, static_cast<int>(D - d)), a[u]);
   }
   __m256 t0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
   __m256 t1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
@@ -394,10 +384,10 @@ template <typename T>
 AVX2 inline float dot1(const float* q, const T* k, int64_t D) {
   __m256 a = _mm256_setzero_ps();
   int64_t d = 0;
-  for (; d + 8 <= D; d += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), kv_load8(k + d), a);
+  for (; d + 8 <= D; d += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), load8(k + d), a);
   if (d < D) {
     const __m256i mk = lane_mask(D - d);
-    a = _mm256_fmadd_ps(_mm256_maskload_ps(q + d, mk), kv_mask8(k + d, D - d), a);
+    a = _mm256_fmadd_ps(_mm256_maskload_ps(q + d, mk), load8_part(k + d, static_cast<int>(D - d)), a);
   }
   return hsum(a);
 }
@@ -424,13 +414,15 @@ AVX2 void direct_update(const Shape& sh, const float* q, const T* kh, const T* v
     if (nv == 4 && d0 + 32 <= D) {
       for (int64_t jj = 0; jj < n; jj++, vrow += stride) {
         const __m256 p = _mm256_broadcast_ss(s + jj);
-        for (int u = 0; u < 4; u++) acc[u] = _mm256_fmadd_ps(p, kv_load8(vrow + 8 * u), acc[u]);
+        for (int u = 0; u < 4; u++) acc[u] = _mm256_fmadd_ps(p, load8(vrow + 8 * u), acc[u]);
       }
     } else {
       for (int64_t jj = 0; jj < n; jj++, vrow += stride) {
         const __m256 p = _mm256_broadcast_ss(s + jj);
-        for (int u = 0; u < nv; u++)
-          acc[u] = _mm256_fmadd_ps(p, kv_mask8(vrow + 8 * u, std::min<int64_t>(8, D - d0 - 8 * u)), acc[u]);
+        for (int u = 0; u < nv; u++) {
+          const int m = static_cast<int>(std::min<int64_t>(8, D - d0 - 8 * u));
+          acc[u] = _mm256_fmadd_ps(p, load8_part(vrow + 8 * u, m), acc[u]);
+        }
       }
     }
     for (int u = 0; u < nv; u++) _mm256_storeu_ps(o + d0 + 8 * u, acc[u]);
@@ -446,13 +438,6 @@ inline void prefetch_row(const T* p, int64_t n) {
   const int64_t bytes = int64_t(sizeof(T)) * n;
   for (int64_t b = 0; b < bytes; b += 64) _mm_prefetch(c + b, _MM_HINT_T1);
   _mm_prefetch(c + bytes - 1, _MM_HINT_T1);
-}
-
-// 16 floats of a value row, f32 or bf16.
-__attribute__((target("avx512f,avx2,fma"))) inline __m512 kv_load16(const float* p) { return _mm512_loadu_ps(p); }
-__attribute__((target("avx512f,avx2,fma"))) inline __m512 kv_load16(const uint16_t* p) {
-  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
 // One query row (Tq = 1, decode) of every head over keys [c0, c0 + n), n <= CH: per head exactly
@@ -497,7 +482,7 @@ __attribute__((target("avx512f,avx2,fma"))) void direct_update_heads(const Shape
     const T* vrow = v + (c0 + jj) * stride;
 #pragma GCC unroll 16
     for (int u = 0; u < NV; u++)
-      acc[u] = _mm512_fmadd_ps(_mm512_set1_ps(s[hu[u]][jj]), kv_load16(vrow + vo[u]), acc[u]);
+      acc[u] = _mm512_fmadd_ps(_mm512_set1_ps(s[hu[u]][jj]), load16(vrow + vo[u]), acc[u]);
   }
 #pragma GCC unroll 16
   for (int u = 0; u < NV; u++) _mm512_storeu_ps(st + hu[u] * W + du[u], acc[u]);

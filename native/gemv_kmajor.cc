@@ -203,15 +203,6 @@ REFRAG_AVX512 void row_range(int64_t n0, int64_t n1, int64_t K, float alpha, con
 
 // ---- AVX2 -------------------------------------------------------------------------------------------
 
-// The last vector of a row when N mod 8 != 0: the n valid values through a zeroed buffer (AVX2 has no
-// masked 16-bit load; this path never runs on the shipped shapes).
-template <typename T>
-REFRAG_AVX2 inline __m256 load8_part(const T* p, int n) {
-  T buf[8] = {};
-  std::memcpy(buf, p, n * sizeof(T));
-  return load8(buf);
-}
-
 template <typename T, int RB, int NB>
 REFRAG_AVX2 void tile_avx2(const Tile& t, const T* wt, int last) {
   const int64_t K = t.K;

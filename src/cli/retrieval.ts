@@ -23,7 +23,7 @@ import {
 import { isPostgresUrl, openStore, type PassageStore, type VectorDtype } from "../store/index.js";
 import { ingest, type ChunkEncoder } from "../store/ingest.js";
 import { Tokenizer } from "../tokenizer/index.js";
-import { nonNegInt, nonNegNumber, positiveInt } from "./args.js";
+import { choice, nonNegInt, nonNegNumber, positiveInt } from "./args.js";
 import { progressBar } from "./progress.js";
 
 export function registerRetrievalCommands(program: Command): void {
@@ -311,9 +311,7 @@ function storeSpec(o: { index?: string; store?: string }): string {
 }
 
 function parseMode(m: string): RetrievalMode {
-  if (!(RETRIEVAL_MODES as readonly string[]).includes(m))
-    throw new Error(`--mode must be one of ${RETRIEVAL_MODES.join(", ")}, got "${m}"`);
-  return m as RetrievalMode;
+  return choice("--mode", m, RETRIEVAL_MODES);
 }
 
 function parseDtype(t: string): VectorDtype {

@@ -6,11 +6,11 @@ import { parseLlamaConfig, parseRobertaConfig, type JsonObject } from "../io/con
 import { SHAPES } from "../models/presets.js";
 import { loadLlama, replaceDecoder } from "../models/load.js";
 import type { RagExample } from "../retrieval/rag_examples.js";
-import { positiveInt, positiveNumber, unitInterval } from "./args.js";
+import { choice, positiveInt, positiveNumber, unitInterval } from "./args.js";
 import { registerDenseCommand } from "./train_dense.js";
 import { SPECIAL_TOKENS, Tokenizer } from "../tokenizer/index.js";
 import { defaultTokenizerPath } from "../tokenizer/pipeline.js";
-import { CURRICULUM_KINDS, type CurriculumKind } from "../train/curriculum.js";
+import { CURRICULUM_KINDS } from "../train/curriculum.js";
 import type { StageIO, StepInfo, TrainingState } from "../train/loop.js";
 import {
   continualPretrain,
@@ -426,11 +426,8 @@ export function registerRefragStageCommands(train: Command): void {
       )
       .option("--eval-every <n>", "validation interval in steps (default: the checkpoint interval)")
       .action(async (o: RefragStageFlags) => {
+        const curriculum = choice("--curriculum", o.curriculum, CURRICULUM_KINDS);
         const { model } = await startingModel(o);
-        if (!CURRICULUM_KINDS.includes(o.curriculum as CurriculumKind))
-          throw new Error(
-            `--curriculum must be one of ${CURRICULUM_KINDS.join(", ")}, got "${o.curriculum}"`,
-          );
         const stream = loadTokenStream(o.data);
         const c: RefragStageConfig = {
           steps: positiveInt("--steps", o.steps),
@@ -439,7 +436,7 @@ export function registerRefragStageCommands(train: Command): void {
           tokensPerStep: positiveInt("--tokens", o.tokens),
           continuation: positiveInt("--continuation", o.continuation),
           expandFraction: unitInterval("--expand", o.expand),
-          curriculum: o.curriculum as CurriculumKind,
+          curriculum,
           curriculumStages: positiveInt("--curriculum-stages", o.curriculumStages),
           maxPassages: positiveInt("--max-passages", o.maxPassages),
           trainDecoder: o.trainDecoder === true,
@@ -603,9 +600,7 @@ export function registerFinetuneCommand(train: Command): void {
     .option("--eval-every <n>", "validation interval in steps (default: the checkpoint interval)")
     .action(async (o: FinetuneFlags) => {
       const { finetune, FINETUNE_SELECTIONS } = await import("../train/stages/finetune.js");
-      const select = FINETUNE_SELECTIONS.find((x) => x === o.select);
-      if (select === undefined)
-        throw new Error(`--select must be one of ${FINETUNE_SELECTIONS.join(", ")}, got "${o.select}"`);
+      const select = choice("--select", o.select, FINETUNE_SELECTIONS);
       const { readLines } = await import("../data/derived/build.js");
       const { model, dir: from } = await startingModel(o);
       const tokenizerJson = readFileSync(`${from}/tokenizer.json`, "utf8");

@@ -73,8 +73,8 @@ export class KVCachePool {
   constructor(
     readonly config: LlamaConfig,
     readonly maxKept: number,
-    readonly maxBytes = 256 * 2 ** 20,
     readonly dtype: KVCacheDtype = "f32",
+    readonly maxBytes = 256 * 2 ** 20,
   ) {}
 
   /** A cache of at least `capacity` positions, empty: the smallest kept one that fits, or a new one. */
@@ -214,7 +214,7 @@ export class BatchEngine {
       );
     this.decodeStep = new LlamaDecodeStep(decoder, this.maxActive);
     this.prefillPass = new LlamaPrefill(decoder);
-    this.caches = new KVCachePool(decoder.config, this.maxActive, undefined, o.kvCache ?? "f32");
+    this.caches = new KVCachePool(decoder.config, this.maxActive, o.kvCache);
   }
 
   /** Requests waiting for a row. */

@@ -108,15 +108,19 @@ export class KVCache {
     this.values[l].set(v, pos * this.kvDim);
   }
 
-  /** Keys and values of layer l at positions [0, n) as f32: views of an f32 cache, widened copies of bf16. */
-  read(l: number, n: number): [Float32Array, Float32Array] {
-    const f32 = (a: KVRows) => {
-      if (a instanceof Float32Array) return a.subarray(0, n * this.kvDim);
-      const out = new Float32Array(n * this.kvDim);
-      kernels.gemm.bf16ToF32(a.subarray(0, out.length), out);
+  /**
+   * Keys and values of layer l at positions [0, n) as f32: views of an f32 cache; of a bf16 one, widened
+   * copies, into the start of `into` when it is given and long enough (a caller's reused scratch).
+   */
+  read(l: number, n: number, into?: [Float32Array, Float32Array]): [Float32Array, Float32Array] {
+    const m = n * this.kvDim;
+    const f32 = (a: KVRows, i: 0 | 1) => {
+      if (a instanceof Float32Array) return a.subarray(0, m);
+      const out = into !== undefined && into[i].length >= m ? into[i].subarray(0, m) : new Float32Array(m);
+      kernels.gemm.bf16ToF32(a.subarray(0, m), out);
       return out;
     };
-    return [f32(this.keys[l]), f32(this.values[l])];
+    return [f32(this.keys[l], 0), f32(this.values[l], 1)];
   }
 
   /** Forget everything from position `length` on (e.g. to reuse a prompt prefix). */

@@ -302,7 +302,7 @@ export class LlamaDecodeStep {
     const full = this.views.get(this.maxRows) ?? this.allocate(this.maxRows);
     this.views.set(this.maxRows, full);
     if (R === this.maxRows) return full;
-    const cut = <T extends Float32Array | Int32Array>(a: T, width: number): T =>
+    const cut = <T extends Float32Array | Int32Array | Uint16Array>(a: T, width: number): T =>
       a.subarray(0, R * width) as T;
     const cutSplit = (s: Split): Split => ({
       wide: s.wide.subarray(0, (R * s.wide.length) / this.maxRows),
@@ -325,8 +325,8 @@ export class LlamaDecodeStep {
       lengths: cut(full.lengths, 1),
       kRows: full.kRows.slice(0, R),
       vRows: full.vRows.slice(0, R),
-      kBf16: full.kBf16.subarray(0, R * c.num_key_value_heads * headDim(c)),
-      vBf16: full.vBf16.subarray(0, R * c.num_key_value_heads * headDim(c)),
+      kBf16: cut(full.kBf16, c.num_key_value_heads * headDim(c)),
+      vBf16: cut(full.vBf16, c.num_key_value_heads * headDim(c)),
       kRowsBf16: full.kRowsBf16.slice(0, R),
       vRowsBf16: full.vRowsBf16.slice(0, R),
       qkv: cutSplit(full.qkv),

@@ -57,6 +57,8 @@ function addBias(T: number, N: number, bias: Tensor | undefined, y: Float32Array
 /** Prefill of several prompts for one decoder. Not re-entrant: the logits returned are overwritten by the next call. */
 export class LlamaPrefill {
   private b: Buffers | null = null;
+  /** A bf16 cache's keys and values widened for attention (KVCache.read), reused across calls. */
+  private widened: [Float32Array, Float32Array] = [new Float32Array(0), new Float32Array(0)];
 
   constructor(readonly decoder: LlamaForCausalLM) {}
 
@@ -129,7 +131,9 @@ export class LlamaPrefill {
           k.subarray(start * kvDim, (start + n) * kvDim),
           v.subarray(start * kvDim, (start + n) * kvDim),
         );
-        const [keys, values] = cache.read(l, total);
+        if (cache.dtype === "bf16" && this.widened[0].length < total * kvDim)
+          this.widened = [new Float32Array(total * kvDim), new Float32Array(total * kvDim)];
+        const [keys, values] = cache.read(l, total, this.widened);
         K.attention.attentionForward(
           1,
           n,

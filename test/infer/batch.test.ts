@@ -246,7 +246,7 @@ test("batch: a kept KV cache, dirty past its length, gives the bits of a fresh o
 });
 
 test("KVCachePool: the smallest kept cache that fits, emptied; capacities rounded up; bounded", () => {
-  const pool = new KVCachePool(decoder.config, 2, 2 * 2 ** 20);
+  const pool = new KVCachePool(decoder.config, 2, "f32", 2 * 2 ** 20);
   const a = pool.take(70);
   assert.equal(a.capacity, 128);
   const b = pool.take(10);

@@ -40,6 +40,11 @@ test("KVCache: bf16 rows are the rounded f32 rows, read back widened; half the b
   );
   assert.notDeepEqual(bk.subarray(2 * 32, 5 * 32), k, "bf16 rows were not rounded");
   assert.equal(bf16.bytesUsed() * 2, f32.bytesUsed());
+  // Widened into a caller's scratch when it is long enough: the same values, in the scratch's memory.
+  const scratch: [Float32Array, Float32Array] = [new Float32Array(8 * 32), new Float32Array(8 * 32)];
+  const [sk, sv] = bf16.read(1, 5, scratch);
+  assert.equal(sk.buffer, scratch[0].buffer);
+  assert.deepEqual([sk, sv], [bk, bv]);
 });
 
 test("KVCache and the decode step refuse what they cannot store", () => {

@@ -5,6 +5,7 @@
 // A row that sees no key gets out = 0 and lse = -Infinity, and contributes no gradient.
 import { loadAddon } from "../native.js";
 import { KERNEL_CHECKS, withChecks } from "./checks.js";
+import { refGemm } from "./gemm.js";
 import type { AttentionKernels, KVRows } from "./types.js";
 
 /** Float32 for the kernels; Float64 so tests can take finite differences of the spec in double precision. */
@@ -180,12 +181,12 @@ export const attentionDecodeRowsRef: AttentionKernels["attentionDecodeRows"] = (
   KERNEL_CHECKS.attentionDecodeRows(R, Hq, Hkv, D, scale, q, keys, values, lengths, out);
   const row = Hq * D;
   const lse = new Float32Array(Hq);
-  // bf16 bits widen exactly to f32 (the upper half of an f32).
+  // bf16 bits widen exactly to f32 (the reference conversion).
   const f32 = (a: KVRows, n: number) => {
     if (a instanceof Float32Array) return a;
-    const out = new Uint32Array(n * Hkv * D);
-    for (let i = 0; i < out.length; i++) out[i] = a[i] << 16;
-    return new Float32Array(out.buffer);
+    const out = new Float32Array(n * Hkv * D);
+    refGemm.bf16ToF32(a.subarray(0, out.length), out);
+    return out;
   };
   for (let r = 0; r < R; r++) {
     const n = lengths[r];
