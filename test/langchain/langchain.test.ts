@@ -2,36 +2,14 @@
 // through the server), the chat model streams the same greedy answer the pipeline gives, and a call can
 // pass the retrieved documents as the passages to read.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { HumanMessage, SystemMessage } from "@langchain/core/messages";
 import "../helpers.js";
-import { tinyRefrag, tokenizer } from "../tiny_refrag.js";
-import { RefragPipeline } from "../../src/infer/pipeline.js";
+import { passages, tinyServerFixture } from "../server/fixture.js";
 import { RefragChatModel, RefragRetriever } from "../../src/langchain/index.js";
-import { PassageIndex } from "../../src/retrieval/index.js";
 import { buildServer } from "../../src/server/app.js";
 
-const model = tinyRefrag(8, 256, 11);
-const pipeline = new RefragPipeline(model, tokenizer);
-const passages = [
-  {
-    id: "a#0",
-    doc_id: "a",
-    title: "Lighthouses",
-    text: "A lighthouse guides ships at night with a bright lamp.",
-  },
-  {
-    id: "b#0",
-    doc_id: "b",
-    title: "Volcanoes",
-    text: "Lava flows from an erupting volcano down its slopes.",
-  },
-];
-const root = mkdtempSync(join(tmpdir(), "refrag-langchain-"));
-const index = await PassageIndex.build(join(root, "index"), passages);
+const { pipeline, index, dispose } = await tinyServerFixture("refrag-langchain-");
 const app = buildServer({ pipeline, index, modelName: "tiny" });
 let baseUrl = "";
 before(async () => {
@@ -39,8 +17,7 @@ before(async () => {
 });
 after(async () => {
   await app.close();
-  index.close();
-  rmSync(root, { recursive: true, force: true });
+  dispose();
 });
 
 test("langchain: the retriever returns passages from the index, in-process and over HTTP", async () => {

@@ -2,39 +2,18 @@
 // equal to the pipeline's own, retrieval, and clear errors for bad requests.
 import assert from "node:assert/strict";
 import vm from "node:vm";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, test } from "node:test";
 import "../helpers.js";
+import { passages, tinyServerFixture } from "./fixture.js";
 import { tinyRefrag, tokenizer } from "../tiny_refrag.js";
 import { RefragPipeline } from "../../src/infer/pipeline.js";
-import { PassageIndex } from "../../src/retrieval/index.js";
 import { buildServer } from "../../src/server/app.js";
 import { ChunkVectorCache, weightsId } from "../../src/infer/vector_cache.js";
 import { Tensor } from "../../src/engine/tensor.js";
 
-const model = tinyRefrag(8, 256, 11);
-const pipeline = new RefragPipeline(model, tokenizer);
-const passages = [
-  {
-    id: "a#0",
-    doc_id: "a",
-    title: "Lighthouses",
-    text: "A lighthouse guides ships at night with a bright lamp.",
-  },
-  {
-    id: "b#0",
-    doc_id: "b",
-    title: "Volcanoes",
-    text: "Lava flows from an erupting volcano down its slopes.",
-  },
-];
-const root = mkdtempSync(join(tmpdir(), "refrag-server-"));
-const index = await PassageIndex.build(join(root, "index"), passages);
+const { model, pipeline, index, dispose } = await tinyServerFixture("refrag-server-");
 after(() => {
-  index.close();
-  rmSync(root, { recursive: true, force: true });
+  dispose();
 });
 
 interface Event {

@@ -2,36 +2,16 @@
 // completions (streamed and not), completions, models, retrieval with history, errors the client parses
 // (400, 404, 413, 429 with Retry-After, 503), and /metrics counting the requests just made.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
 import OpenAI from "openai";
 import "../helpers.js";
+import { passages, tinyServerFixture } from "./fixture.js";
 import { tinyRefrag, tokenizer } from "../tiny_refrag.js";
 import { RefragPipeline } from "../../src/infer/pipeline.js";
 import { RagService } from "../../src/rag/service.js";
-import { PassageIndex } from "../../src/retrieval/index.js";
 import { buildServer } from "../../src/server/app.js";
 
-const model = tinyRefrag(8, 256, 11);
-const pipeline = new RefragPipeline(model, tokenizer);
-const passages = [
-  {
-    id: "a#0",
-    doc_id: "a",
-    title: "Lighthouses",
-    text: "A lighthouse guides ships at night with a bright lamp.",
-  },
-  {
-    id: "b#0",
-    doc_id: "b",
-    title: "Volcanoes",
-    text: "Lava flows from an erupting volcano down its slopes.",
-  },
-];
-const root = mkdtempSync(join(tmpdir(), "refrag-openai-"));
-const index = await PassageIndex.build(join(root, "index"), passages);
+const { pipeline, index, dispose } = await tinyServerFixture("refrag-openai-");
 const app = buildServer({ pipeline, index, modelName: "tiny" });
 let client: OpenAI;
 let address: string;
@@ -41,8 +21,7 @@ before(async () => {
 });
 after(async () => {
   await app.close();
-  index.close();
-  rmSync(root, { recursive: true, force: true });
+  dispose();
 });
 
 interface Extension {
