@@ -7,16 +7,25 @@
 //   none      no vectors: the decoder alone, teacher forced (the language model's loss on the same tokens)
 // vectors ≪ shuffled means the vectors carry the chunks' content; vectors ≈ shuffled ≈ none means nothing.
 // Table 11 compares models (with and without the curriculum) on the same windows: reconstructionTable.
+// Each row also splits the NLL by where the token sits (which chunk, and its offset inside the chunk), so a
+// table shows where the vectors stop being read: the decoder has to find vector j for the tokens of chunk j.
 import { Rng } from "../engine/random.js";
 import { noGrad } from "../engine/tensor.js";
 import { lmSegments, lmStart } from "../infer/prompt.js";
 import { chunkTokens, type RefragModel } from "../models/refrag.js";
-import { continuationNll } from "./perplexity.js";
+import { continuationNlls } from "./perplexity.js";
 import { renderDotChart } from "./plot.js";
 import { fmt, mdTable } from "./report.js";
 
 export type ReconstructionMode = "vectors" | "shuffled" | "none";
 export const RECONSTRUCTION_MODES: ReconstructionMode[] = ["vectors", "shuffled", "none"];
+
+/** Mean NLL per mode over a span [from, to) of chunk indices or of offsets inside a chunk (0-based). */
+export interface ReconstructionSpan {
+  from: number;
+  to: number;
+  nll: Record<ReconstructionMode, number>;
+}
 
 export interface ReconstructionRow {
   chunks: number;
@@ -24,6 +33,17 @@ export interface ReconstructionRow {
   windows: number;
   /** Mean NLL per mode (nats per token). */
   nll: Record<ReconstructionMode, number>;
+  /** The tokens of chunks 1, 2, 3–4, 5–8, … (spans that double). */
+  byChunk: ReconstructionSpan[];
+  /** The tokens at offset 0, 1, 2–3, 4–7, … inside their chunk. */
+  byOffset: ReconstructionSpan[];
+}
+
+/** [0, 1), [1, 2), [2, 4), [4, 8), … up to n. */
+export function doublingSpans(n: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let a = 0; a < n; a = Math.max(1, 2 * a)) out.push([a, Math.min(n, Math.max(1, 2 * a))]);
+  return out;
 }
 
 /** Fixed windows of `len` tokens from a held-out stream (the same windows for every model). */
@@ -56,20 +76,51 @@ export function reconstructionRow(
   if (windows < 2) throw new Error("reconstruction: at least 2 windows (the shuffled mode borrows vectors)");
   const ws = heldOutWindows(stream, s, windows);
   const projected = ws.map((w) => noGrad(() => model.project(model.encodeChunks(chunkTokens(w, k)))));
-  const sum: Record<ReconstructionMode, number> = { vectors: 0, shuffled: 0, none: 0 };
+  // Per-token sums over the windows, per mode.
+  const sum = Object.fromEntries(RECONSTRUCTION_MODES.map((m) => [m, new Float64Array(s)])) as Record<
+    ReconstructionMode,
+    Float64Array
+  >;
+  const add = (m: ReconstructionMode, nlls: Float64Array) => {
+    for (let t = 0; t < s; t++) sum[m][t] += nlls[t];
+  };
   for (let i = 0; i < windows; i++) {
     const chunks = chunkTokens(ws[i], k);
-    sum.vectors += continuationNll(model, lmSegments(model, { chunks, projected: projected[i] }), ws[i]);
+    add("vectors", continuationNlls(model, lmSegments(model, { chunks, projected: projected[i] }), ws[i]));
     // Another window's vectors (the next one): same count, unrelated content.
     const j = (i + 1) % windows;
-    sum.shuffled += continuationNll(model, lmSegments(model, { chunks, projected: projected[j] }), ws[i]);
-    sum.none += continuationNll(model, [{ ids: lmStart(model.config.decoder) }], ws[i]);
+    add("shuffled", continuationNlls(model, lmSegments(model, { chunks, projected: projected[j] }), ws[i]));
+    add("none", continuationNlls(model, [{ ids: lmStart(model.config.decoder) }], ws[i]));
   }
+  // Mean NLL per mode over the tokens `keep` selects (by position t in the window).
+  const mean = (keep: (t: number) => boolean) => {
+    const out = {} as Record<ReconstructionMode, number>;
+    for (const m of RECONSTRUCTION_MODES) {
+      let total = 0;
+      let count = 0;
+      for (let t = 0; t < s; t++)
+        if (keep(t)) {
+          total += sum[m][t];
+          count++;
+        }
+      out[m] = total / (count * windows);
+    }
+    return out;
+  };
+  const span =
+    (of: (t: number) => number) =>
+    ([from, to]: [number, number]) => ({
+      from,
+      to,
+      nll: mean((t) => of(t) >= from && of(t) < to),
+    });
   return {
     chunks: n,
     tokens: s,
     windows,
-    nll: { vectors: sum.vectors / windows, shuffled: sum.shuffled / windows, none: sum.none / windows },
+    nll: mean(() => true),
+    byChunk: doublingSpans(n).map(span((t) => Math.floor(t / k))),
+    byOffset: doublingSpans(k).map(span((t) => t % k)),
   };
 }
 
@@ -148,6 +199,28 @@ export function reconstructionMarkdown(
       ]),
     ),
     `vectors: the window's own chunk vectors; shuffled: another window's; none: no vectors (the decoder alone). ${t.windows} held-out windows per row, the same for every model, k = ${t.k}.`,
+  );
+  const n = Math.max(...t.rows.map((r) => r.chunks));
+  const atN = t.rows.filter((r) => r.chunks === n);
+  const gain = (x: ReconstructionSpan) => fmt(x.nll.none - x.nll.vectors, 3);
+  const label = ([a, b]: [number, number], base: number) =>
+    b - a === 1 ? String(a + base) : `${a + base}–${b - 1 + base}`;
+  out.push(
+    "",
+    `### Where the vectors are read (${n} chunks)`,
+    "",
+    "What the own vectors gain over none (none − vectors, nats per token), by the chunk a token is in:",
+    "",
+    mdTable(
+      ["chunk", ...atN.map((r) => r.model)],
+      doublingSpans(n).map((sp, i) => [label(sp, 1), ...atN.map((r) => gain(r.byChunk[i]))]),
+    ),
+    "and by the token's offset inside its chunk (0 is a chunk's first token):",
+    "",
+    mdTable(
+      ["offset", ...atN.map((r) => r.model)],
+      doublingSpans(t.k).map((sp, i) => [label(sp, 0), ...atN.map((r) => gain(r.byOffset[i]))]),
+    ),
   );
   return out.join("\n") + "\n";
 }
