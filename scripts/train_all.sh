@@ -172,6 +172,18 @@ POL=(--data "$DATA/train.u16" --chunks 128 --expand 0.0667 --lr 5e-4 --group 8)
 stage policy16d train policy --from "$RUNS/policy16c" "${POL[@]}" --steps 240
 stage policy16e train policy --from "$RUNS/policy16d" "${POL[@]}" --steps 300 --seed 2
 
+# 11. Table 11 trained to the evaluated length (session 12): the reconstruction pair again, up to 128 chunks,
+#     with and without the curriculum (docs/results/table11-128.md). Not used by later stages.
+REC128=(train reconstruct --data "$DATA/train.u16" --valid "$DATA/valid.u16" --eval-every 200 --save-every 25
+  --encoder-config "$ENCODER_CONFIG" --decoder "$DECODER" --train-decoder --k 16 --max-chunks 128 --tokens 4096
+  --lr 5e-4 --steps 2200)
+stage rec128 "${REC128[@]}" --curriculum table8 &
+rec=$!
+stage rec128-none "${REC128[@]}" --curriculum none &
+none=$!
+wait "$rec"
+wait "$none"
+
 say "done. Ship (as assets/model was): refrag convert dtype $RUNS/refrag16h assets/model --type bf16"
 say "tables: BASELINE=$DECODER REFRAG8=$RUNS/cpt8 REFRAG16=$CPT16 REFRAG32=$RUNS/cpt32 POLICY16=$RUNS/policy16 \\"
 say "  REC_CURRICULUM=$REC16 REC_NONE=$RUNS/rec16-none QA_MODEL=assets/model FT_BASELINE=$RUNS/llama-ft-h scripts/paper_tables.sh"
