@@ -52,18 +52,24 @@ fi
 
 # 2. Reconstruction (stage 1) to 16 chunks: a new 256 × 2 encoder whose word embeddings start from the
 #    decoder's; the small decoder trains too. Its twin without the curriculum is Table 11's other row.
+# Table 11's pair: the same reconstruction run with and without the curriculum, side by side.
+curriculum_pair() {
+  local with=$1 without=$2
+  shift 2
+  stage "$with" "$@" --curriculum table8 &
+  local p=$!
+  stage "$without" "$@" --curriculum none &
+  local q=$!
+  wait "$p"
+  wait "$q"
+}
 REC=(train reconstruct "${STREAMS[@]}" --encoder-config "$ENCODER_CONFIG" --decoder "$DECODER" --train-decoder
   --k 16 --max-chunks 16 --tokens 4096 --lr 5e-4 --steps 1000)
 if test -f weights/rec16/config.json; then
   REC16=weights/rec16
   stage rec16-none "${REC[@]}" --curriculum none
 else
-  stage rec16 "${REC[@]}" --curriculum table8 &
-  rec=$!
-  stage rec16-none "${REC[@]}" --curriculum none &
-  none=$!
-  wait "$rec"
-  wait "$none"
+  curriculum_pair rec16 rec16-none "${REC[@]}"
   REC16=$RUNS/rec16
 fi
 
@@ -177,12 +183,7 @@ stage policy16e train policy --from "$RUNS/policy16d" "${POL[@]}" --steps 300 --
 REC128=(train reconstruct --data "$DATA/train.u16" --valid "$DATA/valid.u16" --eval-every 200 --save-every 25
   --encoder-config "$ENCODER_CONFIG" --decoder "$DECODER" --train-decoder --k 16 --max-chunks 128 --tokens 4096
   --lr 5e-4 --steps 2200)
-stage rec128 "${REC128[@]}" --curriculum table8 &
-rec=$!
-stage rec128-none "${REC128[@]}" --curriculum none &
-none=$!
-wait "$rec"
-wait "$none"
+curriculum_pair rec128 rec128-none "${REC128[@]}"
 
 say "done. Ship (as assets/model was): refrag convert dtype $RUNS/refrag16h assets/model --type bf16"
 say "tables: BASELINE=$DECODER REFRAG8=$RUNS/cpt8 REFRAG16=$CPT16 REFRAG32=$RUNS/cpt32 POLICY16=$RUNS/policy16 \\"
