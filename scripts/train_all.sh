@@ -50,6 +50,46 @@ else
   DECODER=$RUNS/decoder
 fi
 
+# Step 12, Table 11 with a paced curriculum (sessions 13-14): Table 8's mixture reaches the long levels before the
+#     decoder has learnt to find their vectors, so neither Table 8 pair (steps 2 and 11) reads past chunk 2. Paced instead: one
+#     stage per level of the ladder 1 -> 4 -> 16 -> 64 -> 128 chunks, each `--from` the last with every step at
+#     that level (1,500 steps at 1 chunk, lr 1e-3; then 800, 1,000, 1,000, 1,000 at lr 5e-4). The twin runs
+#     the same stages (steps, learning rates, seeds, restarts) with every step at 128 chunks. Side by side,
+#     ~5 h each. Not used by later stages. `ONLY=table11-paced scripts/train_all.sh` runs
+#     just this (with weights/decoder and weights/rec-paced4 committed).
+PACED=(train reconstruct --data "$DATA/train.u16" --valid "$DATA/valid.u16" --eval-every 100 --save-every 25
+  --train-decoder --k 16 --curriculum none --tokens 4096)
+NEW_ENCODER=(--encoder-config "$ENCODER_CONFIG" --decoder "$DECODER")
+paced_chain() {
+  local p4=weights/rec-paced4
+  if ! test -f "$p4/config.json"; then
+    stage rec-paced1 "${PACED[@]}" "${NEW_ENCODER[@]}" --lr 1e-3 --steps 1500 --max-chunks 1
+    stage rec-paced4 "${PACED[@]}" --from "$RUNS/rec-paced1" --lr 5e-4 --steps 800 --seed 3 --max-chunks 4
+    p4=$RUNS/rec-paced4
+  fi
+  stage rec-paced16 "${PACED[@]}" --from "$p4" --lr 5e-4 --steps 1000 --seed 4 --max-chunks 16
+  stage rec-paced64 "${PACED[@]}" --from "$RUNS/rec-paced16" --lr 5e-4 --steps 1000 --seed 6 --max-chunks 64
+  stage rec-paced128 "${PACED[@]}" --from "$RUNS/rec-paced64" --lr 5e-4 --steps 1000 --seed 7 --max-chunks 128
+}
+twin_chain() {
+  local flat=(--max-chunks 128)
+  stage rec-flat1 "${PACED[@]}" "${NEW_ENCODER[@]}" --lr 1e-3 --steps 1500 "${flat[@]}"
+  stage rec-flat2 "${PACED[@]}" --from "$RUNS/rec-flat1" --lr 5e-4 --steps 800 --seed 3 "${flat[@]}"
+  stage rec-flat3 "${PACED[@]}" --from "$RUNS/rec-flat2" --lr 5e-4 --steps 1000 --seed 4 "${flat[@]}"
+  stage rec-flat4 "${PACED[@]}" --from "$RUNS/rec-flat3" --lr 5e-4 --steps 1000 --seed 6 "${flat[@]}"
+  stage rec-paced128-none "${PACED[@]}" --from "$RUNS/rec-flat4" --lr 5e-4 --steps 1000 --seed 7 "${flat[@]}"
+}
+table11_paced() {
+  paced_chain &
+  local p=$!
+  twin_chain
+  wait "$p"
+}
+if test "${ONLY:-}" = table11-paced; then
+  table11_paced
+  exit 0
+fi
+
 # 2. Reconstruction (stage 1) to 16 chunks: a new 256 × 2 encoder whose word embeddings start from the
 #    decoder's; the small decoder trains too. Its twin without the curriculum is Table 11's other row.
 # Table 11's pair: the same reconstruction run with and without the curriculum, side by side.
@@ -184,6 +224,9 @@ REC128=(train reconstruct --data "$DATA/train.u16" --valid "$DATA/valid.u16" --e
   --encoder-config "$ENCODER_CONFIG" --decoder "$DECODER" --train-decoder --k 16 --max-chunks 128 --tokens 4096
   --lr 5e-4 --steps 2200)
 curriculum_pair rec128 rec128-none "${REC128[@]}"
+
+# 12. Table 11 with a paced curriculum (defined after step 1, so that ONLY=table11-paced can run it alone).
+table11_paced
 
 say "done. Ship (as assets/model was): refrag convert dtype $RUNS/refrag16h assets/model --type bf16"
 say "tables: BASELINE=$DECODER REFRAG8=$RUNS/cpt8 REFRAG16=$CPT16 REFRAG32=$RUNS/cpt32 POLICY16=$RUNS/policy16 \\"
