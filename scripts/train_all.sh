@@ -50,13 +50,13 @@ else
   DECODER=$RUNS/decoder
 fi
 
-# Step 12, Table 11 with a paced curriculum (sessions 13-14): Table 8's mixture reaches the long levels before the
-#     decoder has learnt to find their vectors, so neither Table 8 pair (steps 2 and 11) reads past chunk 2. Paced instead: one
-#     stage per level of the ladder 1 -> 4 -> 16 -> 64 -> 128 chunks, each `--from` the last with every step at
-#     that level (1,500 steps at 1 chunk, lr 1e-3; then 800, 1,000, 1,000, 1,000 at lr 5e-4). The twin runs
-#     the same stages (steps, learning rates, seeds, restarts) with every step at 128 chunks. Side by side,
-#     ~5 h each. Not used by later stages. `ONLY=table11-paced scripts/train_all.sh` runs
-#     just this (with weights/decoder and weights/rec-paced4 committed).
+# Step 12, Table 11 with a paced curriculum (sessions 13-14). Table 8's mixture reaches the long levels
+# before the decoder has learnt to find their vectors, so neither Table 8 pair (steps 2 and 11) reads past
+# chunk 2. Paced instead: one stage per level of the ladder 1 -> 4 -> 16 -> 64 -> 128 chunks, each `--from` the
+# last, every step at that level (1,500 steps at 1 chunk, lr 1e-3; then 800, 1,000, 1,000, 1,000 at lr 5e-4).
+# The twin runs the same stages (steps, learning rates, seeds, restarts) with every step at 128 chunks. Side
+# by side, ~5 h each; not used by later stages. `ONLY=table11-paced scripts/train_all.sh` runs just this step,
+# from the committed weights/rec-paced4 and weights/rec-flat2 (the chains' second stages) when present.
 PACED=(train reconstruct --data "$DATA/train.u16" --valid "$DATA/valid.u16" --eval-every 100 --save-every 25
   --train-decoder --k 16 --curriculum none --tokens 4096)
 NEW_ENCODER=(--encoder-config "$ENCODER_CONFIG" --decoder "$DECODER")
@@ -72,10 +72,13 @@ paced_chain() {
   stage rec-paced128 "${PACED[@]}" --from "$RUNS/rec-paced64" --lr 5e-4 --steps 1000 --seed 7 --max-chunks 128
 }
 twin_chain() {
-  local flat=(--max-chunks 128)
-  stage rec-flat1 "${PACED[@]}" "${NEW_ENCODER[@]}" --lr 1e-3 --steps 1500 "${flat[@]}"
-  stage rec-flat2 "${PACED[@]}" --from "$RUNS/rec-flat1" --lr 5e-4 --steps 800 --seed 3 "${flat[@]}"
-  stage rec-flat3 "${PACED[@]}" --from "$RUNS/rec-flat2" --lr 5e-4 --steps 1000 --seed 4 "${flat[@]}"
+  local flat=(--max-chunks 128) f2=weights/rec-flat2
+  if ! test -f "$f2/config.json"; then
+    stage rec-flat1 "${PACED[@]}" "${NEW_ENCODER[@]}" --lr 1e-3 --steps 1500 "${flat[@]}"
+    stage rec-flat2 "${PACED[@]}" --from "$RUNS/rec-flat1" --lr 5e-4 --steps 800 --seed 3 "${flat[@]}"
+    f2=$RUNS/rec-flat2
+  fi
+  stage rec-flat3 "${PACED[@]}" --from "$f2" --lr 5e-4 --steps 1000 --seed 4 "${flat[@]}"
   stage rec-flat4 "${PACED[@]}" --from "$RUNS/rec-flat3" --lr 5e-4 --steps 1000 --seed 6 "${flat[@]}"
   stage rec-paced128-none "${PACED[@]}" --from "$RUNS/rec-flat4" --lr 5e-4 --steps 1000 --seed 7 "${flat[@]}"
 }
