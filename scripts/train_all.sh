@@ -57,6 +57,10 @@ fi
 # The twin runs the same stages (steps, learning rates, seeds, restarts) with every step at 128 chunks. Side
 # by side, ~5 h each; not used by later stages. `ONLY=table11-paced scripts/train_all.sh` runs just this step,
 # from the committed weights/rec-paced4 and weights/rec-flat2 (the chains' second stages) when present.
+# The deep chain (session 15) gives the first level 3,000 more steps at 1 chunk (rec-deep1, lr 5e-4, seed 8:
+# one vector then reconstructs its 16 tokens at 1.0 nats instead of 2.7), then climbs the same ladder; the
+# twin gets the same 3,000 steps at 128 chunks as its last stage (rec-deep128-none), so that each pair has
+# equal steps (5,300 and 8,300). From the committed weights/rec-deep1 when present.
 PACED=(train reconstruct --data "$DATA/train.u16" --valid "$DATA/valid.u16" --eval-every 100 --save-every 25
   --train-decoder --k 16 --curriculum none --tokens 4096)
 NEW_ENCODER=(--encoder-config "$ENCODER_CONFIG" --decoder "$DECODER")
@@ -72,18 +76,34 @@ paced_chain() {
   stage rec-paced128 "${PACED[@]}" --from "$RUNS/rec-paced64" --lr 5e-4 --steps 1000 --seed 7 --max-chunks 128
 }
 twin_chain() {
-  local flat=(--max-chunks 128) f2=weights/rec-flat2
-  if ! test -f "$f2/config.json"; then
-    stage rec-flat1 "${PACED[@]}" "${NEW_ENCODER[@]}" --lr 1e-3 --steps 1500 "${flat[@]}"
-    stage rec-flat2 "${PACED[@]}" --from "$RUNS/rec-flat1" --lr 5e-4 --steps 800 --seed 3 "${flat[@]}"
-    f2=$RUNS/rec-flat2
+  local flat=(--max-chunks 128) f2=weights/rec-flat2 t5=weights/rec-paced128-none
+  if ! test -f "$t5/config.json"; then
+    if ! test -f "$f2/config.json"; then
+      stage rec-flat1 "${PACED[@]}" "${NEW_ENCODER[@]}" --lr 1e-3 --steps 1500 "${flat[@]}"
+      stage rec-flat2 "${PACED[@]}" --from "$RUNS/rec-flat1" --lr 5e-4 --steps 800 --seed 3 "${flat[@]}"
+      f2=$RUNS/rec-flat2
+    fi
+    stage rec-flat3 "${PACED[@]}" --from "$f2" --lr 5e-4 --steps 1000 --seed 4 "${flat[@]}"
+    stage rec-flat4 "${PACED[@]}" --from "$RUNS/rec-flat3" --lr 5e-4 --steps 1000 --seed 6 "${flat[@]}"
+    stage rec-paced128-none "${PACED[@]}" --from "$RUNS/rec-flat4" --lr 5e-4 --steps 1000 --seed 7 "${flat[@]}"
+    t5=$RUNS/rec-paced128-none
   fi
-  stage rec-flat3 "${PACED[@]}" --from "$f2" --lr 5e-4 --steps 1000 --seed 4 "${flat[@]}"
-  stage rec-flat4 "${PACED[@]}" --from "$RUNS/rec-flat3" --lr 5e-4 --steps 1000 --seed 6 "${flat[@]}"
-  stage rec-paced128-none "${PACED[@]}" --from "$RUNS/rec-flat4" --lr 5e-4 --steps 1000 --seed 7 "${flat[@]}"
+  stage rec-deep128-none "${PACED[@]}" --from "$t5" --lr 5e-4 --steps 3000 --seed 8 "${flat[@]}"
+}
+deep_chain() {
+  local d1=weights/rec-deep1
+  if ! test -f "$d1/config.json"; then
+    stage rec-paced1 "${PACED[@]}" "${NEW_ENCODER[@]}" --lr 1e-3 --steps 1500 --max-chunks 1
+    stage rec-deep1 "${PACED[@]}" --from "$RUNS/rec-paced1" --lr 5e-4 --steps 3000 --seed 8 --max-chunks 1
+    d1=$RUNS/rec-deep1
+  fi
+  stage rec-deep4 "${PACED[@]}" --from "$d1" --lr 5e-4 --steps 800 --seed 3 --max-chunks 4
+  stage rec-deep16 "${PACED[@]}" --from "$RUNS/rec-deep4" --lr 5e-4 --steps 1000 --seed 4 --max-chunks 16
+  stage rec-deep64 "${PACED[@]}" --from "$RUNS/rec-deep16" --lr 5e-4 --steps 1000 --seed 6 --max-chunks 64
+  stage rec-deep128 "${PACED[@]}" --from "$RUNS/rec-deep64" --lr 5e-4 --steps 1000 --seed 7 --max-chunks 128
 }
 table11_paced() {
-  paced_chain &
+  { paced_chain; deep_chain; } &
   local p=$!
   twin_chain
   wait "$p"
