@@ -64,16 +64,28 @@ fi
 PACED=(train reconstruct --data "$DATA/train.u16" --valid "$DATA/valid.u16" --eval-every 100 --save-every 25
   --train-decoder --k 16 --curriculum none --tokens 4096)
 NEW_ENCODER=(--encoder-config "$ENCODER_CONFIG" --decoder "$DECODER")
+# ladder NAME FROM LEVEL...: one stage per level (NAME4, NAME16, ...), each `--from` the last, every step at it.
+ladder() {
+  local name=$1 from=$2 level steps seed
+  shift 2
+  for level in "$@"; do
+    case $level in
+      4) steps=800 seed=3 ;;
+      16) steps=1000 seed=4 ;;
+      64) steps=1000 seed=6 ;;
+      128) steps=1000 seed=7 ;;
+    esac
+    stage "$name$level" "${PACED[@]}" --from "$from" --lr 5e-4 --steps "$steps" --seed "$seed" --max-chunks "$level"
+    from=$RUNS/$name$level
+  done
+}
 paced_chain() {
-  local p4=weights/rec-paced4
-  if ! test -f "$p4/config.json"; then
+  if test -f weights/rec-paced4/config.json; then
+    ladder rec-paced weights/rec-paced4 16 64 128
+  else
     stage rec-paced1 "${PACED[@]}" "${NEW_ENCODER[@]}" --lr 1e-3 --steps 1500 --max-chunks 1
-    stage rec-paced4 "${PACED[@]}" --from "$RUNS/rec-paced1" --lr 5e-4 --steps 800 --seed 3 --max-chunks 4
-    p4=$RUNS/rec-paced4
+    ladder rec-paced "$RUNS/rec-paced1" 4 16 64 128
   fi
-  stage rec-paced16 "${PACED[@]}" --from "$p4" --lr 5e-4 --steps 1000 --seed 4 --max-chunks 16
-  stage rec-paced64 "${PACED[@]}" --from "$RUNS/rec-paced16" --lr 5e-4 --steps 1000 --seed 6 --max-chunks 64
-  stage rec-paced128 "${PACED[@]}" --from "$RUNS/rec-paced64" --lr 5e-4 --steps 1000 --seed 7 --max-chunks 128
 }
 twin_chain() {
   local flat=(--max-chunks 128) f2=weights/rec-flat2 t5=weights/rec-paced128-none
@@ -97,10 +109,7 @@ deep_chain() {
     stage rec-deep1 "${PACED[@]}" --from "$RUNS/rec-paced1" --lr 5e-4 --steps 3000 --seed 8 --max-chunks 1
     d1=$RUNS/rec-deep1
   fi
-  stage rec-deep4 "${PACED[@]}" --from "$d1" --lr 5e-4 --steps 800 --seed 3 --max-chunks 4
-  stage rec-deep16 "${PACED[@]}" --from "$RUNS/rec-deep4" --lr 5e-4 --steps 1000 --seed 4 --max-chunks 16
-  stage rec-deep64 "${PACED[@]}" --from "$RUNS/rec-deep16" --lr 5e-4 --steps 1000 --seed 6 --max-chunks 64
-  stage rec-deep128 "${PACED[@]}" --from "$RUNS/rec-deep64" --lr 5e-4 --steps 1000 --seed 7 --max-chunks 128
+  ladder rec-deep "$d1" 4 16 64 128
 }
 table11_paced() {
   { paced_chain; deep_chain; } &
