@@ -60,7 +60,7 @@ fi
 # The deep chain (session 15) gives the first level 3,000 more steps at 1 chunk (rec-deep1, lr 5e-4, seed 8:
 # one vector then reconstructs its 16 tokens at 1.0 nats instead of 2.7), then climbs the same ladder; the
 # twin gets the same 3,000 steps at 128 chunks as its last stage (rec-deep128-none), so that each pair has
-# equal steps (5,300 and 8,300). From the committed weights/rec-deep1 when present.
+# equal steps (5,300 and 8,300). From the committed weights/rec-deep64 (or rec-deep1) when present.
 PACED=(train reconstruct --data "$DATA/train.u16" --valid "$DATA/valid.u16" --eval-every 100 --save-every 25
   --train-decoder --k 16 --curriculum none --tokens 4096)
 NEW_ENCODER=(--encoder-config "$ENCODER_CONFIG" --decoder "$DECODER")
@@ -80,7 +80,9 @@ ladder() {
   done
 }
 paced_chain() {
-  if test -f weights/rec-paced4/config.json; then
+  if test -f weights/rec-paced128/config.json; then
+    say "rec-paced128: committed (weights/rec-paced128), skipped"
+  elif test -f weights/rec-paced4/config.json; then
     ladder rec-paced weights/rec-paced4 16 64 128
   else
     stage rec-paced1 "${PACED[@]}" "${NEW_ENCODER[@]}" --lr 1e-3 --steps 1500 --max-chunks 1
@@ -103,6 +105,10 @@ twin_chain() {
   stage rec-deep128-none "${PACED[@]}" --from "$t5" --lr 5e-4 --steps 3000 --seed 8 "${flat[@]}"
 }
 deep_chain() {
+  if test -f weights/rec-deep64/config.json; then
+    ladder rec-deep weights/rec-deep64 128
+    return
+  fi
   local d1=weights/rec-deep1
   if ! test -f "$d1/config.json"; then
     stage rec-paced1 "${PACED[@]}" "${NEW_ENCODER[@]}" --lr 1e-3 --steps 1500 --max-chunks 1
