@@ -56,7 +56,8 @@ fi
 # last, every step at that level (1,500 steps at 1 chunk, lr 1e-3; then 800, 1,000, 1,000, 1,000 at lr 5e-4).
 # The twin runs the same stages (steps, learning rates, seeds, restarts) with every step at 128 chunks. Side
 # by side, ~5 h each; not used by later stages. `ONLY=table11-paced scripts/train_all.sh` runs just this step,
-# from the committed weights/rec-paced4 and weights/rec-flat2 (the chains' second stages) when present.
+# skipping what is committed (weights/rec-paced128, weights/rec-paced128-none) or starting from the chains'
+# committed second stages (weights/rec-paced4, weights/rec-flat2) when present.
 # The deep chain (session 15) gives the first level 3,000 more steps at 1 chunk (rec-deep1, lr 5e-4, seed 8:
 # one vector then reconstructs its 16 tokens at 1.0 nats instead of 2.7), then climbs the same ladder; the
 # twin gets the same 3,000 steps at 128 chunks as its last stage (rec-deep128-none), so that each pair has
@@ -74,6 +75,7 @@ ladder() {
       16) steps=1000 seed=4 ;;
       64) steps=1000 seed=6 ;;
       128) steps=1000 seed=7 ;;
+      *) say "ladder: no schedule for $level chunks" && exit 1 ;;
     esac
     stage "$name$level" "${PACED[@]}" --from "$from" --lr 5e-4 --steps "$steps" --seed "$seed" --max-chunks "$level"
     from=$RUNS/$name$level
