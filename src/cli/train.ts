@@ -323,6 +323,7 @@ interface RefragStageFlags {
   curriculumStages: string;
   maxPassages: string;
   trainDecoder?: boolean;
+  freezeEncoder?: boolean;
   saveEvery: string;
   seed: string;
   tokenizer: string;
@@ -417,6 +418,7 @@ export function registerRefragStageCommands(train: Command): void {
       .option("--curriculum-stages <n>", "curriculum stages (Table 8 has 9)", "9")
       .option("--max-passages <n>", "most passages a context is cut into", String(DEFAULT_MAX_PASSAGES))
       .option("--train-decoder", "reconstruct: train the decoder too (default: frozen, as in the paper)")
+      .option("--freeze-encoder", "keep the encoder's weights (the projector and the rest still train)")
       .option("--save-every <n>", "checkpoint interval in steps", "100")
       .option("--seed <n>", "seed", "1")
       .option("--tokenizer <file>", "tokenizer.json stored with the checkpoint", defaultTokenizerPath())
@@ -440,6 +442,7 @@ export function registerRefragStageCommands(train: Command): void {
           curriculumStages: positiveInt("--curriculum-stages", o.curriculumStages),
           maxPassages: positiveInt("--max-passages", o.maxPassages),
           trainDecoder: o.trainDecoder === true,
+          freezeEncoder: o.freezeEncoder === true,
           saveEvery: positiveInt("--save-every", o.saveEvery),
           evalEvery: o.evalEvery === undefined ? undefined : positiveInt("--eval-every", o.evalEvery),
           seed: positiveInt("--seed", o.seed),

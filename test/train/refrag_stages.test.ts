@@ -229,6 +229,25 @@ test("reconstruction trains encoder + projector only and lowers the loss; cpt tr
       { out: join(dir, "rec-both") },
     );
     assert.notDeepEqual(both.decoder.model.layers[0].mlp.up_proj.weight.data, bothBefore, "decoder trained");
+    // --freeze-encoder: the encoder keeps its weights, the projector and the decoder still learn.
+    const fz = await initRefrag(join(dir, "enc"), join(dir, "dec"), 4);
+    const encW = () => fz.encoder.encoder.layer[0].intermediate.dense.weight.data;
+    const [fzEnc, fzEmb, fzProj, fzDec] = [
+      encW().slice(),
+      fz.encoder.embeddings.word_embeddings.weight.data.slice(),
+      fz.projector.linear_1.weight.data.slice(),
+      fz.decoder.model.layers[0].mlp.up_proj.weight.data.slice(),
+    ];
+    await reconstruct(
+      fz,
+      stream,
+      { steps: 2, lr: 3e-3, maxChunks: 4, tokensPerStep: 64, trainDecoder: true, freezeEncoder: true },
+      { out: join(dir, "rec-fz") },
+    );
+    assert.deepEqual(encW(), fzEnc, "encoder layers frozen");
+    assert.deepEqual(fz.encoder.embeddings.word_embeddings.weight.data, fzEmb, "encoder embeddings frozen");
+    assert.notDeepEqual(fz.projector.linear_1.weight.data, fzProj, "projector trained");
+    assert.notDeepEqual(fz.decoder.model.layers[0].mlp.up_proj.weight.data, fzDec, "decoder trained");
     await continualPretrain(
       loaded,
       stream,

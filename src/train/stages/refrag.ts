@@ -138,6 +138,11 @@ export interface RefragStageConfig extends LoopConfig {
    * never seen a chunk vector cannot learn to read one while frozen; see docs/NOTES.md.
    */
   trainDecoder?: boolean;
+  /**
+   * Keep the encoder's weights as they are (the projector and the rest still learn): a channel learnt at
+   * one chunk is not worn down while the decoder learns to find the vectors at longer lengths.
+   */
+  freezeEncoder?: boolean;
 }
 
 /** Held-out data: its loss at maxChunks, on the same sequences every time. */
@@ -282,10 +287,11 @@ async function refragStage(
     stage,
     model,
     // Reconstruction freezes the decoder: only the encoder and projector learn to speak its language.
-    trainable:
-      stage === "reconstruct" && !c.trainDecoder
-        ? (name) => !name.startsWith("decoder.") && !name.startsWith("policy.")
-        : (name) => !name.startsWith("policy."),
+    // The policy is trained by its own stage; --freeze-encoder keeps the encoder too.
+    trainable: (name) =>
+      !name.startsWith("policy.") &&
+      !(stage === "reconstruct" && !c.trainDecoder && name.startsWith("decoder.")) &&
+      !(c.freezeEncoder === true && name.startsWith("encoder.")),
     config: c,
     modelConfig: model.config,
     ...ioOptions(io),
