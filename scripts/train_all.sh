@@ -61,7 +61,8 @@ fi
 # The deep chain (session 15) gives the first level 3,000 more steps at 1 chunk (rec-deep1, lr 5e-4, seed 8:
 # one vector then reconstructs its 16 tokens at 1.0 nats instead of 2.7), then climbs the same ladder; the
 # twin gets the same 3,000 steps at 128 chunks as its last stage (rec-deep128-none), so that each pair has
-# equal steps (5,300 and 8,300). From the committed weights/rec-deep64 (or rec-deep1) when present.
+# equal steps (5,300 and 8,300). Skipped when weights/rec-deep128 is committed; else from the committed
+# weights/rec-deep64 (or rec-deep1) when present.
 PACED=(train reconstruct --data "$DATA/train.u16" --valid "$DATA/valid.u16" --eval-every 100 --save-every 25
   --train-decoder --k 16 --curriculum none --tokens 4096)
 NEW_ENCODER=(--encoder-config "$ENCODER_CONFIG" --decoder "$DECODER")
@@ -107,6 +108,10 @@ twin_chain() {
   stage rec-deep128-none "${PACED[@]}" --from "$t5" --lr 5e-4 --steps 3000 --seed 8 "${flat[@]}"
 }
 deep_chain() {
+  if test -f weights/rec-deep128/config.json; then
+    say "rec-deep128: committed (weights/rec-deep128), skipped"
+    return
+  fi
   if test -f weights/rec-deep64/config.json; then
     ladder rec-deep weights/rec-deep64 128
     return
