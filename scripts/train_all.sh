@@ -62,7 +62,8 @@ fi
 # one vector then reconstructs its 16 tokens at 1.0 nats instead of 2.7), then climbs the same ladder; the
 # twin gets the same 3,000 steps at 128 chunks as its last stage (rec-deep128-none), so that each pair has
 # equal steps (5,300 and 8,300). Skipped when weights/rec-deep128 is committed; else from the committed
-# weights/rec-deep64 (or rec-deep1) when present.
+# weights/rec-deep64 (or rec-deep1) when present. Both arms then get 3,000 more steps at 128 chunks
+# (rec-deep128-more, rec-deep128-none-more: 11,300 steps each).
 PACED=(train reconstruct --data "$DATA/train.u16" --valid "$DATA/valid.u16" --eval-every 100 --save-every 25
   --train-decoder --k 16 --curriculum none --tokens 4096)
 NEW_ENCODER=(--encoder-config "$ENCODER_CONFIG" --decoder "$DECODER")
@@ -106,8 +107,20 @@ twin_chain() {
     t5=$RUNS/rec-paced128-none
   fi
   stage rec-deep128-none "${PACED[@]}" --from "$t5" --lr 5e-4 --steps 3000 --seed 8 "${flat[@]}"
+  more rec-deep128-none
+}
+# more NAME: 3,000 more steps at 128 chunks, the same for both arms (does the ratio keep growing with steps?),
+# from the run (f32) when it is on this machine, else from its committed copy.
+more() {
+  local from=$RUNS/$1
+  test -f "$from/config.json" || from=weights/$1
+  stage "$1-more" "${PACED[@]}" --from "$from" --lr 5e-4 --steps 3000 --seed 9 --max-chunks 128
 }
 deep_chain() {
+  deep_to_128
+  more rec-deep128
+}
+deep_to_128() {
   if test -f weights/rec-deep128/config.json; then
     say "rec-deep128: committed (weights/rec-deep128), skipped"
     return
