@@ -1,9 +1,10 @@
 // Atomic file writes, the one place for them: a file is written beside its target under a unique temp
 // name, fsynced, then renamed over the target, so a reader never sees half a file. A target that is a
-// folder is refused before anything is written, and a failed write leaves no temp file behind.
+// folder is refused before anything is written, and a failed write leaves no temp file behind. A target
+// that is a symbolic link is written through: its target is replaced and the link stays.
 import { randomBytes } from "node:crypto";
-import { open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { lstat, open, readdir, realpath, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
 
 /** A unique sibling temp path `.NAME.TAG-PID-HEX`, so a rename onto the target is atomic (same folder). */
 export function tempSibling(path: string, tag = "tmp"): string {
@@ -26,6 +27,21 @@ export function otherProcessAlive(pid: number): boolean {
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * The path a write to `path` replaces: the target of a symbolic link (a rename onto the link itself would
+ * replace the link and leave its target stale), else path itself, absolute.
+ */
+export async function followLink(path: string, what: string): Promise<string> {
+  path = resolve(path);
+  const s = await lstat(path).catch(() => null);
+  if (s === null || !s.isSymbolicLink()) return path;
+  try {
+    return await realpath(path);
+  } catch {
+    throw new Error(`${what} ${path}: a symbolic link to something missing; point it somewhere or remove it`);
   }
 }
 
@@ -56,6 +72,7 @@ export async function writeFileAtomic(
   what: string,
   write: (fh: FileHandle) => Promise<void>,
 ): Promise<void> {
+  path = await followLink(path, what);
   await refuseFolder(path, what);
   for (const p of await removeStaleTemps(path))
     console.error(`refrag: removed ${p}, left by an interrupted write of ${path}`);

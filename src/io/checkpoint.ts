@@ -7,10 +7,11 @@
 //   optimizer.safetensors        optional, optimizer moments
 // Saving writes a complete sibling temp folder and renames it into place, so a failure mid-write never
 // leaves a half checkpoint where a good one was; recoverCheckpoint finishes or removes what a crash left.
+// A folder reached through a symbolic link is saved into the link's target (the link stays).
 import { mkdir, open, readFile, rename, rm, stat, readdir } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { parseConfig, configToJson, type JsonObject, type ModelConfig } from "./config.js";
-import { otherProcessAlive, parseTempSibling, tempSibling } from "./atomic.js";
+import { followLink, otherProcessAlive, parseTempSibling, tempSibling } from "./atomic.js";
 import { SafetensorsFile, writeSafetensors, type StTensor, type TensorMap } from "./safetensors.js";
 
 export const CONFIG_FILE = "config.json";
@@ -140,7 +141,7 @@ async function swapIn(dir: string, complete: string): Promise<void> {
  * removed; restored as dir when dir is missing). Leftovers of a live process are left alone.
  */
 export async function recoverCheckpoint(dir: string): Promise<string[]> {
-  dir = resolve(dir);
+  dir = await followLink(dir, "checkpoint");
   const parent = dirname(dir);
   const entries = await readdir(parent).catch(() => [] as string[]);
   const found: Record<string, string[]> = { tmp: [], new: [], old: [] };
@@ -185,7 +186,7 @@ export async function recoverCheckpoint(dir: string): Promise<string[]> {
  * file or a folder that is not a checkpoint, so a run fails at once rather than at its first save.
  */
 export async function prepareCheckpointDir(dir: string): Promise<string[]> {
-  dir = resolve(dir);
+  dir = await followLink(dir, "checkpoint");
   const notes = await recoverCheckpoint(dir);
   await checkSaveTarget(dir);
   return notes;
@@ -203,7 +204,7 @@ export async function saveCheckpoint(
   ckpt: CheckpointToSave,
   opts: SaveOptions = {},
 ): Promise<string[]> {
-  dir = resolve(dir);
+  dir = await followLink(dir, "checkpoint");
   const parent = dirname(dir);
   await mkdir(parent, { recursive: true });
   const configText = configToJson(ckpt.config);

@@ -1,12 +1,13 @@
 // Checkpoint folders in Hugging Face layout, atomic saves, and config.json validation.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, readdir, rm, writeFile, mkdir } from "node:fs/promises";
+import { lstat, mkdtemp, readFile, readdir, rm, symlink, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freshRng } from "../helpers.js";
 import { loadCheckpoint, saveCheckpoint } from "../../src/io/checkpoint.js";
 import { encodeSafetensors, type StTensor } from "../../src/io/safetensors.js";
+import { writeFileAtomic } from "../../src/io/atomic.js";
 import { f32ToBf16 } from "../../src/io/half.js";
 import {
   parseConfig,
@@ -300,6 +301,40 @@ test("saving over a folder keeps the user's files (a training log) but not stale
       !names.includes("optimizer.safetensors"),
       "a stale optimizer file from the previous save is dropped",
     );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("saving through a symbolic link writes into its target and keeps the link", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "refrag-ckpt-link-"));
+  try {
+    const cfg = parseLlamaConfig(HF_LLAMA_CONFIG);
+    const { rng } = freshRng();
+    const [first, second] = [hfLlamaTensors(cfg, rng), hfLlamaTensors(cfg, rng)];
+    const real = join(dir, "real");
+    const link = join(dir, "link");
+    await saveCheckpoint(real, { config: HF_LLAMA_CONFIG, tensors: first });
+    await symlink(real, link);
+    await saveCheckpoint(link, { config: HF_LLAMA_CONFIG, tensors: second });
+    assert.ok((await lstat(link)).isSymbolicLink(), "the link is still a link");
+    const saved = await loadCheckpoint(real);
+    for (const [name, t] of second) sameBytes(saved.tensors.get(name)!, t, `${name} in the link's target`);
+    assert.deepEqual((await readdir(dir)).sort(), ["link", "real"], "nothing left beside them");
+    // A link to nothing is refused before anything is written.
+    await symlink(join(dir, "gone"), join(dir, "dangling"));
+    await assert.rejects(
+      () => saveCheckpoint(join(dir, "dangling"), { config: HF_LLAMA_CONFIG, tensors: first }),
+      /symbolic link to something missing/,
+    );
+    // Files too: an atomic write through a link replaces the target's content, not the link.
+    await writeFile(join(dir, "notes.txt"), "old\n");
+    await symlink(join(dir, "notes.txt"), join(dir, "notes-link"));
+    await writeFileAtomic(join(dir, "notes-link"), "notes", (fh) =>
+      fh.writeFile("new\n").then(() => undefined),
+    );
+    assert.ok((await lstat(join(dir, "notes-link"))).isSymbolicLink());
+    assert.equal(await readFile(join(dir, "notes.txt"), "utf8"), "new\n");
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
