@@ -61,8 +61,8 @@ fi
 # The deep chain (session 15) gives the first level 3,000 more steps at 1 chunk (rec-deep1, lr 5e-4, seed 8:
 # one vector then reconstructs its 16 tokens at 1.0 nats instead of 2.7), then climbs the same ladder; the
 # twin gets the same 3,000 steps at 128 chunks as its last stage (rec-deep128-none), so that each pair has
-# equal steps (5,300 and 8,300). Skipped when weights/rec-deep128 is committed; else from the committed
-# weights/rec-deep64 (or rec-deep1) when present. Both arms then get 3,000 more steps at 128 chunks
+# equal steps (5,300 and 8,300). Each arm is skipped when committed (weights/rec-deep128, rec-deep128-none);
+# the deep chain else starts from the committed weights/rec-deep64 (or rec-deep1) when present. Both arms then get 3,000 more steps at 128 chunks
 # (rec-deep128-more, rec-deep128-none-more: 11,300 steps each).
 PACED=(train reconstruct --data "$DATA/train.u16" --valid "$DATA/valid.u16" --eval-every 100 --save-every 25
   --train-decoder --k 16 --curriculum none --tokens 4096)
@@ -106,7 +106,11 @@ twin_chain() {
     stage rec-paced128-none "${PACED[@]}" --from "$RUNS/rec-flat4" --lr 5e-4 --steps 1000 --seed 7 "${flat[@]}"
     t5=$RUNS/rec-paced128-none
   fi
-  stage rec-deep128-none "${PACED[@]}" --from "$t5" --lr 5e-4 --steps 3000 --seed 8 "${flat[@]}"
+  if test -f weights/rec-deep128-none/config.json; then
+    say "rec-deep128-none: committed (weights/rec-deep128-none), skipped"
+  else
+    stage rec-deep128-none "${PACED[@]}" --from "$t5" --lr 5e-4 --steps 3000 --seed 8 "${flat[@]}"
+  fi
   more rec-deep128-none
 }
 # more NAME: 3,000 more steps at 128 chunks, the same for both arms (does the ratio keep growing with steps?),
