@@ -62,8 +62,9 @@ fi
 # one vector then reconstructs its 16 tokens at 1.0 nats instead of 2.7), then climbs the same ladder; the
 # twin gets the same 3,000 steps at 128 chunks as its last stage (rec-deep128-none), so that each pair has
 # equal steps (5,300 and 8,300). Each arm is skipped when committed (weights/rec-deep128, rec-deep128-none);
-# the deep chain else starts from the committed weights/rec-deep64 (or rec-deep1) when present. Both arms then get 3,000 more steps at 128 chunks
-# (rec-deep128-more, rec-deep128-none-more: 11,300 steps each).
+# the deep chain else starts from the committed weights/rec-deep64 (or rec-deep1) when present. Both arms then
+# get 3,000 more steps at 128 chunks twice (rec-deep128-more and -more2, rec-deep128-none-more and -more2:
+# 11,300 and 14,300 steps each).
 PACED=(train reconstruct --data "$DATA/train.u16" --valid "$DATA/valid.u16" --eval-every 100 --save-every 25
   --train-decoder --k 16 --curriculum none --tokens 4096)
 NEW_ENCODER=(--encoder-config "$ENCODER_CONFIG" --decoder "$DECODER")
@@ -111,18 +112,25 @@ twin_chain() {
   else
     stage rec-deep128-none "${PACED[@]}" --from "$t5" --lr 5e-4 --steps 3000 --seed 8 "${flat[@]}"
   fi
-  more rec-deep128-none
+  more rec-deep128-none rec-deep128-none-more 9
+  more rec-deep128-none-more rec-deep128-none-more2 10
 }
-# more NAME: 3,000 more steps at 128 chunks, the same for both arms (does the ratio keep growing with steps?),
-# from the run (f32) when it is on this machine, else from its committed copy.
+# more FROM NAME SEED: 3,000 more steps at 128 chunks, the same for both arms (does the ratio keep growing with
+# steps?), from the run FROM (f32) when it is on this machine, else from its committed copy. Skipped when
+# weights/NAME is committed.
 more() {
   local from=$RUNS/$1
+  if test -f "weights/$2/config.json"; then
+    say "$2: committed (weights/$2), skipped"
+    return
+  fi
   test -f "$from/config.json" || from=weights/$1
-  stage "$1-more" "${PACED[@]}" --from "$from" --lr 5e-4 --steps 3000 --seed 9 --max-chunks 128
+  stage "$2" "${PACED[@]}" --from "$from" --lr 5e-4 --steps 3000 --seed "$3" --max-chunks 128
 }
 deep_chain() {
   deep_to_128
-  more rec-deep128
+  more rec-deep128 rec-deep128-more 9
+  more rec-deep128-more rec-deep128-more2 10
 }
 deep_to_128() {
   if test -f weights/rec-deep128/config.json; then
