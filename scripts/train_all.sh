@@ -68,6 +68,11 @@ fi
 PACED=(train reconstruct --data "$DATA/train.u16" --valid "$DATA/valid.u16" --eval-every 100 --save-every 25
   --train-decoder --k 16 --curriculum none --tokens 4096)
 NEW_ENCODER=(--encoder-config "$ENCODER_CONFIG" --decoder "$DECODER")
+# committed NAME: true, and says the stage is skipped, when weights/NAME is committed.
+committed() {
+  test -f "weights/$1/config.json" || return 1
+  say "$1: committed (weights/$1), skipped"
+}
 # ladder NAME FROM LEVEL...: one stage per level (NAME4, NAME16, ...), each `--from` the last, every step at it.
 ladder() {
   local name=$1 from=$2 level steps seed
@@ -85,9 +90,8 @@ ladder() {
   done
 }
 paced_chain() {
-  if test -f weights/rec-paced128/config.json; then
-    say "rec-paced128: committed (weights/rec-paced128), skipped"
-  elif test -f weights/rec-paced4/config.json; then
+  committed rec-paced128 && return
+  if test -f weights/rec-paced4/config.json; then
     ladder rec-paced weights/rec-paced4 16 64 128
   else
     stage rec-paced1 "${PACED[@]}" "${NEW_ENCODER[@]}" --lr 1e-3 --steps 1500 --max-chunks 1
@@ -107,11 +111,8 @@ twin_chain() {
     stage rec-paced128-none "${PACED[@]}" --from "$RUNS/rec-flat4" --lr 5e-4 --steps 1000 --seed 7 "${flat[@]}"
     t5=$RUNS/rec-paced128-none
   fi
-  if test -f weights/rec-deep128-none/config.json; then
-    say "rec-deep128-none: committed (weights/rec-deep128-none), skipped"
-  else
+  committed rec-deep128-none ||
     stage rec-deep128-none "${PACED[@]}" --from "$t5" --lr 5e-4 --steps 3000 --seed 8 "${flat[@]}"
-  fi
   more rec-deep128-none rec-deep128-none-more 9
   more rec-deep128-none-more rec-deep128-none-more2 10
 }
@@ -120,10 +121,7 @@ twin_chain() {
 # weights/NAME is committed.
 more() {
   local from=$RUNS/$1
-  if test -f "weights/$2/config.json"; then
-    say "$2: committed (weights/$2), skipped"
-    return
-  fi
+  committed "$2" && return
   test -f "$from/config.json" || from=weights/$1
   stage "$2" "${PACED[@]}" --from "$from" --lr 5e-4 --steps 3000 --seed "$3" --max-chunks 128
 }
@@ -133,10 +131,7 @@ deep_chain() {
   more rec-deep128-more rec-deep128-more2 10
 }
 deep_to_128() {
-  if test -f weights/rec-deep128/config.json; then
-    say "rec-deep128: committed (weights/rec-deep128), skipped"
-    return
-  fi
+  committed rec-deep128 && return
   if test -f weights/rec-deep64/config.json; then
     ladder rec-deep weights/rec-deep64 128
     return
