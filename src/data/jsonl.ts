@@ -1,7 +1,8 @@
 // JSONL files, plain or gzip-compressed (by the .gz suffix), read and written whole or line by line.
 import { createHash } from "node:crypto";
-import { readFileSync, writeFileSync, renameSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { gunzipSync, gzipSync } from "node:zlib";
+import { writeFileAtomicSync } from "../io/atomic.js";
 
 /** Parses every line of a .jsonl or .jsonl.gz file. */
 export function readJsonl<T>(path: string): T[] {
@@ -18,14 +19,12 @@ export interface WriteInfo {
   sha256: string; // first 16 hex digits, of the uncompressed content
 }
 
-/** Writes items one per line (atomically: a temp file renamed), gzip when the path ends in .gz. */
+/** Writes items one per line (atomically, io/atomic.ts), gzip when the path ends in .gz. */
 export function writeJsonl(path: string, items: Iterable<unknown>): WriteInfo {
   const parts: string[] = [];
   for (const it of items) parts.push(JSON.stringify(it) + "\n");
   const raw = Buffer.from(parts.join(""), "utf8");
-  const tmp = path + ".tmp";
-  writeFileSync(tmp, path.endsWith(".gz") ? gzipSync(raw, { level: 6 }) : raw);
-  renameSync(tmp, path);
+  writeFileAtomicSync(path, path.endsWith(".gz") ? gzipSync(raw, { level: 6 }) : raw, "jsonl");
   return {
     lines: parts.length,
     bytes: raw.length,

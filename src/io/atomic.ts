@@ -3,6 +3,17 @@
 // folder is refused before anything is written, and a failed write leaves no temp file behind. A target
 // that is a symbolic link is written through: its target is replaced and the link stays.
 import { randomBytes } from "node:crypto";
+import {
+  closeSync,
+  fsyncSync,
+  lstatSync,
+  openSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from "node:fs";
 import { lstat, open, readdir, realpath, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 
@@ -88,6 +99,42 @@ export async function writeFileAtomic(
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * writeFileAtomic for synchronous callers with the whole content at hand (data files, reports, manifests,
+ * settings), called like fs.writeFileSync: the same temp sibling, fsync and rename, the same refusal of a
+ * folder and the same write through a link. `what` names the file in errors.
+ */
+export function writeFileAtomicSync(path: string, data: Uint8Array | string, what = "file"): void {
+  path = resolve(path);
+  if (lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true) {
+    try {
+      path = realpathSync(path);
+    } catch {
+      throw new Error(
+        `${what} ${path}: a symbolic link to something missing; point it somewhere or remove it`,
+      );
+    }
+  }
+  if (statSync(path, { throwIfNoEntry: false })?.isDirectory() === true)
+    throw new Error(`${what} ${path}: is a folder; refusing to replace it`);
+  const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
+  const tmp = tempSibling(path);
+  const fd = openSync(tmp, "wx");
+  try {
+    try {
+      for (let done = 0; done < bytes.byteLength; )
+        done += writeSync(fd, bytes, done, Math.min(bytes.byteLength - done, 1 << 30));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
     throw e;
   }
 }

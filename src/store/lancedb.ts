@@ -14,6 +14,7 @@ import { basename, dirname, join } from "node:path";
 import * as lancedb from "@lancedb/lancedb";
 import { Binary, Field, FixedSizeList, Float32, Int32, Schema, Utf8 } from "apache-arrow";
 import { checkAttach, checkBatch, checkK, vectorBytes, vectorsFromBytes } from "./batch.js";
+import { writeFileAtomicSync } from "../io/atomic.js";
 import {
   DEFAULT_TITLE_WEIGHT,
   toQuery,
@@ -207,8 +208,7 @@ export class LanceStore implements PassageStore {
 
   private saveSettings(): void {
     const file = join(this.location, SETTINGS_FILE);
-    writeFileSync(`${file}.tmp`, JSON.stringify(this.settings, null, 2) + "\n");
-    renameSync(`${file}.tmp`, file);
+    writeFileAtomicSync(file, JSON.stringify(this.settings, null, 2) + "\n", "index settings");
   }
 
   /** Adds the columns and tables of the store format to an index folder from an older refrag. */
@@ -400,7 +400,7 @@ export class LanceStore implements PassageStore {
 
     const rev = randomUUID();
     const marker = join(this.location, `.pending-${rev}.json`);
-    writeFileSync(marker, JSON.stringify({ rev, ids: touched, rows: records.length }));
+    writeFileAtomicSync(marker, JSON.stringify({ rev, ids: touched, rows: records.length }));
     try {
       for (const [id, dim] of dims) await this.ensureEmbedder(id, dim);
       // 1. vectors and embeddings under the new revision (invisible to readers)

@@ -1,7 +1,8 @@
 // Tokenizer: a tokenizer.json (Hugging Face format) with encode/decode. Byte-level BPE files (ours, GPT-2
 // style) run on our own fast encoder with a word cache; every other layout (LLaMA's sentencepiece-style BPE,
 // WordPiece, Unigram) runs through @huggingface/tokenizers.
-import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { readFileSync, mkdirSync } from "node:fs";
+import { writeFileAtomicSync } from "../io/atomic.js";
 import { dirname } from "node:path";
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 import { BYTE_TO_CHAR, byteLevelToBytes } from "./bytelevel.js";
@@ -205,7 +206,7 @@ export class Tokenizer {
   /** Write tokenizer.json (creating the folder). */
   save(path: string): void {
     mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, stringifyTokenizerJson(this.json));
+    writeFileAtomicSync(path, stringifyTokenizerJson(this.json));
   }
 
   private roleId(role: string, id: number | undefined): number {

@@ -2,11 +2,12 @@
 // array, cached on disk as raw little-endian uint16 (vocabularies up to 65,536) beside a JSON description,
 // so a run reads its data in a second instead of re-tokenising tens of megabytes.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Rng } from "../engine/random.js";
 import { splitOf, type Split } from "../data/derived/split.js";
 import { listCorpusFiles, readDocs } from "../tokenizer/corpus.js";
+import { writeFileAtomicSync } from "../io/atomic.js";
 
 export type { Split } from "../data/derived/split.js";
 
@@ -76,10 +77,12 @@ export function buildTokenStream(
 
 export function saveTokenStream(path: string, s: TokenStream): void {
   mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, new Uint8Array(s.tokens.buffer, s.tokens.byteOffset, s.tokens.byteLength));
-  renameSync(tmp, path);
-  writeFileSync(`${path}.json`, JSON.stringify(s.info, null, 2) + "\n");
+  writeFileAtomicSync(
+    path,
+    new Uint8Array(s.tokens.buffer, s.tokens.byteOffset, s.tokens.byteLength),
+    "token stream",
+  );
+  writeFileAtomicSync(`${path}.json`, JSON.stringify(s.info, null, 2) + "\n", "token stream");
 }
 
 export function loadTokenStream(path: string): TokenStream {

@@ -1,6 +1,7 @@
 // `datasets build`: every derived set from a corpus folder, written to an output folder.
-import { mkdirSync, readFileSync, writeFileSync, renameSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { writeFileAtomicSync } from "../../io/atomic.js";
 import { buildConversations, type Conversation } from "./conversations.js";
 import { loadCorpus, docsOf, type EvalDoc } from "./docs.js";
 import { DOMAINS, domainReport, type DomainReport } from "./domains.js";
@@ -94,9 +95,7 @@ export function deriveSets(
 }
 
 function writeAtomic(path: string, data: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
+  writeFileAtomicSync(path, data, "derived set");
 }
 
 function writeLines(path: string, items: readonly unknown[]): void {
