@@ -8,6 +8,7 @@ import {
   fsyncSync,
   lstatSync,
   openSync,
+  readdirSync,
   realpathSync,
   renameSync,
   rmSync,
@@ -52,25 +53,46 @@ export async function followLink(path: string, what: string): Promise<string> {
   try {
     return await realpath(path);
   } catch {
-    throw new Error(`${what} ${path}: a symbolic link to something missing; point it somewhere or remove it`);
+    throw danglingLink(path, what);
   }
 }
+
+const danglingLink = (path: string, what: string): Error =>
+  new Error(`${what} ${path}: a symbolic link to something missing; point it somewhere or remove it`);
+const folderTarget = (path: string, what: string): Error =>
+  new Error(`${what} ${path}: is a folder; refusing to replace it`);
 
 /** Refuse to write a file where a folder is (a rename would fail late, or replace the wrong thing). */
 export async function refuseFolder(path: string, what: string): Promise<void> {
   const s = await stat(path).catch(() => null);
-  if (s !== null && s.isDirectory()) throw new Error(`${what} ${path}: is a folder; refusing to replace it`);
+  if (s !== null && s.isDirectory()) throw folderTarget(path, what);
+}
+
+/** Of the names in path's folder, the temp files a dead writer left beside path (full paths). */
+function staleTemps(path: string, names: readonly string[]): string[] {
+  return names
+    .filter((name) => {
+      const t = parseTempSibling(path, name);
+      return t !== null && t.tag === "tmp" && !otherProcessAlive(t.pid);
+    })
+    .map((name) => join(dirname(path), name));
+}
+
+const reportRemoved = (p: string, path: string): void =>
+  console.error(`refrag: removed ${p}, left by an interrupted write of ${path}`);
+
+function readdirOrNone(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return []; // a missing folder: the write itself fails and says so
+  }
 }
 
 /** Remove temp files a dead writer left beside path; returns what was removed. */
 export async function removeStaleTemps(path: string): Promise<string[]> {
-  const removed: string[] = [];
-  for (const name of await readdir(dirname(path)).catch(() => [] as string[])) {
-    const t = parseTempSibling(path, name);
-    if (t === null || t.tag !== "tmp" || otherProcessAlive(t.pid)) continue;
-    await rm(join(dirname(path), name), { recursive: true, force: true });
-    removed.push(join(dirname(path), name));
-  }
+  const removed = staleTemps(path, await readdir(dirname(path)).catch(() => [] as string[]));
+  for (const p of removed) await rm(p, { recursive: true, force: true });
   return removed;
 }
 
@@ -85,8 +107,7 @@ export async function writeFileAtomic(
 ): Promise<void> {
   path = await followLink(path, what);
   await refuseFolder(path, what);
-  for (const p of await removeStaleTemps(path))
-    console.error(`refrag: removed ${p}, left by an interrupted write of ${path}`);
+  for (const p of await removeStaleTemps(path)) reportRemoved(p, path);
   const tmp = tempSibling(path);
   const fh = await open(tmp, "wx");
   try {
@@ -106,7 +127,7 @@ export async function writeFileAtomic(
 /**
  * writeFileAtomic for synchronous callers with the whole content at hand (data files, reports, manifests,
  * settings), called like fs.writeFileSync: the same temp sibling, fsync and rename, the same refusal of a
- * folder and the same write through a link. `what` names the file in errors.
+ * folder, the same write through a link and the same removal of stale temps. `what` names the file in errors.
  */
 export function writeFileAtomicSync(path: string, data: Uint8Array | string, what = "file"): void {
   path = resolve(path);
@@ -114,13 +135,14 @@ export function writeFileAtomicSync(path: string, data: Uint8Array | string, wha
     try {
       path = realpathSync(path);
     } catch {
-      throw new Error(
-        `${what} ${path}: a symbolic link to something missing; point it somewhere or remove it`,
-      );
+      throw danglingLink(path, what);
     }
   }
-  if (statSync(path, { throwIfNoEntry: false })?.isDirectory() === true)
-    throw new Error(`${what} ${path}: is a folder; refusing to replace it`);
+  if (statSync(path, { throwIfNoEntry: false })?.isDirectory() === true) throw folderTarget(path, what);
+  for (const p of staleTemps(path, readdirOrNone(dirname(path)))) {
+    rmSync(p, { recursive: true, force: true });
+    reportRemoved(p, path);
+  }
   const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
   const tmp = tempSibling(path);
   const fd = openSync(tmp, "wx");

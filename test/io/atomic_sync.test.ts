@@ -1,7 +1,8 @@
 // writeFileAtomicSync, the synchronous atomic writer behind data files, token streams, reports and settings:
 // it replaces a file whole, writes through a symbolic link (the link stays), refuses a folder before writing
-// anything, and leaves no temp file beside its target.
+// anything, and leaves no temp file beside its target: its own, or one an interrupted writer left.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import {
   lstatSync,
   mkdirSync,
@@ -65,5 +66,21 @@ test("writeFileAtomicSync refuses a folder before writing, leaving nothing besid
     );
     assert.deepEqual(readdirSync(dir), ["out"]);
     assert.equal(readFileSync(join(dir, "out", "keep.txt"), "utf8"), "mine");
+  });
+});
+
+test("writeFileAtomicSync removes the temp file a dead writer left, and keeps a live writer's", () => {
+  withDir((dir) => {
+    const dead = Number(spawnSync(process.execPath, ["-p", "process.pid"], { encoding: "utf8" }).stdout);
+    const live = 1; // init: always alive, another process
+    writeFileSync(join(dir, `.a.json.tmp-${dead}-0badcafe`), "half a file");
+    writeFileSync(join(dir, `.a.json.tmp-${live}-0badcafe`), "another writer's, in progress");
+    writeFileSync(join(dir, `.b.json.tmp-${dead}-0badcafe`), "another target's");
+    writeFileAtomicSync(join(dir, "a.json"), "whole");
+    assert.deepEqual(readdirSync(dir).sort(), [
+      `.a.json.tmp-${live}-0badcafe`,
+      `.b.json.tmp-${dead}-0badcafe`,
+      "a.json",
+    ]);
   });
 });
